@@ -1,0 +1,54 @@
+"""hqueue: hyperopt's API with a faster TPE, and distributed search over Celery and Redis.
+
+Code written for hyperopt runs with ``hyperopt`` replaced by ``hqueue``.
+
+Example:
+    >>> import numpy as np
+    >>> from hqueue import fmin, hp, tpe
+    >>> best = fmin(lambda x: (x - 2) ** 2, hp.uniform("x", -5, 5), algo=tpe.suggest,
+    ...             max_evals=30, rstate=np.random.default_rng(1), show_progressbar=False)
+    >>> abs(best["x"] - 2) < 1
+    True
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from . import anneal, exceptions, hp, mix, pyll, rand, tpe
+from .ctrl import Ctrl
+from .domain import Domain
+from .exceptions import AllTrialsFailed, HqueueError
+from .fmin import (
+    fmin,
+    fmin_pass_expr_memo_ctrl,
+    generate_trials_to_calculate,
+    space_eval,
+)
+from .states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+    STATUS_FAIL,
+    STATUS_NEW,
+    STATUS_OK,
+    STATUS_RUNNING,
+    STATUS_STRINGS,
+    STATUS_SUSPENDED,
+    TrialState,
+    TrialStatus,
+)
+from .trials import Trials, trials_from_docs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllTrialsFailed", "Ctrl", "Domain", "HqueueError", "JOB_STATE_CANCEL", "JOB_STATE_DONE",
+    "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "STATUS_FAIL", "STATUS_NEW",
+    "STATUS_OK", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED", "TrialState",
+    "TrialStatus", "Trials", "anneal", "exceptions", "fmin", "fmin_pass_expr_memo_ctrl",
+    "generate_trials_to_calculate", "hp", "mix", "partial", "pyll", "rand", "space_eval", "tpe",
+    "trials_from_docs",
+]

@@ -1,0 +1,70 @@
+"""Parzen estimators: observations of one hyperparameter to a mixture.
+
+Policies are plain functions: :func:`forgetting_weights` (older observations count less) and
+:func:`neighbour_bandwidths` (each kernel as wide as the larger gap to its sorted neighbours,
+clipped to a range set by the prior's width and the number of points).
+
+Example:
+    >>> import numpy as np
+    >>> from hqueue.space.distributions import Numeric
+    >>> d = Numeric.from_hp("uniform", (0.0, 10.0))
+    >>> mix = numeric_estimator(np.array([1.0, 2.0, 8.0]), None, d, prior_weight=1.0)
+    >>> len(mix.weights), round(float(mix.weights.sum()), 6)
+    (4, 1.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...space.distributions import Categorical, Numeric
+from .mixture import CategoricalMixture, TruncatedGaussianMixture
+
+
+def forgetting_weights(n: int, flat: int | None) -> np.ndarray:
+    """Weights for ``n`` observations oldest first: the newest ``flat`` weigh 1, older ones
+    ramp linearly down to ``1/n`` (hyperopt's linear forgetting)."""
+    if not flat or n <= flat:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, n - flat), np.ones(flat)])
+
+
+def neighbour_bandwidths(sorted_mus: np.ndarray, prior_sigma: float) -> np.ndarray:
+    """Per-kernel sigma: the larger gap to a sorted neighbour, clipped to
+    ``[prior_sigma / min(100, 1 + n), prior_sigma]``."""
+    n = len(sorted_mus)
+    if n == 1:
+        return np.array([prior_sigma])
+    gaps = np.diff(sorted_mus)
+    sigma = np.empty(n)
+    sigma[0] = gaps[0]
+    sigma[-1] = gaps[-1]
+    sigma[1:-1] = np.maximum(gaps[:-1], gaps[1:])
+    return np.clip(sigma, prior_sigma / min(100.0, 1.0 + n), prior_sigma)
+
+
+def numeric_estimator(obs: np.ndarray, obs_weights: np.ndarray | None, dist: Numeric,
+                      prior_weight: float) -> TruncatedGaussianMixture:
+    """A truncated Gaussian mixture on the internal axis: one kernel per observation plus
+    one prior kernel (centred on the prior, as wide as it)."""
+    z = dist.to_internal(obs)
+    w = np.ones(len(z)) if obs_weights is None else np.asarray(obs_weights, float)
+    mus = np.append(z, dist.mu)
+    weights = np.append(w, prior_weight)
+    order = np.argsort(mus, kind="stable")
+    mus, weights = mus[order], weights[order]
+    sigmas = neighbour_bandwidths(mus, dist.sigma)
+    sigmas[order == len(z)] = dist.sigma  # the prior kernel keeps the prior's width
+    sigmas = np.maximum(sigmas, 1e-12)
+    return TruncatedGaussianMixture(weights / weights.sum(), mus, sigmas, dist.low, dist.high)
+
+
+def categorical_estimator(obs_idx: np.ndarray, obs_weights: np.ndarray | None,
+                          dist: Categorical, prior_weight: float) -> CategoricalMixture:
+    """Weighted counts of each option plus ``prior_weight`` pseudo-counts per option, shaped
+    by the prior probabilities."""
+    w = None if obs_weights is None else np.asarray(obs_weights, float)
+    counts = np.bincount(np.asarray(obs_idx, dtype=np.int64), weights=w, minlength=dist.size)
+    prior = np.asarray(dist.p) * dist.size
+    pseudo = counts[: dist.size] + prior_weight * prior
+    return CategoricalMixture(pseudo / pseudo.sum())

@@ -1,0 +1,14 @@
+"""``hqueue.tpe``: hyperopt-compatible module path for the tpe algorithm.
+
+Example:
+    >>> from hqueue import tpe
+    >>> callable(tpe.suggest)
+    True
+"""
+
+from __future__ import annotations
+
+from .algos.tpe import *  # noqa: F403
+from .algos.tpe import suggest
+
+__all__ = ["suggest"]

@@ -1,0 +1,87 @@
+"""The trial document schema (hyperopt's) and the helpers that build and read documents.
+
+Example:
+    >>> doc = new_trial_doc(0, None, {"status": "new"}, new_misc(0, {"x": 0.5}, ["x", "y"]))
+    >>> doc["misc"]["vals"]
+    {'x': [0.5], 'y': []}
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .states import JOB_STATE_NEW, STATUS_OK
+
+TRIAL_KEYS = ("tid", "spec", "result", "misc", "state", "owner", "book_time", "refresh_time",
+              "exp_key")
+TRIAL_MISC_KEYS = ("tid", "cmd", "idxs", "vals")
+DOMAIN_CMD = ("domain_attachment", "FMinIter_Domain")
+
+
+def utcnow() -> datetime.datetime:
+    """Timestamps in trial documents: naive UTC with millisecond precision (as hyperopt)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=(now.microsecond // 1000) * 1000)
+
+
+def new_misc(tid: int, values: Mapping[str, Any], labels: Iterable[str],
+             cmd: Any = DOMAIN_CMD, workdir: str | None = None) -> dict:
+    """``misc`` of a new trial: ``values`` holds the active labels, others get ``[]``."""
+    idxs, vals = {}, {}
+    for label in labels:
+        if label in values:
+            idxs[label] = [tid]
+            vals[label] = [values[label]]
+        else:
+            idxs[label] = []
+            vals[label] = []
+    return {"tid": tid, "cmd": cmd, "workdir": workdir, "idxs": idxs, "vals": vals}
+
+
+def new_trial_doc(tid: int, spec: Any, result: dict, misc: dict, exp_key: str | None) -> dict:
+    """A NEW-state trial document."""
+    return {
+        "state": JOB_STATE_NEW, "tid": tid, "spec": spec, "result": result, "misc": misc,
+        "exp_key": exp_key, "owner": None, "version": 0, "book_time": None,
+        "refresh_time": None,
+    }
+
+
+def finished_loss(doc: Mapping) -> float | None:
+    """The loss of a finished OK trial as a float, or None if it has none."""
+    result = doc["result"]
+    if result.get("status") != STATUS_OK:
+        return None
+    loss = result.get("loss")
+    if loss is None:
+        return None
+    loss = float(loss)
+    return None if math.isnan(loss) else loss
+
+
+_PLAIN = (str, int, float, bool, type(None), datetime.datetime, bytes)
+
+
+def sonify(obj: Any) -> Any:
+    """Convert numpy scalars/arrays inside a document to plain Python values (recursively)."""
+    if isinstance(obj, _PLAIN):
+        return obj
+    if isinstance(obj, dict):
+        return {k: sonify(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [sonify(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(sonify(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return [sonify(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+SONify = sonify
