@@ -203,7 +203,7 @@ def fmin(
                       max_queue_len=max_queue_len, early_stop_fn=early_stop_fn,
                       trials_save_file=trials_save_file, verbose=verbose)
     loop.run(_progress_callback(show_progressbar))
-    trials.refresh()
+    getattr(trials, "_refresh_incremental", trials.refresh)()
     if return_argmin:
         if len(trials.trials) == 0:
             raise AllTrialsFailed("no trials were evaluated (max_evals reached before the "
@@ -300,9 +300,9 @@ class SerialLoop:
                 doc = self._queue.pop(0)
                 self._evaluate(doc)
                 self._collect_new()
-                trials._refresh_incremental()
-                if trials.history().best_row() is not None:
-                    bar.postfix = f"best loss: {trials.history().best_loss:.6g}"
+                history = trials.history()
+                if history.best_row() is not None:
+                    bar.postfix = f"best loss: {history.best_loss:.6g}"
                 bar.update(1)
                 if self.trials_save_file:
                     _save_atomically(trials, self.trials_save_file)

@@ -25,8 +25,8 @@ DOMAIN_CMD = ("domain_attachment", "FMinIter_Domain")
 
 def utcnow() -> datetime.datetime:
     """Timestamps in trial documents: naive UTC with millisecond precision (as hyperopt)."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=(now.microsecond // 1000) * 1000)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(tzinfo=None, microsecond=now.microsecond - now.microsecond % 1000)
 
 
 def new_misc(tid: int, values: Mapping[str, Any], labels: Iterable[str],
@@ -64,23 +64,26 @@ def finished_loss(doc: Mapping) -> float | None:
     return None if math.isnan(loss) else loss
 
 
-_PLAIN = (str, int, float, bool, type(None), datetime.datetime, bytes)
+_PLAIN = frozenset({str, int, float, bool, type(None), datetime.datetime, bytes})
 
 
 def sonify(obj: Any) -> Any:
     """Convert numpy scalars/arrays inside a document to plain Python values (recursively)."""
-    if isinstance(obj, _PLAIN):
+    kind = type(obj)
+    if kind in _PLAIN:
         return obj
-    if isinstance(obj, dict):
-        return {k: sonify(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [sonify(v) for v in obj]
-    if isinstance(obj, tuple):
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN else sonify(v) for k, v in obj.items()}
+    if kind is list:
+        return [v if type(v) in _PLAIN else sonify(v) for v in obj]
+    if kind is tuple:
         return tuple(sonify(v) for v in obj)
     if isinstance(obj, np.ndarray):
         return [sonify(v) for v in obj.tolist()]
     if isinstance(obj, np.generic):
         return obj.item()
+    if isinstance(obj, Mapping):
+        return {k: sonify(v) for k, v in obj.items()}
     return obj
 
 

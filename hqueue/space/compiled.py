@@ -205,6 +205,10 @@ class CompiledSpace:
 
     def sample(self, rng: np.random.Generator, n: int = 1) -> list[dict[str, Any]]:
         """``n`` prior draws as ``{label: value}`` rows (active labels only)."""
+        if n == 1:
+            draw = {p.label: p.dist.sample_one(rng) for p in self.params}
+            return [{p.label: draw[p.label] for p in self.params
+                     if not p.conditional or self.is_active(p, draw)}]
         return self.rows(self.sample_columns(rng, n), n)
 
     def memo(self, values: Mapping[str, Any]) -> dict[Apply, Any]:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,14 @@ class Numeric:
             z = rng.normal(self.mu, self.sigma, n)
         return self.from_internal(z)
 
+    def sample_one(self, rng: np.random.Generator) -> float:
+        """One draw as a Python float (the fast path for single suggestions)."""
+        z = rng.uniform(self.low, self.high) if self.bounded else rng.normal(self.mu, self.sigma)
+        x = math.exp(z) if self.log else float(z)
+        if self.q is not None:
+            x = float(round(x / self.q) * self.q)
+        return x
+
     def from_internal(self, z: np.ndarray) -> np.ndarray:
         """Map internal-axis points to values (exp for log scales, then quantize)."""
         x = np.exp(z) if self.log else np.asarray(z, dtype=float)
@@ -96,6 +105,13 @@ class Categorical:
         if self.kind == "randint":
             return rng.integers(self.offset, self.offset + self.size, n)
         return rng.choice(self.size, size=n, p=np.asarray(self.p)) + self.offset
+
+    def sample_one(self, rng: np.random.Generator) -> int:
+        """One draw as a Python int."""
+        if self.kind == "randint":
+            return int(rng.integers(self.offset, self.offset + self.size))
+        return int(np.searchsorted(np.cumsum(self.p), rng.uniform(0.0, sum(self.p)))
+                   ) + self.offset
 
     def python_value(self, x: Any) -> int:
         return int(x)

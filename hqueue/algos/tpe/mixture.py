@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 _TINY = 1e-300
+_INSIDE = 9.0  # a kernel whose bounds are this many sigmas away keeps all its mass
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
@@ -45,13 +46,18 @@ class TruncatedGaussianMixture:
 
     def _log_mass(self) -> np.ndarray:
         """log of each kernel's probability mass inside the bounds."""
+        out = np.zeros(len(self.mus))
+        if self.low == -np.inf and self.high == np.inf:
+            return out
         a = (self.low - self.mus) / self.sigmas
         b = (self.high - self.mus) / self.sigmas
-        return _log_diff_ndtr(a, b)
+        cut = (a > -_INSIDE) | (b < _INSIDE)  # kernels well inside the bounds have mass 1
+        out[cut] = _log_diff_ndtr(a[cut], b[cut])
+        return out
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws (kernel chosen by weight, then inverse-CDF within the bounds)."""
-        k = rng.choice(len(self.weights), size=n, p=self.weights)
+        k = _draw_index(self.weights, rng, n)
         mu, sigma = self.mus[k], self.sigmas[k]
         a = ndtr((self.low - mu) / sigma)
         b = ndtr((self.high - mu) / sigma)
@@ -60,10 +66,24 @@ class TruncatedGaussianMixture:
         return np.clip(mu + sigma * z, self.low, self.high)
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density at each ``x``."""
-        z = (x[:, None] - self.mus[None, :]) / self.sigmas[None, :]
-        log_k = -0.5 * z * z - _LOG_SQRT_2PI - np.log(self.sigmas)[None, :] - self._log_mass()
-        return logsumexp_rows(log_k, self.weights[None, :])
+        """Log density at each ``x``.
+
+        Summed in linear space (one matmul) and only redone in log space for the rare rows
+        where every kernel underflows.
+        """
+        inv_sigma = 1.0 / self.sigmas
+        sq = np.subtract.outer(x, self.mus)  # (candidates, kernels), updated in place
+        sq *= inv_sigma
+        np.square(sq, out=sq)
+        sq *= -0.5
+        coef = self.weights * inv_sigma * np.exp(-self._log_mass() - _LOG_SQRT_2PI)
+        dens = np.exp(sq) @ coef
+        with np.errstate(divide="ignore"):
+            out = np.log(dens)
+        bad = ~(dens > 1e-280)
+        if bad.any():
+            out[bad] = logsumexp_rows(sq[bad], coef[None, :])
+        return out
 
     def log_interval_mass(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Log probability of each interval ``[lo, hi]`` (quantized values are bins)."""
@@ -71,22 +91,26 @@ class TruncatedGaussianMixture:
         hi = np.minimum(hi, self.high)
         a = (lo[:, None] - self.mus[None, :]) / self.sigmas[None, :]
         b = (hi[:, None] - self.mus[None, :]) / self.sigmas[None, :]
-        log_k = _log_diff_ndtr(a, b) - self._log_mass()[None, :]
-        return logsumexp_rows(log_k, self.weights[None, :])
+        kernel_w = self.weights * np.exp(-self._log_mass())
+        return np.log(np.maximum(_diff_ndtr(a, b) @ kernel_w, _TINY))
+
+
+def _draw_index(p: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` indices drawn with probabilities ``p`` (inverse CDF on the cumulative sum)."""
+    cdf = np.cumsum(p)
+    return np.minimum(np.searchsorted(cdf, rng.uniform(0.0, cdf[-1], n), side="right"),
+                      len(p) - 1)
+
+
+def _diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Phi(b) - Phi(a) for a <= b, taking the upper tail when a > 0 (no cancellation there)."""
+    flip = a > 0
+    return ndtr(np.where(flip, -a, b)) - ndtr(np.where(flip, -b, a))
 
 
 def _log_diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """log(Phi(b) - Phi(a)) for a <= b, accurate in both tails."""
-    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
-    # use the upper tail when both points are positive (Phi close to 1 loses precision)
-    flip = a > 0
-    lo = np.where(flip, -b, a)
-    hi = np.where(flip, -a, b)
-    log_hi, log_lo = log_ndtr(hi), log_ndtr(lo)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = log_hi + np.log1p(-np.exp(np.minimum(log_lo - log_hi, 0.0)) + 0.0)
-    out = np.where(hi > lo, out, -np.inf)
-    return np.maximum(out, np.log(_TINY))
+    """log(Phi(b) - Phi(a)), floored at log(1e-300)."""
+    return np.log(np.maximum(_diff_ndtr(a, b), _TINY))
 
 
 @dataclass(frozen=True)
@@ -96,7 +120,7 @@ class CategoricalMixture:
     probs: np.ndarray
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.choice(len(self.probs), size=n, p=self.probs)
+        return _draw_index(self.probs, rng, n)
 
     def log_pmf(self, idx: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(self.probs[idx], _TINY))

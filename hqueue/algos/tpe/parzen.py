@@ -45,10 +45,16 @@ def neighbour_bandwidths(sorted_mus: np.ndarray, prior_sigma: float) -> np.ndarr
 
 def numeric_estimator(obs: np.ndarray, obs_weights: np.ndarray | None, dist: Numeric,
                       prior_weight: float) -> TruncatedGaussianMixture:
-    """A truncated Gaussian mixture on the internal axis: one kernel per observation plus
-    one prior kernel (centred on the prior, as wide as it)."""
+    """A truncated Gaussian mixture on the internal axis: one kernel per observation (per
+    distinct value for quantized labels) plus one prior kernel (centred on the prior, as wide
+    as it)."""
+    w = np.ones(len(obs)) if obs_weights is None else np.asarray(obs_weights, float)
+    if dist.q is not None and len(obs):
+        # repeated grid values become one kernel carrying their total weight, so kernels stay
+        # as wide as the grid spacing instead of collapsing onto popular values
+        obs, inverse = np.unique(obs, return_inverse=True)
+        w = np.bincount(inverse, weights=w)
     z = dist.to_internal(obs)
-    w = np.ones(len(z)) if obs_weights is None else np.asarray(obs_weights, float)
     mus = np.append(z, dist.mu)
     weights = np.append(w, prior_weight)
     order = np.argsort(mus, kind="stable")
