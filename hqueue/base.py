@@ -34,7 +34,7 @@ from .states import (
     TrialState,
     TrialStatus,
 )
-from .trial_doc import SONify, TRIAL_KEYS, TRIAL_MISC_KEYS, sonify
+from .trial_doc import TRIAL_KEYS, TRIAL_MISC_KEYS, SONify, sonify
 from .trials import Trials, miscs_to_idxs_vals, miscs_update_idxs_vals, trials_from_docs
 
 __all__ = [

@@ -32,8 +32,14 @@ from .ctrl import Ctrl
 from .domain import Domain
 from .exceptions import AllTrialsFailed, BadArgument
 from .pyll.base import as_apply, rec_eval, toposort
-from .states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, \
-    JOB_STATE_RUNNING, STATUS_FAIL
+from .states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+    STATUS_FAIL,
+)
 from .trial_doc import DOMAIN_CMD, utcnow
 from .trials import Trials
 
@@ -206,8 +212,9 @@ def fmin(
     getattr(trials, "_refresh_incremental", trials.refresh)()
     if return_argmin:
         if len(trials.trials) == 0:
-            raise AllTrialsFailed("no trials were evaluated (max_evals reached before the "
-                                  "first trial?), so there is no argmin to return")
+            raise AllTrialsFailed("There are no evaluation tasks, cannot return argmin of task "
+                                  "losses (every trial errored, or max_evals was reached "
+                                  "before the first trial)")
         return trials.argmin
     if len(trials) > 0:
         return space_eval(domain.expr, trials.argmin)

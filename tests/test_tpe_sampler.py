@@ -1,0 +1,129 @@
+"""TPE end to end: it searches better than random, respects supports and conditions, and
+spreads out batches through the constant-liar policy for pending trials."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+import pytest
+
+from hqueue import Trials, fmin, hp, rand, tpe
+from hqueue.domain import Domain
+
+ALL_KINDS = {
+    "u": hp.uniform("u", -2, 3),
+    "qu": hp.quniform("qu", 0, 20, 4),
+    "lu": hp.loguniform("lu", math.log(1e-3), math.log(10)),
+    "qlu": hp.qloguniform("qlu", 0, 5, 2),
+    "n": hp.normal("n", 1, 2),
+    "qn": hp.qnormal("qn", 0, 3, 0.5),
+    "ln": hp.lognormal("ln", 0, 1),
+    "qln": hp.qlognormal("qln", 1, 1, 1),
+    "ri": hp.randint("ri", 5),
+    "ri2": hp.randint("ri2", -3, 4),
+    "ui": hp.uniformint("ui", 2, 9),
+    "c": hp.choice("c", ["a", "b", hp.uniform("cu", 5, 6)]),
+    "pc": hp.pchoice("pc", [(0.2, 0), (0.8, 1)]),
+}
+
+
+def objective(cfg):
+    c = cfg["c"] if isinstance(cfg["c"], float) else 0.0
+    return (cfg["u"] - 1) ** 2 + abs(cfg["n"]) + cfg["ri"] + c + math.log(cfg["lu"]) ** 2 / 10
+
+
+def test_every_distribution_stays_in_its_support_under_tpe():
+    trials = Trials()
+    fmin(objective, ALL_KINDS, algo=partial(tpe.suggest, n_startup_jobs=5), max_evals=60,
+         trials=trials, rstate=np.random.default_rng(0), show_progressbar=False)
+    for t in trials.trials[5:]:
+        v = {k: x[0] for k, x in t["misc"]["vals"].items() if x}
+        assert -2 <= v["u"] <= 3 and v["qu"] % 4 == 0 and 0 <= v["qu"] <= 20
+        assert 1e-3 <= v["lu"] <= 10 and v["qlu"] % 2 == 0 and v["qlu"] <= math.exp(5) + 1
+        assert v["qn"] % 0.5 == 0 and v["ln"] > 0 and v["qln"] >= 0
+        assert v["ri"] in range(5) and v["ri2"] in range(-3, 4) and 2 <= v["ui"] <= 9
+        assert v["c"] in (0, 1, 2) and v["pc"] in (0, 1)
+        assert ("cu" in v) == (v["c"] == 2)
+        assert isinstance(v["ri"], int) and isinstance(v["u"], float)
+
+
+def best_losses(algo, seeds, max_evals=100):
+    space = {"x": hp.uniform("x", -10, 10), "y": hp.loguniform("y", -5, 3)}
+
+    def f(c):
+        return (c["x"] - 3.3) ** 2 + (math.log(c["y"]) - 1) ** 2
+
+    out = []
+    for s in seeds:
+        trials = Trials()
+        fmin(f, space, algo=algo, max_evals=max_evals, trials=trials,
+             rstate=np.random.default_rng(s), show_progressbar=False)
+        out.append(min(trials.losses()))
+    return np.array(out)
+
+
+def test_tpe_finds_better_points_than_random_search_on_a_smooth_problem():
+    seeds = range(10)
+    tpe_best = best_losses(tpe.suggest, seeds)
+    rand_best = best_losses(rand.suggest, seeds)
+    assert np.median(tpe_best) < np.median(rand_best) / 3
+
+
+def test_tpe_is_reproducible_from_the_seed():
+    assert np.array_equal(best_losses(tpe.suggest, [5]), best_losses(tpe.suggest, [5]))
+
+
+def test_conditional_branches_only_get_values_when_active():
+    space = hp.choice("m", [{"a": hp.uniform("a", 0, 1)}, {"b": hp.normal("b", 0, 1),
+                                                           "d": hp.randint("d", 3)}])
+    trials = Trials()
+
+    def f(c):
+        return c["a"] if "a" in c else 1 + abs(c["b"])
+
+    fmin(f, space, algo=partial(tpe.suggest, n_startup_jobs=5), max_evals=40, trials=trials,
+         rstate=np.random.default_rng(1), show_progressbar=False)
+    for t in trials.trials:
+        vals = t["misc"]["vals"]
+        assert bool(vals["a"]) == (vals["m"] == [0])
+        assert bool(vals["b"]) == bool(vals["d"]) == (vals["m"] == [1])
+    late = [t["misc"]["vals"]["m"][0] for t in trials.trials[20:]]
+    assert late.count(0) > len(late) / 2  # branch 0 holds the lower losses
+
+
+def pending_spread(pending):
+    """Mean gap between 8 points TPE suggests in one batch (all pending together)."""
+    space = {"x": hp.uniform("x", 0, 1)}
+    trials = Trials()
+    fmin(lambda c: (c["x"] - 0.5) ** 2, space, algo=rand.suggest, max_evals=30, trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    domain = Domain(lambda c: 0.0, space)
+    docs = tpe.suggest(trials.new_trial_ids(8), domain, trials, 123, pending=pending)
+    xs = np.sort([d["misc"]["vals"]["x"][0] for d in docs])
+    return np.diff(xs).mean()
+
+
+def test_constant_liar_spreads_a_batch_of_pending_suggestions():
+    assert pending_spread("liar") > 1.5 * pending_spread("ignore")
+
+
+def test_pending_trials_in_the_database_count_as_liars():
+    space = {"x": hp.uniform("x", 0, 1)}
+    trials = Trials()
+    fmin(lambda c: (c["x"] - 0.5) ** 2, space, algo=rand.suggest, max_evals=30, trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    domain = Domain(lambda c: 0.0, space)
+    first = tpe.suggest(trials.new_trial_ids(1), domain, trials, 7)
+    trials.insert_trial_docs(first)
+    trials.refresh()
+    assert len(trials.history().pending) == 1
+    second = tpe.suggest(trials.new_trial_ids(1), domain, trials, 7)
+    assert second[0]["misc"]["vals"]["x"] != first[0]["misc"]["vals"]["x"]
+
+
+def test_unknown_pending_policy_is_refused():
+    with pytest.raises(ValueError, match="pending"):
+        tpe.suggest([0], Domain(lambda c: 0.0, hp.uniform("x", 0, 1)), Trials(), 0,
+                    pending="maybe")
