@@ -144,3 +144,70 @@ def test_split_good_takes_the_lowest_losses_up_to_the_cap():
     assert good.sum() == int(np.ceil(0.25 * np.sqrt(120)))
     assert losses[good].max() <= losses[~good].min()
     assert split_good(np.arange(100000.0), 0.25, 25).sum() == 25
+
+
+# -- the stacked (all labels at once) estimator agrees with the one-label reference ---------
+
+from hqueue.algos.tpe.stacked import CategoricalTables, NumericKernels  # noqa: E402
+
+
+def random_numeric_labels(rng):
+    dists = [Numeric.from_hp("uniform", (-2.0, 3.0)),
+             Numeric.from_hp("loguniform", (np.log(1e-3), 0.0)),
+             Numeric.from_hp("normal", (1.0, 2.0)),
+             Numeric.from_hp("lognormal", (0.0, 1.0))]
+    obs = [d.sample(rng, n) for d, n in zip(dists, (30, 5, 0, 12))]
+    weights = [forgetting_weights(len(o), 25) for o in obs]
+    return dists, obs, weights
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_stacked_kernels_match_the_one_label_estimator(seed):
+    rng = np.random.default_rng(seed)
+    dists, obs, weights = random_numeric_labels(rng)
+    stacked = NumericKernels.build(obs, weights, dists, prior_weight=1.0)
+    z = np.stack([d.to_internal(d.sample(rng, 24)) for d in dists])
+    got = stacked.log_pdf(z)
+    for i, (d, o, w) in enumerate(zip(dists, obs, weights)):
+        reference = numeric_estimator(o, w, d, prior_weight=1.0)
+        np.testing.assert_allclose(got[i], reference.log_pdf(z[i]), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stacked_bin_masses_match_the_one_label_estimator(seed):
+    rng = np.random.default_rng(seed)
+    dists = [Numeric.from_hp("quniform", (0.0, 20.0, 2.0)),
+             Numeric.from_hp("qloguniform", (0.0, 4.0, 1.0))]
+    obs = [d.sample(rng, n) for d, n in zip(dists, (40, 7))]
+    weights = [np.ones(len(o)) for o in obs]
+    stacked = NumericKernels.build(obs, weights, dists, prior_weight=1.0)
+    x = np.stack([d.sample(rng, 24) for d in dists])
+    lo = np.stack([d.to_internal(xi - d.q / 2) for d, xi in zip(dists, x)])
+    hi = np.stack([d.to_internal(xi + d.q / 2) for d, xi in zip(dists, x)])
+    got = stacked.log_bin_mass(lo, hi)
+    for i, (d, o, w) in enumerate(zip(dists, obs, weights)):
+        reference = numeric_estimator(o, w, d, prior_weight=1.0)
+        np.testing.assert_allclose(got[i], reference.log_interval_mass(lo[i], hi[i]),
+                                   rtol=1e-9)
+
+
+def test_stacked_samples_stay_inside_each_labels_bounds():
+    rng = np.random.default_rng(0)
+    dists, obs, weights = random_numeric_labels(rng)
+    z = NumericKernels.build(obs, weights, dists, 1.0).sample(rng, 5000)
+    assert z[0].min() >= -2.0 and z[0].max() <= 3.0
+    assert z[1].min() >= np.log(1e-3) and z[1].max() <= 0.0
+
+
+def test_stacked_categorical_tables_match_the_one_label_estimator():
+    dists = [Categorical("randint", (0.25,) * 4), Categorical("categorical", (0.7, 0.3)),
+             Categorical("randint", (1 / 3,) * 3, offset=-1)]
+    obs = [np.array([1, 1, 3]), np.array([0, 1, 1, 1]), np.array([-1, 1])]
+    weights = [np.ones(len(o)) for o in obs]
+    tables = CategoricalTables.build(obs, weights, dists, prior_weight=1.0)
+    for i, (d, o) in enumerate(zip(dists, obs)):
+        reference = categorical_estimator(o - d.offset, None, d, prior_weight=1.0)
+        np.testing.assert_allclose(tables.probs[i, : d.size], reference.probs)
+        assert np.all(tables.probs[i, d.size:] == 0)
+    draws = tables.sample(np.random.default_rng(0), 2000)
+    assert draws[1].max() <= 1 and draws[2].max() <= 2

@@ -159,6 +159,11 @@ class CompiledSpace:
             for label, node in sorted(nodes.items())
         )
         self.by_label: dict[str, Param] = {p.label: p for p in self.params}
+        groups: dict[Condition, list[Param]] = {}
+        for p in self.params:
+            groups.setdefault(p.conditions, []).append(p)
+        # parameters that are always active together (same condition), for joint sampling
+        self.groups: tuple[tuple[Param, ...], ...] = tuple(tuple(g) for g in groups.values())
         self.labels: tuple[str, ...] = tuple(self.by_label)
         self._build = _compile_builder(self.expr)
 

@@ -124,3 +124,79 @@ class CategoricalMixture:
 
     def log_pmf(self, idx: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(self.probs[idx], _TINY))
+
+
+# -- joint (multivariate) kernels: one kernel per trial across several dimensions -------------
+
+@dataclass(frozen=True)
+class NumericDim:
+    """One real dimension of a product mixture: a truncated Gaussian per kernel.
+
+    ``q``/``log`` describe quantization in value space (then densities are bin masses).
+    """
+
+    mus: np.ndarray  # (K,) internal axis
+    sigmas: np.ndarray  # (K,)
+    low: float
+    high: float
+    q: float | None = None
+    log: bool = False
+
+    def sample(self, rng: np.random.Generator, kernels: np.ndarray) -> np.ndarray:
+        mu, sigma = self.mus[kernels], self.sigmas[kernels]
+        a = ndtr((self.low - mu) / sigma)
+        b = ndtr((self.high - mu) / sigma)
+        z = ndtri(np.clip(rng.uniform(a, b), 1e-16, 1 - 1e-16))
+        return np.clip(mu + sigma * z, self.low, self.high)
+
+    def log_kernels(self, z: np.ndarray, lo: np.ndarray | None = None,
+                    hi: np.ndarray | None = None) -> np.ndarray:
+        """(candidates, kernels) log densities (or log bin masses when ``lo``/``hi`` given)."""
+        log_mass = TruncatedGaussianMixture(np.ones(len(self.mus)), self.mus, self.sigmas,
+                                            self.low, self.high)._log_mass()
+        if lo is None:
+            sq = np.subtract.outer(z, self.mus)
+            sq /= self.sigmas
+            np.square(sq, out=sq)
+            sq *= -0.5
+            sq -= np.log(self.sigmas) + _LOG_SQRT_2PI + log_mass
+            return sq
+        lo = np.maximum(lo, self.low)
+        hi = np.minimum(hi, self.high)
+        a = np.subtract.outer(lo, self.mus) / self.sigmas
+        b = np.subtract.outer(hi, self.mus) / self.sigmas
+        return _log_diff_ndtr(a, b) - log_mass
+
+
+@dataclass(frozen=True)
+class CategoricalDim:
+    """One categorical dimension of a product mixture: a probability row per kernel."""
+
+    probs: np.ndarray  # (K, n_options)
+
+    def sample(self, rng: np.random.Generator, kernels: np.ndarray) -> np.ndarray:
+        cdf = np.cumsum(self.probs[kernels], axis=1)
+        u = rng.uniform(0.0, 1.0, len(kernels))[:, None] * cdf[:, -1:]
+        return np.minimum((cdf <= u).sum(axis=1), self.probs.shape[1] - 1)
+
+    def log_kernels(self, idx: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(self.probs[:, idx].T, _TINY))
+
+
+@dataclass(frozen=True)
+class ProductMixture:
+    """Kernels that are products over dimensions, sampled and scored jointly."""
+
+    weights: np.ndarray  # (K,)
+    dims: tuple[NumericDim | CategoricalDim, ...]
+
+    def sample_kernels(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return _draw_index(self.weights, rng, n)
+
+    def log_pdf(self, per_dim_log_kernels: list[np.ndarray]) -> np.ndarray:
+        """Log density of candidates given each dimension's (candidates, kernels) matrix."""
+        total = per_dim_log_kernels[0].copy()
+        for m in per_dim_log_kernels[1:]:
+            total += m
+        with np.errstate(divide="ignore"):
+            return logsumexp_rows(total + np.log(self.weights)[None, :])

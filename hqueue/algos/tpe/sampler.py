@@ -26,9 +26,11 @@ import numpy as np
 
 from ...history import History
 from ...space.compiled import CompiledSpace, Param
-from ...space.distributions import Categorical, Numeric
+from ...space.distributions import LOG_FLOOR, Categorical, Numeric
 from ..docs import rows_to_docs
-from .parzen import categorical_estimator, forgetting_weights, numeric_estimator
+from .mixture import NumericDim
+from .parzen import forgetting_weights, joint_estimator
+from .stacked import CategoricalTables, NumericKernels
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ def suggest(
     verbose: bool = True,
     linear_forgetting: int | None = _default_linear_forgetting,
     pending: str = "liar",
+    multivariate: bool = False,
+    bandwidth: str = "scott",
 ) -> list[dict]:
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
     ``n_startup_jobs`` finished trials)."""
@@ -78,53 +82,154 @@ def suggest(
     pending_rows = list(history.pending) if pending == "liar" else []
     rows = []
     for _ in new_ids:
-        row = _suggest_row(space, history, good, pending_rows, rng, prior_weight,
-                           n_EI_candidates, linear_forgetting)
+        if multivariate:
+            row = _suggest_row_joint(space, history, good, pending_rows, rng, prior_weight,
+                                     n_EI_candidates, linear_forgetting, bandwidth)
+        else:
+            row = _suggest_row(space, history, good, pending_rows, rng, prior_weight,
+                               n_EI_candidates, linear_forgetting)
         rows.append(row)
         if pending == "liar":
             pending_rows.append({k: [v] for k, v in row.items()})
     return rows_to_docs(new_ids, rows, domain, trials)
 
 
+def _liar_values(pending_rows: list, label: str) -> list:
+    return [r[label][0] for r in pending_rows if r.get(label)]
+
+
 def _suggest_row(space: CompiledSpace, history: History, good: np.ndarray,
                  pending_rows: list, rng: np.random.Generator, prior_weight: float,
                  n_candidates: int, forgetting: int | None) -> dict[str, Any]:
-    chosen: dict[str, Any] = {}
+    """Independent (per-label) TPE, all labels scored together in stacked arrays."""
+    numeric: list[tuple[Param, np.ndarray, np.ndarray]] = []
+    categorical: list[tuple[Param, np.ndarray, np.ndarray]] = []
     for param in space.params:
         rows, values = history.column(param.label)
         is_good = good[rows]
-        bad_values = values[~is_good]
-        if pending_rows:
-            liars = [r[param.label][0] for r in pending_rows if r.get(param.label)]
-            if liars:
-                bad_values = np.concatenate([bad_values, np.asarray(liars, float)])
-        chosen[param.label] = _best_candidate(param, values[is_good], bad_values, rng,
-                                              prior_weight, n_candidates, forgetting)
+        bad = values[~is_good]
+        liars = _liar_values(pending_rows, param.label) if pending_rows else []
+        if liars:
+            bad = np.concatenate([bad, np.asarray(liars, float)])
+        target = numeric if isinstance(param.dist, Numeric) else categorical
+        target.append((param, values[is_good], bad))
+    chosen: dict[str, Any] = {}
+    if numeric:
+        chosen.update(_numeric_choices(numeric, rng, prior_weight, n_candidates, forgetting))
+    if categorical:
+        chosen.update(_categorical_choices(categorical, rng, prior_weight, n_candidates,
+                                           forgetting))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
 
 
-def _best_candidate(param: Param, good: np.ndarray, bad: np.ndarray, rng: np.random.Generator,
-                    prior_weight: float, n_candidates: int, forgetting: int | None) -> Any:
-    dist = param.dist
-    w_good = forgetting_weights(len(good), forgetting)
-    w_bad = forgetting_weights(len(bad), forgetting)
-    if isinstance(dist, Categorical):
-        l_mix = categorical_estimator(good.astype(np.int64) - dist.offset, w_good, dist,
-                                      prior_weight)
-        g_mix = categorical_estimator(bad.astype(np.int64) - dist.offset, w_bad, dist,
-                                      prior_weight)
-        idx = l_mix.sample(rng, n_candidates)
-        score = l_mix.log_pmf(idx) - g_mix.log_pmf(idx)
-        return int(idx[int(np.argmax(score))]) + dist.offset
-    assert isinstance(dist, Numeric)
-    l_mix = numeric_estimator(good, w_good, dist, prior_weight)
-    g_mix = numeric_estimator(bad, w_bad, dist, prior_weight)
-    z = l_mix.sample(rng, n_candidates)
-    x = dist.from_internal(z)
-    if dist.q is None:
-        score = l_mix.log_pdf(z) - g_mix.log_pdf(z)
+def _weights(obs: np.ndarray, forgetting: int | None) -> np.ndarray:
+    return forgetting_weights(len(obs), forgetting)
+
+
+def _numeric_choices(items: list, rng: np.random.Generator, prior_weight: float,
+                     n_candidates: int, forgetting: int | None) -> dict[str, float]:
+    # continuous and quantized labels are stacked apart: each stack is padded to its own
+    # widest kernel set (quantized labels have few distinct values)
+    chosen: dict[str, float] = {}
+    for quantized in (False, True):
+        group = [it for it in items if (it[0].dist.q is not None) == quantized]
+        if group:
+            chosen.update(_numeric_stack_choices(group, rng, prior_weight, n_candidates,
+                                                 forgetting, quantized))
+    return chosen
+
+
+def _numeric_stack_choices(items: list, rng: np.random.Generator, prior_weight: float,
+                           n_candidates: int, forgetting: int | None,
+                           quantized: bool) -> dict[str, float]:
+    dists: list[Numeric] = [p.dist for p, _, _ in items]
+    good = NumericKernels.build([g for _, g, _ in items],
+                                [_weights(g, forgetting) for _, g, _ in items],
+                                dists, prior_weight)
+    bad = NumericKernels.build([b for _, _, b in items],
+                               [_weights(b, forgetting) for _, _, b in items],
+                               dists, prior_weight)
+    z = good.sample(rng, n_candidates)  # (labels, candidates) on the internal axes
+    is_log = np.array([d.log for d in dists])[:, None]
+    x = np.where(is_log, np.exp(z), z)
+    if quantized:
+        q = np.array([d.q for d in dists])[:, None]
+        x = np.round(x / q) * q
+        lo = np.where(is_log, np.log(np.maximum(x - q / 2, LOG_FLOOR)), x - q / 2)
+        hi = np.where(is_log, np.log(np.maximum(x + q / 2, LOG_FLOOR)), x + q / 2)
+        score = good.log_bin_mass(lo, hi) - bad.log_bin_mass(lo, hi)
     else:
-        lo = dist.to_internal(x - dist.q / 2)
-        hi = dist.to_internal(x + dist.q / 2)
-        score = l_mix.log_interval_mass(lo, hi) - g_mix.log_interval_mass(lo, hi)
-    return float(x[int(np.argmax(score))])
+        score = good.log_pdf(z) - bad.log_pdf(z)
+    values = x[np.arange(len(items)), np.argmax(score, axis=1)]
+    return {p.label: float(v) for (p, _, _), v in zip(items, values)}
+
+
+def _categorical_choices(items: list, rng: np.random.Generator, prior_weight: float,
+                         n_candidates: int, forgetting: int | None) -> dict[str, int]:
+    dists: list[Categorical] = [p.dist for p, _, _ in items]
+    good = CategoricalTables.build([g for _, g, _ in items],
+                                   [_weights(g, forgetting) for _, g, _ in items],
+                                   dists, prior_weight)
+    bad = CategoricalTables.build([b for _, _, b in items],
+                                  [_weights(b, forgetting) for _, _, b in items],
+                                  dists, prior_weight)
+    idx = good.sample(rng, n_candidates)
+    best = np.argmax(good.log_pmf(idx) - bad.log_pmf(idx), axis=1)
+    chosen = idx[np.arange(len(items)), best]
+    return {p.label: int(i) + d.offset for (p, _, _), i, d in zip(items, chosen, dists)}
+
+
+def _group_columns(group: Sequence[Param], history: History) -> tuple[np.ndarray, list]:
+    """Rows where every member of ``group`` is active, and each member's values there."""
+    columns = [history.column(p.label) for p in group]
+    rows = columns[0][0]
+    for r, _ in columns[1:]:
+        if len(r) != len(rows) or not np.array_equal(r, rows):
+            rows = np.intersect1d(rows, r)
+    values = [v if len(r) == len(rows) else v[np.searchsorted(r, rows)] for r, v in columns]
+    return rows, values
+
+
+def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
+                       pending_rows: list, rng: np.random.Generator, prior_weight: float,
+                       n_candidates: int, forgetting: int | None, bandwidth: str
+                       ) -> dict[str, Any]:
+    chosen: dict[str, Any] = {}
+    for group in space.groups:
+        rows, values = _group_columns(group, history)
+        is_good = good[rows]
+        good_cols = [v[is_good] for v in values]
+        bad_cols = [v[~is_good] for v in values]
+        liars = [r for r in pending_rows if all(r.get(p.label) for p in group)]
+        if liars:
+            bad_cols = [np.concatenate([c, [r[p.label][0] for r in liars]])
+                        for c, p in zip(bad_cols, group)]
+        dists = [p.dist for p in group]
+        l_mix = joint_estimator(good_cols, forgetting_weights(len(good_cols[0]), forgetting),
+                                dists, prior_weight, bandwidth)
+        g_mix = joint_estimator(bad_cols, forgetting_weights(len(bad_cols[0]), forgetting),
+                                dists, prior_weight, bandwidth)
+        kernels = l_mix.sample_kernels(rng, n_candidates)
+        l_terms, g_terms, candidates = [], [], []
+        for dist, l_dim, g_dim in zip(dists, l_mix.dims, g_mix.dims):
+            if isinstance(l_dim, NumericDim):
+                x = dist.from_internal(l_dim.sample(rng, kernels))
+                if dist.q is None:
+                    z = dist.to_internal(x)
+                    l_terms.append(l_dim.log_kernels(z))
+                    g_terms.append(g_dim.log_kernels(z))
+                else:
+                    lo = dist.to_internal(x - dist.q / 2)
+                    hi = dist.to_internal(x + dist.q / 2)
+                    l_terms.append(l_dim.log_kernels(x, lo, hi))
+                    g_terms.append(g_dim.log_kernels(x, lo, hi))
+            else:
+                idx = l_dim.sample(rng, kernels)
+                x = idx + dist.offset
+                l_terms.append(l_dim.log_kernels(idx))
+                g_terms.append(g_dim.log_kernels(idx))
+            candidates.append(x)
+        best = int(np.argmax(l_mix.log_pdf(l_terms) - g_mix.log_pdf(g_terms)))
+        for p, x in zip(group, candidates):
+            chosen[p.label] = p.dist.python_value(x[best])
+    return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
