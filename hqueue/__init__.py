@@ -13,8 +13,6 @@ Example:
 
 from __future__ import annotations
 
-from functools import partial
-
 from . import anneal, exceptions, hp, mix, pyll, rand, tpe
 from .ctrl import Ctrl
 from .domain import Domain
@@ -23,6 +21,7 @@ from .fmin import (
     fmin,
     fmin_pass_expr_memo_ctrl,
     generate_trials_to_calculate,
+    partial,
     space_eval,
 )
 from .states import (
@@ -31,6 +30,7 @@ from .states import (
     JOB_STATE_ERROR,
     JOB_STATE_NEW,
     JOB_STATE_RUNNING,
+    JOB_STATES,
     STATUS_FAIL,
     STATUS_NEW,
     STATUS_OK,
@@ -46,7 +46,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AllTrialsFailed", "Ctrl", "Domain", "HqueueError", "JOB_STATE_CANCEL", "JOB_STATE_DONE",
-    "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "STATUS_FAIL", "STATUS_NEW",
+    "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATES", "STATUS_FAIL",
+    "STATUS_NEW",
     "STATUS_OK", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED", "TrialState",
     "TrialStatus", "Trials", "anneal", "exceptions", "fmin", "fmin_pass_expr_memo_ctrl",
     "generate_trials_to_calculate", "hp", "mix", "partial", "pyll", "rand", "space_eval", "tpe",

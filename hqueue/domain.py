@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -22,6 +23,8 @@ from .exceptions import InvalidLoss, InvalidObjective, InvalidResultStatus
 from .pyll.base import Apply, GarbageCollected, rec_eval
 from .space.compiled import CompiledSpace
 from .states import STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_STRINGS
+
+logger = logging.getLogger(__name__)
 
 _RETURN_HINT = ("return a float loss, or a dict like {'loss': 0.1, 'status': STATUS_OK} "
                 "(or {'status': STATUS_FAIL} for a failed evaluation)")
@@ -141,9 +144,11 @@ def validate_result(rval: Any, tid: Any = None) -> dict:
             raise InvalidLoss(result, f"loss {result['loss']!r} is not a number{where}; "
                                       f"{_RETURN_HINT}") from None
         if math.isnan(loss):
-            raise InvalidLoss(result, f"the objective returned a NaN loss{where}; return "
-                                      "{'status': STATUS_FAIL} when an evaluation fails, or "
-                                      "pass catch_eval_exceptions=True to record it as an error")
+            # a diverged run is an outcome, not a crash: recorded (as hyperopt does), never
+            # counted as the best trial, and reported once so the user can mark it failed
+            logger.warning("the objective returned a NaN loss%s: the trial is kept but never "
+                           "counts as best; return {'status': STATUS_FAIL} to mark failed "
+                           "evaluations explicitly", where)
         result["loss"] = loss
     elif status == STATUS_FAIL and result.get("loss") is not None:
         result["loss"] = float(result["loss"])

@@ -59,6 +59,10 @@ class InvalidObjective(HqueueError, TypeError):
     """The objective is not callable or returns something fmin cannot interpret."""
 
 
+class InvalidAnnotatedParameter(BadSearchSpace):
+    """``space="annotated"``: a parameter's annotation is not an hp expression."""
+
+
 class AllTrialsFailed(HqueueError):
     """No trial finished with STATUS_OK, so there is no best trial."""
 

@@ -30,8 +30,8 @@ import numpy as np
 from . import progress
 from .ctrl import Ctrl
 from .domain import Domain
-from .exceptions import AllTrialsFailed, BadArgument
-from .pyll.base import as_apply, rec_eval, toposort
+from .exceptions import AllTrialsFailed, BadArgument, InvalidAnnotatedParameter
+from .pyll.base import Apply, as_apply, rec_eval, toposort
 from .states import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -59,6 +59,19 @@ def fmin_pass_expr_memo_ctrl(f: Callable) -> Callable:
     """
     f.fmin_pass_expr_memo_ctrl = True
     return f
+
+
+def partial(fn: Callable, *args: Any, **kwargs: Any) -> functools.partial:
+    """``functools.partial`` that keeps the ``fmin_pass_expr_memo_ctrl`` mark of ``fn``.
+
+    Example:
+        >>> from hqueue import tpe
+        >>> algo = partial(tpe.suggest, n_startup_jobs=10)
+    """
+    rval = functools.partial(fn, *args, **kwargs)
+    if hasattr(fn, "fmin_pass_expr_memo_ctrl"):
+        rval.fmin_pass_expr_memo_ctrl = fn.fmin_pass_expr_memo_ctrl
+    return rval
 
 
 def space_eval(space: Any, hp_assignment: Mapping[str, Any]) -> Any:
@@ -130,6 +143,12 @@ def _call_with_kwargs(fn: Callable, config: Mapping[str, Any]) -> Any:
 def _annotated_space(fn: Callable) -> tuple[Callable, dict]:
     hints = inspect.get_annotations(fn, eval_str=True)
     space = {k: v for k, v in hints.items() if k != "return"}
+    for name, annotation in space.items():
+        if not isinstance(annotation, Apply):
+            raise InvalidAnnotatedParameter(
+                f"space='annotated': parameter {name!r} of {fn.__name__} is annotated with "
+                f"{annotation!r}, not an hp expression; write {name}: hp.uniform({name!r}, 0, 1)"
+            )
     if not space:
         raise BadArgument("space='annotated' needs an objective whose parameters are annotated "
                           "with hp expressions: def f(x: hp.uniform('x', 0, 1)): ...")
@@ -180,20 +199,29 @@ def fmin(
     if isinstance(space, str) and space == "annotated":
         fn, space = _annotated_space(fn)
     n_max = _max_evals(max_evals)
-    if timeout is not None and (not isinstance(timeout, numbers.Real) or timeout < 0):
-        raise BadArgument(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not timeout > 0):
+        raise BadArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if loss_threshold is not None and (isinstance(loss_threshold, bool)
+                                       or not isinstance(loss_threshold, numbers.Real)):
+        raise BadArgument(f"loss_threshold must be a number, got {loss_threshold!r}")
     if not isinstance(max_queue_len, numbers.Integral) or max_queue_len < 1:
         raise BadArgument(f"max_queue_len must be an int >= 1, got {max_queue_len!r}")
     rng = _rstate(rstate)
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)
-    if trials is None:
-        trials = (generate_trials_to_calculate(points_to_evaluate) if points_to_evaluate
-                  else Trials())
-    elif points_to_evaluate and len(trials) == 0:
+    if points_to_evaluate and (trials is None or len(trials) == 0):
+        # the points come on top of max_evals (hyperopt's documented behaviour)
+        if trials is None:
+            trials = Trials()
         tids = trials.new_trial_ids(len(points_to_evaluate))
         trials.insert_trial_docs(generate_trials_to_calculate(points_to_evaluate, tids).trials)
+        n_max = n_max + len(points_to_evaluate) if n_max < sys.maxsize else n_max
+        if max_evals is not None:
+            max_evals = n_max
+    elif trials is None:
+        trials = Trials()
     if allow_trials_fmin and hasattr(trials, "fmin"):
         return trials.fmin(
             fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
@@ -208,7 +236,7 @@ def fmin(
                       loss_threshold=loss_threshold, catch_eval_exceptions=catch_eval_exceptions,
                       max_queue_len=max_queue_len, early_stop_fn=early_stop_fn,
                       trials_save_file=trials_save_file, verbose=verbose)
-    loop.run(_progress_callback(show_progressbar))
+    loop.run(_progress_callback(show_progressbar if verbose else False))
     getattr(trials, "_refresh_incremental", trials.refresh)()
     if return_argmin:
         if len(trials.trials) == 0:

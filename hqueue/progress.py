@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ def tqdm_progress_callback(initial: int, total: int) -> Iterator[Any]:
     from tqdm import tqdm
 
     with tqdm(total=total, initial=initial, postfix="best loss: ?", disable=False,
-              dynamic_ncols=True, unit="trial", file=None) as pbar:
+              dynamic_ncols=True, unit="trial", file=sys.stdout) as pbar:
         yield pbar
 
 

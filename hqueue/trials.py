@@ -205,11 +205,10 @@ class Trials:
             doc = self._by_tid.get(int(h.tids[row]))
             if doc is not None and doc["state"] == JOB_STATE_DONE:
                 return doc
-        candidates = [t for t in self._trials if t["result"].get("status") == STATUS_OK
-                      and t["result"].get("loss") is not None]
+        candidates = [t for t in self._trials if finished_loss(t) is not None]
         if not candidates:
-            raise AllTrialsFailed("no trial finished with STATUS_OK and a loss")
-        return candidates[int(np.nanargmin([float(t["result"]["loss"]) for t in candidates]))]
+            raise AllTrialsFailed("no trial finished with STATUS_OK and a (non-NaN) loss")
+        return candidates[int(np.argmin([finished_loss(t) for t in candidates]))]
 
     @property
     def argmin(self) -> dict[str, Any]:
@@ -303,7 +302,11 @@ class Trials:
         """Like :meth:`new_trial_docs`, recording the trial each doc came from."""
         rval = self.new_trial_docs(tids, specs, results, miscs)
         for doc, src in zip(rval, sources):
-            doc["misc"]["from_tid"] = src["tid"]
+            misc = doc["misc"]
+            misc.setdefault("tid", doc["tid"])
+            misc.setdefault("cmd", src["misc"].get("cmd"))
+            misc.setdefault("workdir", src["misc"].get("workdir"))
+            misc["from_tid"] = src["tid"]
         return rval
 
     def delete_all(self) -> None:

@@ -71,7 +71,7 @@ def run(objective, **kw):
     (None, InvalidObjective, r"returned None \(trial 0\).*return a float loss"),
     ("0.5", InvalidObjective, r"returned str '0.5'.*STATUS_OK"),
     ([0.5], InvalidObjective, r"returned list"),
-    (float("nan"), InvalidLoss, r"NaN loss \(trial 0\).*STATUS_FAIL"),
+
     ({"loss": 0.3}, InvalidResultStatus, r"no 'status' key"),
     ({"loss": 0.3, "status": "great"}, InvalidResultStatus, r"invalid status 'great'"),
     ({"status": STATUS_OK}, InvalidLoss, r"needs a 'loss'"),
@@ -117,3 +117,13 @@ def test_infinite_loss_is_accepted_as_a_very_bad_result():
     fmin(lambda x: math.inf if x > 0.5 else x, hp.uniform("x", 0, 1), algo=rand.suggest,
          max_evals=10, trials=trials, rstate=np.random.default_rng(0), show_progressbar=False)
     assert trials.best_trial["result"]["loss"] < 0.5
+
+
+def test_nan_loss_is_kept_with_a_warning_and_never_counts_as_best(caplog):
+    losses = iter([float("nan"), 0.5, float("nan")])
+    trials = Trials()
+    with caplog.at_level("WARNING"):
+        fmin(lambda x: next(losses), hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=3,
+             trials=trials, rstate=np.random.default_rng(0), show_progressbar=False)
+    assert "NaN loss (trial 0)" in caplog.text and "STATUS_FAIL" in caplog.text
+    assert trials.best_trial["tid"] == 1 and len(trials) == 3

