@@ -59,6 +59,7 @@ class History:
         self.pending: list[Mapping[str, Sequence[Any]]] = []
         self.n_failed = 0
         self._best_row: int | None = None
+        self._orders: dict[str, np.ndarray] = {}
         self.best_loss = float("inf")
 
     def __len__(self) -> int:
@@ -93,6 +94,22 @@ class History:
         if label not in self._rows:
             return np.empty(0, dtype=np.int64), np.empty(0)
         return self._rows[label].view(), self._values[label].view()
+
+    def sorted_order(self, label: str) -> np.ndarray:
+        """Positions into ``column(label)`` that sort its values ascending.
+
+        Kept between calls and extended with only the values added since (one merge pass),
+        so samplers never re-sort the whole history.
+        """
+        _, values = self.column(label)
+        order = self._orders.get(label, np.empty(0, dtype=np.int64))
+        if len(order) < len(values):
+            new = np.arange(len(order), len(values))
+            new = new[np.argsort(values[new], kind="stable")]
+            at = np.searchsorted(values[order], values[new], side="right")
+            order = np.insert(order, at, new)
+            self._orders[label] = order
+        return order
 
     def pending_column(self, label: str) -> np.ndarray:
         """Values of ``label`` in the pending trials where it is active."""

@@ -14,6 +14,7 @@ from hqueue.algos.tpe.parzen import (
     numeric_estimator,
 )
 from hqueue.algos.tpe.sampler import split_good
+from hqueue.history import History
 from hqueue.space.distributions import Categorical, Numeric
 
 
@@ -158,7 +159,8 @@ def random_numeric_labels(rng):
              Numeric.from_hp("lognormal", (0.0, 1.0))]
     obs = [d.sample(rng, n) for d, n in zip(dists, (30, 5, 0, 12))]
     weights = [forgetting_weights(len(o), 25) for o in obs]
-    return dists, obs, weights
+    order = [np.argsort(o) for o in obs]  # the stacked estimator takes sorted observations
+    return dists, [o[i] for o, i in zip(obs, order)], [w[i] for w, i in zip(weights, order)]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -178,7 +180,7 @@ def test_stacked_bin_masses_match_the_one_label_estimator(seed):
     rng = np.random.default_rng(seed)
     dists = [Numeric.from_hp("quniform", (0.0, 20.0, 2.0)),
              Numeric.from_hp("qloguniform", (0.0, 4.0, 1.0))]
-    obs = [d.sample(rng, n) for d, n in zip(dists, (40, 7))]
+    obs = [np.sort(d.sample(rng, n)) for d, n in zip(dists, (40, 7))]
     weights = [np.ones(len(o)) for o in obs]
     stacked = NumericKernels.build(obs, weights, dists, prior_weight=1.0)
     x = np.stack([d.sample(rng, 24) for d in dists])
@@ -211,3 +213,16 @@ def test_stacked_categorical_tables_match_the_one_label_estimator():
         assert np.all(tables.probs[i, d.size:] == 0)
     draws = tables.sample(np.random.default_rng(0), 2000)
     assert draws[1].max() <= 1 and draws[2].max() <= 2
+
+
+def test_history_sorted_order_is_kept_across_appends():
+    h = History()
+    rng = np.random.default_rng(0)
+    for step in range(5):
+        for tid in range(step * 20, step * 20 + 20):
+            vals = {"x": [float(rng.normal())]} if tid % 3 else {"x": []}
+            h.add(tid, float(rng.uniform()), vals)
+        _, values = h.column("x")
+        order = h.sorted_order("x")
+        assert sorted(order.tolist()) == list(range(len(values)))
+        assert np.all(np.diff(values[order]) >= 0)

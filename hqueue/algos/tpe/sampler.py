@@ -102,23 +102,23 @@ def _suggest_row(space: CompiledSpace, history: History, good: np.ndarray,
                  pending_rows: list, rng: np.random.Generator, prior_weight: float,
                  n_candidates: int, forgetting: int | None) -> dict[str, Any]:
     """Independent (per-label) TPE, all labels scored together in stacked arrays."""
-    numeric: list[tuple[Param, np.ndarray, np.ndarray]] = []
-    categorical: list[tuple[Param, np.ndarray, np.ndarray]] = []
+    numeric, categorical = [], []
     for param in space.params:
-        rows, values = history.column(param.label)
-        is_good = good[rows]
-        bad = values[~is_good]
         liars = _liar_values(pending_rows, param.label) if pending_rows else []
-        if liars:
-            bad = np.concatenate([bad, np.asarray(liars, float)])
-        target = numeric if isinstance(param.dist, Numeric) else categorical
-        target.append((param, values[is_good], bad))
+        if isinstance(param.dist, Numeric):
+            numeric.append((param, *_sorted_split(history, param.label, good, liars,
+                                                   forgetting)))
+        else:
+            rows, values = history.column(param.label)
+            is_good = good[rows]
+            bad = np.concatenate([values[~is_good], liars]) if liars else values[~is_good]
+            categorical.append((param, values[is_good], _weights(values[is_good], forgetting),
+                                bad, _weights(bad, forgetting)))
     chosen: dict[str, Any] = {}
     if numeric:
-        chosen.update(_numeric_choices(numeric, rng, prior_weight, n_candidates, forgetting))
+        chosen.update(_numeric_choices(numeric, rng, prior_weight, n_candidates))
     if categorical:
-        chosen.update(_categorical_choices(categorical, rng, prior_weight, n_candidates,
-                                           forgetting))
+        chosen.update(_categorical_choices(categorical, rng, prior_weight, n_candidates))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
 
 
@@ -126,8 +126,29 @@ def _weights(obs: np.ndarray, forgetting: int | None) -> np.ndarray:
     return forgetting_weights(len(obs), forgetting)
 
 
+def _sorted_split(history: History, label: str, good: np.ndarray, liars: list,
+                  forgetting: int | None) -> tuple[np.ndarray, ...]:
+    """Good and bad values of ``label``, each sorted, with their forgetting weights (by
+    completion order within each set); pending liars join the bad set with weight 1."""
+    rows, values = history.column(label)
+    order = history.sorted_order(label)
+    is_good = good[rows]
+    sorted_good = is_good[order]
+    out = []
+    for in_set, sorted_in_set in ((is_good, sorted_good), (~is_good, ~sorted_good)):
+        age_rank = np.cumsum(in_set) - 1  # completion rank within the set
+        ramp = forgetting_weights(int(in_set.sum()), forgetting)
+        picked = order[sorted_in_set]
+        out += [values[picked], ramp[age_rank[picked]]]
+    if liars:
+        merged = np.concatenate([out[2], liars])
+        order = np.argsort(merged, kind="stable")
+        out[2], out[3] = merged[order], np.concatenate([out[3], np.ones(len(liars))])[order]
+    return tuple(out)
+
+
 def _numeric_choices(items: list, rng: np.random.Generator, prior_weight: float,
-                     n_candidates: int, forgetting: int | None) -> dict[str, float]:
+                     n_candidates: int) -> dict[str, float]:
     # continuous and quantized labels are stacked apart: each stack is padded to its own
     # widest kernel set (quantized labels have few distinct values)
     chosen: dict[str, float] = {}
@@ -135,20 +156,17 @@ def _numeric_choices(items: list, rng: np.random.Generator, prior_weight: float,
         group = [it for it in items if (it[0].dist.q is not None) == quantized]
         if group:
             chosen.update(_numeric_stack_choices(group, rng, prior_weight, n_candidates,
-                                                 forgetting, quantized))
+                                                 quantized))
     return chosen
 
 
 def _numeric_stack_choices(items: list, rng: np.random.Generator, prior_weight: float,
-                           n_candidates: int, forgetting: int | None,
-                           quantized: bool) -> dict[str, float]:
-    dists: list[Numeric] = [p.dist for p, _, _ in items]
-    good = NumericKernels.build([g for _, g, _ in items],
-                                [_weights(g, forgetting) for _, g, _ in items],
-                                dists, prior_weight)
-    bad = NumericKernels.build([b for _, _, b in items],
-                               [_weights(b, forgetting) for _, _, b in items],
-                               dists, prior_weight)
+                           n_candidates: int, quantized: bool) -> dict[str, float]:
+    dists: list[Numeric] = [it[0].dist for it in items]
+    good = NumericKernels.build([it[1] for it in items], [it[2] for it in items], dists,
+                                prior_weight)
+    bad = NumericKernels.build([it[3] for it in items], [it[4] for it in items], dists,
+                               prior_weight)
     z = good.sample(rng, n_candidates)  # (labels, candidates) on the internal axes
     is_log = np.array([d.log for d in dists])[:, None]
     x = np.where(is_log, np.exp(z), z)
@@ -161,22 +179,20 @@ def _numeric_stack_choices(items: list, rng: np.random.Generator, prior_weight: 
     else:
         score = good.log_pdf(z) - bad.log_pdf(z)
     values = x[np.arange(len(items)), np.argmax(score, axis=1)]
-    return {p.label: float(v) for (p, _, _), v in zip(items, values)}
+    return {it[0].label: float(v) for it, v in zip(items, values)}
 
 
 def _categorical_choices(items: list, rng: np.random.Generator, prior_weight: float,
-                         n_candidates: int, forgetting: int | None) -> dict[str, int]:
-    dists: list[Categorical] = [p.dist for p, _, _ in items]
-    good = CategoricalTables.build([g for _, g, _ in items],
-                                   [_weights(g, forgetting) for _, g, _ in items],
-                                   dists, prior_weight)
-    bad = CategoricalTables.build([b for _, _, b in items],
-                                  [_weights(b, forgetting) for _, _, b in items],
-                                  dists, prior_weight)
+                         n_candidates: int) -> dict[str, int]:
+    dists: list[Categorical] = [it[0].dist for it in items]
+    good = CategoricalTables.build([it[1] for it in items], [it[2] for it in items], dists,
+                                   prior_weight)
+    bad = CategoricalTables.build([it[3] for it in items], [it[4] for it in items], dists,
+                                  prior_weight)
     idx = good.sample(rng, n_candidates)
     best = np.argmax(good.log_pmf(idx) - bad.log_pmf(idx), axis=1)
     chosen = idx[np.arange(len(items)), best]
-    return {p.label: int(i) + d.offset for (p, _, _), i, d in zip(items, chosen, dists)}
+    return {it[0].label: int(i) + d.offset for it, i, d in zip(items, chosen, dists)}
 
 
 def _group_columns(group: Sequence[Param], history: History) -> tuple[np.ndarray, list]:

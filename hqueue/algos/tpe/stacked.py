@@ -32,10 +32,11 @@ _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
 def _merge_grid_values(obs: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Repeated values of a quantized label become one kernel with their summed weight, so
-    kernels stay as wide as the grid spacing instead of collapsing onto popular values."""
-    values, inverse = np.unique(obs, return_inverse=True)
-    return values, np.bincount(inverse, weights=w)
+    """Repeated values of a quantized label (``obs`` sorted) become one kernel with their
+    summed weight, so kernels stay as wide as the grid spacing instead of collapsing onto
+    popular values."""
+    starts = np.flatnonzero(np.concatenate([[True], obs[1:] != obs[:-1]]))
+    return obs[starts], np.add.reduceat(w, starts)
 
 
 @dataclass(frozen=True)
@@ -53,27 +54,29 @@ class NumericKernels:
     def build(cls, obs: Sequence[np.ndarray], obs_weights: Sequence[np.ndarray],
               dists: Sequence[Numeric], prior_weight: float) -> NumericKernels:
         """One kernel per observation (per distinct value for quantized labels) plus a prior
-        kernel per label; widths from the neighbour rule (see ``neighbour_bandwidths``)."""
+        kernel per label; widths from the neighbour rule (see ``neighbour_bandwidths``).
+
+        ``obs[i]`` must be sorted ascending (samplers keep the history's sort order, so no
+        sorting happens per suggestion).
+        """
         rows = []
         for x, w, d in zip(obs, obs_weights, dists):
-            if d.q is not None and len(x):
+            if d.q is not None and len(x) > 1:
                 x, w = _merge_grid_values(x, w)
-            rows.append((np.append(d.to_internal(x), d.mu), np.append(w, prior_weight)))
-        n_labels, width = len(rows), max(len(m) for m, _ in rows)
+            rows.append((d.to_internal(x), w))  # to_internal is monotone: stays sorted
+        n_labels, width = len(rows), 1 + max(len(z) for z, _ in rows)
         mus = np.full((n_labels, width), np.inf)
         weights = np.zeros((n_labels, width))
-        for i, (m, w) in enumerate(rows):
-            mus[i, : len(m)] = m
-            weights[i, : len(m)] = w
+        is_prior = np.zeros((n_labels, width), dtype=bool)
+        for i, ((z, w), d) in enumerate(zip(rows, dists)):
+            at = int(np.searchsorted(z, d.mu))  # the prior kernel goes in its sorted place
+            mus[i, :at], mus[i, at], mus[i, at + 1: len(z) + 1] = z[:at], d.mu, z[at:]
+            weights[i, :at], weights[i, at] = w[:at], prior_weight
+            weights[i, at + 1: len(z) + 1] = w[at:]
+            is_prior[i, at] = True
         prior_mu = np.array([d.mu for d in dists])
         prior_sigma = np.array([d.sigma for d in dists])
-        counts = np.array([len(m) for m, _ in rows])
-        is_prior = np.zeros((n_labels, width), dtype=bool)
-        is_prior[np.arange(n_labels), counts - 1] = True
-        order = np.argsort(mus, axis=1, kind="stable")
-        mus = np.take_along_axis(mus, order, 1)
-        weights = np.take_along_axis(weights, order, 1)
-        is_prior = np.take_along_axis(is_prior, order, 1)
+        counts = np.array([len(z) + 1 for z, _ in rows])
         sigmas = _neighbour_widths(mus, prior_sigma, counts)
         sigmas = np.where(is_prior, prior_sigma[:, None], sigmas)
         pad = weights == 0
