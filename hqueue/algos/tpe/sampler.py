@@ -41,11 +41,16 @@ _default_gamma = 0.25
 _default_linear_forgetting = 25
 
 
-def split_good(losses: np.ndarray, gamma: float, cap: int | None) -> np.ndarray:
-    """Boolean mask of the "good" trials: the ``ceil(gamma * sqrt(n))`` lowest losses, at
-    most ``cap`` of them (ties go to the earlier trial)."""
+def split_good(losses: np.ndarray, gamma: float, cap: int | None,
+               linear_gamma: float | None = None) -> np.ndarray:
+    """Boolean mask of the "good" trials: the ``ceil(gamma * sqrt(n))`` lowest losses (or
+    ``ceil(linear_gamma * n)`` when given), at most ``cap`` of them (ties go to the earlier
+    trial)."""
     n = len(losses)
-    n_good = int(np.ceil(gamma * np.sqrt(n)))
+    if linear_gamma is not None:
+        n_good = int(np.ceil(linear_gamma * n))
+    else:
+        n_good = int(np.ceil(gamma * np.sqrt(n)))
     if cap:
         n_good = min(n_good, cap)
     good = np.zeros(n, dtype=bool)
@@ -67,6 +72,8 @@ def suggest(
     pending: str = "liar",
     multivariate: bool = False,
     bandwidth: str = "scott",
+    linear_gamma: float | None = None,
+    prior_share: float | None = None,
 ) -> list[dict]:
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
     ``n_startup_jobs`` finished trials)."""
@@ -78,15 +85,16 @@ def suggest(
     if len(history) < n_startup_jobs:
         rows = space.sample(rng, len(new_ids))
         return rows_to_docs(new_ids, rows, domain, trials)
-    good = split_good(history.losses, gamma, linear_forgetting)
+    good = split_good(history.losses, gamma, linear_forgetting, linear_gamma)
     pending_rows = list(history.pending) if pending == "liar" else []
     rows = []
     for _ in new_ids:
+        prior = PriorPolicy(prior_weight, prior_share)
         if multivariate:
-            row = _suggest_row_joint(space, history, good, pending_rows, rng, prior_weight,
+            row = _suggest_row_joint(space, history, good, pending_rows, rng, prior,
                                      n_EI_candidates, linear_forgetting, bandwidth)
         else:
-            row = _suggest_row(space, history, good, pending_rows, rng, prior_weight,
+            row = _suggest_row(space, history, good, pending_rows, rng, prior,
                                n_EI_candidates, linear_forgetting)
         rows.append(row)
         if pending == "liar":
@@ -94,12 +102,37 @@ def suggest(
     return rows_to_docs(new_ids, rows, domain, trials)
 
 
+class PriorPolicy:
+    """How much the prior weighs in each Parzen estimator.
+
+    The bad-trial model always gives its prior kernel ``prior_weight`` (each observation
+    weighs at most 1). The good-trial model does the same unless ``prior_share`` is set; then
+    the prior gets that fraction of the model's total mass whatever the number of good
+    trials, which keeps exploring when the good set is large.
+    """
+
+    def __init__(self, prior_weight: float, prior_share: float | None) -> None:
+        if prior_share is not None and not 0.0 < prior_share < 1.0:
+            raise ValueError(f"prior_share must be in (0, 1), got {prior_share!r}")
+        self.prior_weight, self.prior_share = prior_weight, prior_share
+
+    def good(self, obs_weights: Sequence[np.ndarray], n_options: Sequence[int] | None = None
+             ) -> np.ndarray:
+        """Prior weight per label for the good model (``n_options`` for categorical labels,
+        whose prior is spread as pseudo-counts over the options)."""
+        if self.prior_share is None:
+            return np.full(len(obs_weights), self.prior_weight)
+        total = np.array([w.sum() for w in obs_weights])
+        share = self.prior_share * np.where(total > 0, total, 1.0) / (1.0 - self.prior_share)
+        return share / np.asarray(n_options) if n_options is not None else share
+
+
 def _liar_values(pending_rows: list, label: str) -> list:
     return [r[label][0] for r in pending_rows if r.get(label)]
 
 
 def _suggest_row(space: CompiledSpace, history: History, good: np.ndarray,
-                 pending_rows: list, rng: np.random.Generator, prior_weight: float,
+                 pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                  n_candidates: int, forgetting: int | None) -> dict[str, Any]:
     """Independent (per-label) TPE, all labels scored together in stacked arrays."""
     numeric, categorical = [], []
@@ -116,9 +149,9 @@ def _suggest_row(space: CompiledSpace, history: History, good: np.ndarray,
                                 bad, _weights(bad, forgetting)))
     chosen: dict[str, Any] = {}
     if numeric:
-        chosen.update(_numeric_choices(numeric, rng, prior_weight, n_candidates))
+        chosen.update(_numeric_choices(numeric, rng, prior, n_candidates))
     if categorical:
-        chosen.update(_categorical_choices(categorical, rng, prior_weight, n_candidates))
+        chosen.update(_categorical_choices(categorical, rng, prior, n_candidates))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
 
 
@@ -147,7 +180,7 @@ def _sorted_split(history: History, label: str, good: np.ndarray, liars: list,
     return tuple(out)
 
 
-def _numeric_choices(items: list, rng: np.random.Generator, prior_weight: float,
+def _numeric_choices(items: list, rng: np.random.Generator, prior: PriorPolicy,
                      n_candidates: int) -> dict[str, float]:
     # continuous and quantized labels are stacked apart: each stack is padded to its own
     # widest kernel set (quantized labels have few distinct values)
@@ -155,18 +188,17 @@ def _numeric_choices(items: list, rng: np.random.Generator, prior_weight: float,
     for quantized in (False, True):
         group = [it for it in items if (it[0].dist.q is not None) == quantized]
         if group:
-            chosen.update(_numeric_stack_choices(group, rng, prior_weight, n_candidates,
-                                                 quantized))
+            chosen.update(_numeric_stack_choices(group, rng, prior, n_candidates, quantized))
     return chosen
 
 
-def _numeric_stack_choices(items: list, rng: np.random.Generator, prior_weight: float,
+def _numeric_stack_choices(items: list, rng: np.random.Generator, prior: PriorPolicy,
                            n_candidates: int, quantized: bool) -> dict[str, float]:
     dists: list[Numeric] = [it[0].dist for it in items]
-    good = NumericKernels.build([it[1] for it in items], [it[2] for it in items], dists,
-                                prior_weight)
+    good_w = [it[2] for it in items]
+    good = NumericKernels.build([it[1] for it in items], good_w, dists, prior.good(good_w))
     bad = NumericKernels.build([it[3] for it in items], [it[4] for it in items], dists,
-                               prior_weight)
+                               prior.prior_weight)
     z = good.sample(rng, n_candidates)  # (labels, candidates) on the internal axes
     is_log = np.array([d.log for d in dists])[:, None]
     x = np.where(is_log, np.exp(z), z)
@@ -182,13 +214,14 @@ def _numeric_stack_choices(items: list, rng: np.random.Generator, prior_weight: 
     return {it[0].label: float(v) for it, v in zip(items, values)}
 
 
-def _categorical_choices(items: list, rng: np.random.Generator, prior_weight: float,
+def _categorical_choices(items: list, rng: np.random.Generator, prior: PriorPolicy,
                          n_candidates: int) -> dict[str, int]:
     dists: list[Categorical] = [it[0].dist for it in items]
-    good = CategoricalTables.build([it[1] for it in items], [it[2] for it in items], dists,
-                                   prior_weight)
+    good_w = [it[2] for it in items]
+    good = CategoricalTables.build([it[1] for it in items], good_w, dists,
+                                   prior.good(good_w, [d.size for d in dists]))
     bad = CategoricalTables.build([it[3] for it in items], [it[4] for it in items], dists,
-                                  prior_weight)
+                                  prior.prior_weight)
     idx = good.sample(rng, n_candidates)
     best = np.argmax(good.log_pmf(idx) - bad.log_pmf(idx), axis=1)
     chosen = idx[np.arange(len(items)), best]
@@ -207,7 +240,7 @@ def _group_columns(group: Sequence[Param], history: History) -> tuple[np.ndarray
 
 
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
-                       pending_rows: list, rng: np.random.Generator, prior_weight: float,
+                       pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                        n_candidates: int, forgetting: int | None, bandwidth: str
                        ) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
@@ -221,10 +254,11 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
             bad_cols = [np.concatenate([c, [r[p.label][0] for r in liars]])
                         for c, p in zip(bad_cols, group)]
         dists = [p.dist for p in group]
-        l_mix = joint_estimator(good_cols, forgetting_weights(len(good_cols[0]), forgetting),
-                                dists, prior_weight, bandwidth)
+        good_w = forgetting_weights(len(good_cols[0]), forgetting)
+        l_mix = joint_estimator(good_cols, good_w, dists, float(prior.good([good_w])[0]),
+                                bandwidth)
         g_mix = joint_estimator(bad_cols, forgetting_weights(len(bad_cols[0]), forgetting),
-                                dists, prior_weight, bandwidth)
+                                dists, prior.prior_weight, bandwidth)
         kernels = l_mix.sample_kernels(rng, n_candidates)
         l_terms, g_terms, candidates = [], [], []
         for dist, l_dim, g_dim in zip(dists, l_mix.dims, g_mix.dims):

@@ -52,7 +52,8 @@ class NumericKernels:
 
     @classmethod
     def build(cls, obs: Sequence[np.ndarray], obs_weights: Sequence[np.ndarray],
-              dists: Sequence[Numeric], prior_weight: float) -> NumericKernels:
+              dists: Sequence[Numeric], prior_weight: float | Sequence[float]
+              ) -> NumericKernels:
         """One kernel per observation (per distinct value for quantized labels) plus a prior
         kernel per label; widths from the neighbour rule (see ``neighbour_bandwidths``).
 
@@ -68,10 +69,11 @@ class NumericKernels:
         mus = np.full((n_labels, width), np.inf)
         weights = np.zeros((n_labels, width))
         is_prior = np.zeros((n_labels, width), dtype=bool)
+        prior_w = np.broadcast_to(np.asarray(prior_weight, float), (n_labels,))
         for i, ((z, w), d) in enumerate(zip(rows, dists)):
             at = int(np.searchsorted(z, d.mu))  # the prior kernel goes in its sorted place
             mus[i, :at], mus[i, at], mus[i, at + 1: len(z) + 1] = z[:at], d.mu, z[at:]
-            weights[i, :at], weights[i, at] = w[:at], prior_weight
+            weights[i, :at], weights[i, at] = w[:at], prior_w[i]
             weights[i, at + 1: len(z) + 1] = w[at:]
             is_prior[i, at] = True
         prior_mu = np.array([d.mu for d in dists])
@@ -175,15 +177,17 @@ class CategoricalTables:
 
     @classmethod
     def build(cls, obs: Sequence[np.ndarray], obs_weights: Sequence[np.ndarray],
-              dists: Sequence[Categorical], prior_weight: float) -> CategoricalTables:
+              dists: Sequence[Categorical], prior_weight: float | Sequence[float]
+              ) -> CategoricalTables:
         """Weighted counts plus ``prior_weight`` pseudo-counts per option (shaped by the
         prior probabilities)."""
         width = max(d.size for d in dists)
         probs = np.zeros((len(dists), width))
+        prior_w = np.broadcast_to(np.asarray(prior_weight, float), (len(dists),))
         for i, (x, w, d) in enumerate(zip(obs, obs_weights, dists)):
             idx = np.asarray(x, dtype=np.int64) - d.offset
             counts = np.bincount(idx, weights=w, minlength=d.size)[: d.size]
-            pseudo = counts + prior_weight * np.asarray(d.p) * d.size
+            pseudo = counts + prior_w[i] * np.asarray(d.p) * d.size
             probs[i, : d.size] = pseudo / pseudo.sum()
         return cls(probs)
 
