@@ -9,6 +9,6 @@ Example:
 from __future__ import annotations
 
 from .algos.tpe import *  # noqa: F403
-from .algos.tpe import suggest
+from .algos.tpe import HYPEROPT_SETTINGS, suggest
 
-__all__ = ["suggest"]
+__all__ = ["HYPEROPT_SETTINGS", "suggest"]

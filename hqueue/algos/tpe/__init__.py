@@ -7,6 +7,6 @@ Example:
 
 from __future__ import annotations
 
-from .sampler import split_good, suggest
+from .sampler import HYPEROPT_SETTINGS, split_good, suggest
 
-__all__ = ["split_good", "suggest"]
+__all__ = ["HYPEROPT_SETTINGS", "split_good", "suggest"]

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -142,6 +143,11 @@ class NumericDim:
     q: float | None = None
     log: bool = False
 
+    @cached_property
+    def _log_mass(self) -> np.ndarray:
+        return TruncatedGaussianMixture(np.ones(len(self.mus)), self.mus, self.sigmas,
+                                        self.low, self.high)._log_mass()
+
     def sample(self, rng: np.random.Generator, kernels: np.ndarray) -> np.ndarray:
         mu, sigma = self.mus[kernels], self.sigmas[kernels]
         a = ndtr((self.low - mu) / sigma)
@@ -151,9 +157,11 @@ class NumericDim:
 
     def log_kernels(self, z: np.ndarray, lo: np.ndarray | None = None,
                     hi: np.ndarray | None = None) -> np.ndarray:
-        """(candidates, kernels) log densities (or log bin masses when ``lo``/``hi`` given)."""
-        log_mass = TruncatedGaussianMixture(np.ones(len(self.mus)), self.mus, self.sigmas,
-                                            self.low, self.high)._log_mass()
+        """(candidates, kernels) log densities (or log bin masses when ``lo``/``hi`` given).
+
+        Quantized candidates repeat values, so bin masses are computed once per distinct bin.
+        """
+        log_mass = self._log_mass
         if lo is None:
             sq = np.subtract.outer(z, self.mus)
             sq /= self.sigmas
@@ -161,11 +169,12 @@ class NumericDim:
             sq *= -0.5
             sq -= np.log(self.sigmas) + _LOG_SQRT_2PI + log_mass
             return sq
-        lo = np.maximum(lo, self.low)
-        hi = np.minimum(hi, self.high)
-        a = np.subtract.outer(lo, self.mus) / self.sigmas
-        b = np.subtract.outer(hi, self.mus) / self.sigmas
-        return _log_diff_ndtr(a, b) - log_mass
+        bins, inverse = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
+        lo_u = np.maximum(bins[0], self.low)
+        hi_u = np.minimum(bins[1], self.high)
+        a = np.subtract.outer(lo_u, self.mus) / self.sigmas
+        b = np.subtract.outer(hi_u, self.mus) / self.sigmas
+        return (_log_diff_ndtr(a, b) - log_mass)[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def categorical_estimator(obs_idx: np.ndarray, obs_weights: np.ndarray | None,
     return CategoricalMixture(pseudo / pseudo.sum())
 
 
-def _numeric_dim(values: np.ndarray, dist: Numeric, n_dims: int, bandwidth: str) -> NumericDim:
+def _numeric_dim(values: np.ndarray, dist: Numeric, n_dims: int, bandwidth: str,
+                 sigma_cap: float | None = None) -> NumericDim:
     z = dist.to_internal(values)
     mus = np.append(z, dist.mu)
     if bandwidth == "scott":
@@ -93,6 +94,8 @@ def _numeric_dim(values: np.ndarray, dist: Numeric, n_dims: int, bandwidth: str)
         order = np.argsort(mus, kind="stable")
         sigmas = np.empty(len(mus))
         sigmas[order] = neighbour_bandwidths(mus[order], dist.sigma)
+    if sigma_cap is not None:
+        sigmas = np.minimum(sigmas, sigma_cap * dist.sigma)
     sigmas[-1] = dist.sigma  # the prior kernel
     return NumericDim(mus, np.maximum(sigmas, 1e-12), dist.low, dist.high, dist.q, dist.log)
 
@@ -112,14 +115,16 @@ def _categorical_dim(values: np.ndarray, dist: Categorical, prior_weight: float)
 
 def joint_estimator(columns: list[np.ndarray], obs_weights: np.ndarray | None,
                     dists: list[Numeric | Categorical], prior_weight: float,
-                    bandwidth: str = "scott") -> ProductMixture:
+                    bandwidth: str = "scott", sigma_cap: float | None = None
+                    ) -> ProductMixture:
     """A product-kernel mixture over several dimensions: one kernel per observed point (its
-    values in every dimension) plus one prior kernel."""
+    values in every dimension) plus one prior kernel. ``sigma_cap`` bounds the data kernels'
+    widths to that fraction of the prior's width."""
     n = len(columns[0]) if columns else 0
     w = np.ones(n) if obs_weights is None else np.asarray(obs_weights, float)
     weights = np.append(w, prior_weight)
     dims = tuple(
-        _numeric_dim(col, d, len(dists), bandwidth) if isinstance(d, Numeric)
+        _numeric_dim(col, d, len(dists), bandwidth, sigma_cap) if isinstance(d, Numeric)
         else _categorical_dim(col, d, prior_weight)
         for col, d in zip(columns, dists)
     )

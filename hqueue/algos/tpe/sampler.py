@@ -37,25 +37,29 @@ logger = logging.getLogger(__name__)
 _default_prior_weight = 1.0
 _default_n_startup_jobs = 20
 _default_n_EI_candidates = 24
-_default_gamma = 0.25
 _default_linear_forgetting = 25
 
 
-def split_good(losses: np.ndarray, gamma: float, cap: int | None,
-               linear_gamma: float | None = None) -> np.ndarray:
-    """Boolean mask of the "good" trials: the ``ceil(gamma * sqrt(n))`` lowest losses (or
-    ``ceil(linear_gamma * n)`` when given), at most ``cap`` of them (ties go to the earlier
-    trial)."""
+def split_good(losses: np.ndarray, gamma: float | None, cap: int | None,
+               good_fraction: float = 0.1) -> np.ndarray:
+    """Boolean mask of the "good" trials: the ``ceil(good_fraction * n)`` lowest losses, or
+    hyperopt's ``ceil(gamma * sqrt(n))`` when ``gamma`` is given; at most ``cap`` of them
+    (ties go to the earlier trial)."""
     n = len(losses)
-    if linear_gamma is not None:
-        n_good = int(np.ceil(linear_gamma * n))
-    else:
+    if gamma is not None:
         n_good = int(np.ceil(gamma * np.sqrt(n)))
+    else:
+        n_good = int(np.ceil(good_fraction * n))
     if cap:
         n_good = min(n_good, cap)
     good = np.zeros(n, dtype=bool)
     good[np.argsort(losses, kind="stable")[:n_good]] = True
     return good
+
+
+#: keyword arguments that make ``tpe.suggest`` behave like hyperopt 0.3.0's TPE
+HYPEROPT_SETTINGS = {"gamma": 0.25, "multivariate": False, "prior_share": None,
+                     "shrink": None}
 
 
 def suggest(
@@ -66,36 +70,60 @@ def suggest(
     prior_weight: float = _default_prior_weight,
     n_startup_jobs: int = _default_n_startup_jobs,
     n_EI_candidates: int = _default_n_EI_candidates,
-    gamma: float = _default_gamma,
+    gamma: float | None = None,
     verbose: bool = True,
     linear_forgetting: int | None = _default_linear_forgetting,
     pending: str = "liar",
-    multivariate: bool = False,
-    bandwidth: str = "scott",
-    linear_gamma: float | None = None,
-    prior_share: float | None = None,
+    multivariate: bool = True,
+    bandwidth: str = "neighbour",
+    good_fraction: float = 0.1,
+    prior_share: float | None = 0.2,
+    shrink: float | None = 0.2,
 ) -> list[dict]:
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
-    ``n_startup_jobs`` finished trials)."""
+    ``n_startup_jobs`` finished trials).
+
+    hyperopt's keyword arguments keep their meaning. The defaults differ from hyperopt's in
+    four measured ways (``benchmarks/results/quality.md`` holds the ablation):
+
+    - ``good_fraction=0.1``: the best 10% of trials (at most ``linear_forgetting``) form the
+      good set; passing hyperopt's ``gamma`` restores its ``ceil(gamma * sqrt(n))`` rule.
+    - ``multivariate=True``: labels that are active together are sampled and scored jointly
+      (one kernel per good trial across all of them); conditional branches form their own
+      groups. ``bandwidth`` picks the per-dimension kernel width rule ("neighbour":
+      hyperopt's gap rule; "scott": a KDE rule shrinking with n).
+    - ``prior_share=0.2``: the prior keeps 20% of the good model's mass however many good
+      trials there are (None: the prior weighs ``prior_weight`` like one trial, as in
+      hyperopt), which keeps exploring branches and far regions.
+    - ``shrink=0.2``: kernel widths are capped at ``shrink / (1 + 0.1 n)`` of the prior's
+      width, an annealing schedule that sharpens the search as evidence accumulates.
+
+    ``pending="liar"`` counts queued and running trials as bad observations (a constant
+    liar) so parallel workers are pushed apart; ``"ignore"`` is hyperopt's behaviour.
+    ``partial(tpe.suggest, **tpe.HYPEROPT_SETTINGS)`` reproduces hyperopt's TPE.
+    """
     if pending not in ("liar", "ignore"):
         raise ValueError(f"pending must be 'liar' or 'ignore', got {pending!r}")
+    if bandwidth not in ("neighbour", "scott"):
+        raise ValueError(f"bandwidth must be 'neighbour' or 'scott', got {bandwidth!r}")
     rng = np.random.default_rng(seed)
     space: CompiledSpace = domain.space
     history: History = trials.history()
     if len(history) < n_startup_jobs:
         rows = space.sample(rng, len(new_ids))
         return rows_to_docs(new_ids, rows, domain, trials)
-    good = split_good(history.losses, gamma, linear_forgetting, linear_gamma)
+    good = split_good(history.losses, gamma, linear_forgetting, good_fraction)
     pending_rows = list(history.pending) if pending == "liar" else []
+    prior = PriorPolicy(prior_weight, prior_share)
+    cap = None if shrink is None else shrink / (1.0 + 0.1 * len(history))
     rows = []
     for _ in new_ids:
-        prior = PriorPolicy(prior_weight, prior_share)
         if multivariate:
             row = _suggest_row_joint(space, history, good, pending_rows, rng, prior,
-                                     n_EI_candidates, linear_forgetting, bandwidth)
+                                     n_EI_candidates, linear_forgetting, bandwidth, cap)
         else:
             row = _suggest_row(space, history, good, pending_rows, rng, prior,
-                               n_EI_candidates, linear_forgetting)
+                               n_EI_candidates, linear_forgetting, cap)
         rows.append(row)
         if pending == "liar":
             pending_rows.append({k: [v] for k, v in row.items()})
@@ -133,7 +161,8 @@ def _liar_values(pending_rows: list, label: str) -> list:
 
 def _suggest_row(space: CompiledSpace, history: History, good: np.ndarray,
                  pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
-                 n_candidates: int, forgetting: int | None) -> dict[str, Any]:
+                 n_candidates: int, forgetting: int | None, cap: float | None
+                 ) -> dict[str, Any]:
     """Independent (per-label) TPE, all labels scored together in stacked arrays."""
     numeric, categorical = [], []
     for param in space.params:
@@ -149,7 +178,7 @@ def _suggest_row(space: CompiledSpace, history: History, good: np.ndarray,
                                 bad, _weights(bad, forgetting)))
     chosen: dict[str, Any] = {}
     if numeric:
-        chosen.update(_numeric_choices(numeric, rng, prior, n_candidates))
+        chosen.update(_numeric_choices(numeric, rng, prior, n_candidates, cap))
     if categorical:
         chosen.update(_categorical_choices(categorical, rng, prior, n_candidates))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
@@ -181,24 +210,27 @@ def _sorted_split(history: History, label: str, good: np.ndarray, liars: list,
 
 
 def _numeric_choices(items: list, rng: np.random.Generator, prior: PriorPolicy,
-                     n_candidates: int) -> dict[str, float]:
+                     n_candidates: int, cap: float | None) -> dict[str, float]:
     # continuous and quantized labels are stacked apart: each stack is padded to its own
     # widest kernel set (quantized labels have few distinct values)
     chosen: dict[str, float] = {}
     for quantized in (False, True):
         group = [it for it in items if (it[0].dist.q is not None) == quantized]
         if group:
-            chosen.update(_numeric_stack_choices(group, rng, prior, n_candidates, quantized))
+            chosen.update(_numeric_stack_choices(group, rng, prior, n_candidates, quantized,
+                                                 cap))
     return chosen
 
 
 def _numeric_stack_choices(items: list, rng: np.random.Generator, prior: PriorPolicy,
-                           n_candidates: int, quantized: bool) -> dict[str, float]:
+                           n_candidates: int, quantized: bool, cap: float | None
+                           ) -> dict[str, float]:
     dists: list[Numeric] = [it[0].dist for it in items]
     good_w = [it[2] for it in items]
-    good = NumericKernels.build([it[1] for it in items], good_w, dists, prior.good(good_w))
+    good = NumericKernels.build([it[1] for it in items], good_w, dists, prior.good(good_w),
+                                cap)
     bad = NumericKernels.build([it[3] for it in items], [it[4] for it in items], dists,
-                               prior.prior_weight)
+                               prior.prior_weight, cap)
     z = good.sample(rng, n_candidates)  # (labels, candidates) on the internal axes
     is_log = np.array([d.log for d in dists])[:, None]
     x = np.where(is_log, np.exp(z), z)
@@ -241,8 +273,8 @@ def _group_columns(group: Sequence[Param], history: History) -> tuple[np.ndarray
 
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
-                       n_candidates: int, forgetting: int | None, bandwidth: str
-                       ) -> dict[str, Any]:
+                       n_candidates: int, forgetting: int | None, bandwidth: str,
+                       cap: float | None) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
     for group in space.groups:
         rows, values = _group_columns(group, history)
@@ -256,9 +288,9 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
         dists = [p.dist for p in group]
         good_w = forgetting_weights(len(good_cols[0]), forgetting)
         l_mix = joint_estimator(good_cols, good_w, dists, float(prior.good([good_w])[0]),
-                                bandwidth)
+                                bandwidth, cap)
         g_mix = joint_estimator(bad_cols, forgetting_weights(len(bad_cols[0]), forgetting),
-                                dists, prior.prior_weight, bandwidth)
+                                dists, prior.prior_weight, bandwidth, cap)
         kernels = l_mix.sample_kernels(rng, n_candidates)
         l_terms, g_terms, candidates = [], [], []
         for dist, l_dim, g_dim in zip(dists, l_mix.dims, g_mix.dims):

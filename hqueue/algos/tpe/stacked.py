@@ -52,8 +52,8 @@ class NumericKernels:
 
     @classmethod
     def build(cls, obs: Sequence[np.ndarray], obs_weights: Sequence[np.ndarray],
-              dists: Sequence[Numeric], prior_weight: float | Sequence[float]
-              ) -> NumericKernels:
+              dists: Sequence[Numeric], prior_weight: float | Sequence[float],
+              sigma_cap: float | None = None) -> NumericKernels:
         """One kernel per observation (per distinct value for quantized labels) plus a prior
         kernel per label; widths from the neighbour rule (see ``neighbour_bandwidths``).
 
@@ -80,6 +80,8 @@ class NumericKernels:
         prior_sigma = np.array([d.sigma for d in dists])
         counts = np.array([len(z) + 1 for z, _ in rows])
         sigmas = _neighbour_widths(mus, prior_sigma, counts)
+        if sigma_cap is not None:
+            sigmas = np.minimum(sigmas, sigma_cap * prior_sigma[:, None])
         sigmas = np.where(is_prior, prior_sigma[:, None], sigmas)
         pad = weights == 0
         mus = np.where(pad, prior_mu[:, None], mus)
