@@ -1,7 +1,8 @@
 """The trial document schema (hyperopt's) and the helpers that build and read documents.
 
 Example:
-    >>> doc = new_trial_doc(0, None, {"status": "new"}, new_misc(0, {"x": 0.5}, ["x", "y"]))
+    >>> misc = new_misc(0, {"x": 0.5}, ["x", "y"])
+    >>> doc = new_trial_doc(0, None, {"status": "new"}, misc, exp_key=None)
     >>> doc["misc"]["vals"]
     {'x': [0.5], 'y': []}
 """

@@ -109,18 +109,27 @@ def test_constant_liar_spreads_a_batch_of_pending_suggestions():
     assert pending_spread("liar") > 1.5 * pending_spread("ignore")
 
 
-def test_pending_trials_in_the_database_count_as_liars():
+def moved_by_a_pending_copy(pending, seeds=range(10)):
+    """How often TPE's next suggestion changes once its previous one is pending."""
     space = {"x": hp.uniform("x", 0, 1)}
-    trials = Trials()
-    fmin(lambda c: (c["x"] - 0.5) ** 2, space, algo=rand.suggest, max_evals=30, trials=trials,
-         rstate=np.random.default_rng(0), show_progressbar=False)
-    domain = Domain(lambda c: 0.0, space)
-    first = tpe.suggest(trials.new_trial_ids(1), domain, trials, 7)
-    trials.insert_trial_docs(first)
-    trials.refresh()
-    assert len(trials.history().pending) == 1
-    second = tpe.suggest(trials.new_trial_ids(1), domain, trials, 7)
-    assert second[0]["misc"]["vals"]["x"] != first[0]["misc"]["vals"]["x"]
+    moved = 0
+    for seed in seeds:
+        trials = Trials()
+        fmin(lambda c: (c["x"] - 0.5) ** 2, space, algo=rand.suggest, max_evals=30,
+             trials=trials, rstate=np.random.default_rng(seed), show_progressbar=False)
+        domain = Domain(lambda c: 0.0, space)
+        first = tpe.suggest(trials.new_trial_ids(1), domain, trials, seed, pending=pending)
+        trials.insert_trial_docs(first)
+        trials.refresh()
+        assert len(trials.history().pending) == 1
+        second = tpe.suggest(trials.new_trial_ids(1), domain, trials, seed, pending=pending)
+        moved += second[0]["misc"]["vals"]["x"] != first[0]["misc"]["vals"]["x"]
+    return moved
+
+
+def test_pending_trials_in_the_database_count_as_liars():
+    assert moved_by_a_pending_copy("ignore") == 0
+    assert moved_by_a_pending_copy("liar") >= 5
 
 
 def test_unknown_pending_policy_is_refused():

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 _default_prior_weight = 1.0
 _default_n_startup_jobs = 20
 _default_n_EI_candidates = 24
+_default_gamma = 0.25
 _default_linear_forgetting = 25
 
 
@@ -58,8 +59,7 @@ def split_good(losses: np.ndarray, gamma: float | None, cap: int | None,
 
 
 #: keyword arguments that make ``tpe.suggest`` behave like hyperopt 0.3.0's TPE
-HYPEROPT_SETTINGS = {"gamma": 0.25, "multivariate": False, "prior_share": None,
-                     "shrink": None}
+HYPEROPT_SETTINGS = {"multivariate": False, "prior_share": None, "shrink": None}
 
 
 def suggest(
@@ -70,7 +70,7 @@ def suggest(
     prior_weight: float = _default_prior_weight,
     n_startup_jobs: int = _default_n_startup_jobs,
     n_EI_candidates: int = _default_n_EI_candidates,
-    gamma: float | None = None,
+    gamma: float | None = _default_gamma,
     verbose: bool = True,
     linear_forgetting: int | None = _default_linear_forgetting,
     pending: str = "liar",
@@ -83,11 +83,11 @@ def suggest(
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
     ``n_startup_jobs`` finished trials).
 
-    hyperopt's keyword arguments keep their meaning. The defaults differ from hyperopt's in
-    four measured ways (``benchmarks/results/quality.md`` holds the ablation):
+    hyperopt's keyword arguments keep their meaning: the good set is hyperopt's
+    ``ceil(gamma * sqrt(n))`` best trials (at most ``linear_forgetting``); ``gamma=None``
+    switches to the best ``good_fraction`` of trials (Optuna's rule). The defaults differ from
+    hyperopt's in three measured ways (``benchmarks/results/quality.md`` holds the ablation):
 
-    - ``good_fraction=0.1``: the best 10% of trials (at most ``linear_forgetting``) form the
-      good set; passing hyperopt's ``gamma`` restores its ``ceil(gamma * sqrt(n))`` rule.
     - ``multivariate=True``: labels that are active together are sampled and scored jointly
       (one kernel per good trial across all of them); conditional branches form their own
       groups. ``bandwidth`` picks the per-dimension kernel width rule ("neighbour":
