@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -157,9 +158,10 @@ class NumericDim:
 
     def log_kernels(self, z: np.ndarray, lo: np.ndarray | None = None,
                     hi: np.ndarray | None = None) -> np.ndarray:
-        """(candidates, kernels) log densities (or log bin masses when ``lo``/``hi`` given).
+        """(candidates, kernels) log densities at ``z``, or, when ``lo``/``hi`` are given, log
+        masses of the bins ``[lo, hi]`` around the quantized values ``z``.
 
-        Quantized candidates repeat values, so bin masses are computed once per distinct bin.
+        Quantized candidates repeat values, so bin masses are computed once per distinct value.
         """
         log_mass = self._log_mass
         if lo is None:
@@ -169,12 +171,17 @@ class NumericDim:
             sq *= -0.5
             sq -= np.log(self.sigmas) + _LOG_SQRT_2PI + log_mass
             return sq
-        bins, inverse = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
-        lo_u = np.maximum(bins[0], self.low)
-        hi_u = np.minimum(bins[1], self.high)
+        _, first, inverse = np.unique(z, return_index=True, return_inverse=True)
+        lo_u = np.maximum(lo[first], self.low)
+        hi_u = np.minimum(hi[first], self.high)
         a = np.subtract.outer(lo_u, self.mus) / self.sigmas
         b = np.subtract.outer(hi_u, self.mus) / self.sigmas
-        return (_log_diff_ndtr(a, b) - log_mass)[inverse.reshape(-1)]
+        # only kernel/bin pairs within _INSIDE sigmas carry mass; the wide prior kernel
+        # always does, so flooring the rest cannot empty a mixture
+        near = (b > -_INSIDE) & (a < _INSIDE)
+        out = np.full(a.shape, np.log(_TINY))
+        out[near] = _log_diff_ndtr(a[near], b[near])
+        return (out - log_mass)[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,26 @@ class ProductMixture:
 
     def sample_kernels(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return _draw_index(self.weights, rng, n)
+
+    def gaussian_log_kernels(self, dims: Sequence[int], z: np.ndarray) -> np.ndarray:
+        """(candidates, kernels): each kernel's log density summed over the continuous
+        dimensions ``dims`` at the candidates ``z`` (candidates, len(dims)).
+
+        The squared distances come from three matrix products, after standardizing every
+        dimension by the prior kernel (the last one) so the expanded terms stay O(1).
+        """
+        mus = np.stack([self.dims[i].mus for i in dims], axis=1)  # (K, D)
+        sigmas = np.stack([self.dims[i].sigmas for i in dims], axis=1)
+        centre, scale = mus[-1], sigmas[-1]
+        x = (z - centre) / scale
+        m = (mus - centre) / scale
+        inv_var = (scale / sigmas) ** 2
+        quad = (x * x) @ inv_var.T - 2.0 * x @ (m * inv_var).T + (m * m * inv_var).sum(axis=1)
+        np.maximum(quad, 0.0, out=quad)
+        const = np.log(sigmas).sum(axis=1) + len(dims) * _LOG_SQRT_2PI
+        for i in dims:
+            const = const + self.dims[i]._log_mass
+        return -0.5 * quad - const
 
     def log_pdf(self, per_dim_log_kernels: list[np.ndarray]) -> np.ndarray:
         """Log density of candidates given each dimension's (candidates, kernels) matrix."""

@@ -271,6 +271,21 @@ def _group_columns(group: Sequence[Param], history: History) -> tuple[np.ndarray
     return rows, values
 
 
+def _bad_orders(group: Sequence[Param], history: History, rows: np.ndarray,
+                is_good: np.ndarray) -> list[np.ndarray | None]:
+    """Sort order of each numeric member's bad values, from the history's kept order (only
+    where the group's rows are the label's whole column)."""
+    bad_index = np.cumsum(~is_good) - 1
+    orders: list[np.ndarray | None] = []
+    for p in group:
+        if not isinstance(p.dist, Numeric) or len(history.column(p.label)[0]) != len(rows):
+            orders.append(None)
+            continue
+        order = history.sorted_order(p.label)
+        orders.append(bad_index[order[~is_good[order]]])
+    return orders
+
+
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                        n_candidates: int, forgetting: int | None, bandwidth: str,
@@ -289,17 +304,18 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
         good_w = forgetting_weights(len(good_cols[0]), forgetting)
         l_mix = joint_estimator(good_cols, good_w, dists, float(prior.good([good_w])[0]),
                                 bandwidth, cap)
+        orders = None if liars else _bad_orders(group, history, rows, is_good)
         g_mix = joint_estimator(bad_cols, forgetting_weights(len(bad_cols[0]), forgetting),
-                                dists, prior.prior_weight, bandwidth, cap)
+                                dists, prior.prior_weight, bandwidth, cap, orders)
         kernels = l_mix.sample_kernels(rng, n_candidates)
         l_terms, g_terms, candidates = [], [], []
-        for dist, l_dim, g_dim in zip(dists, l_mix.dims, g_mix.dims):
+        continuous, z_continuous = [], []
+        for i, (dist, l_dim, g_dim) in enumerate(zip(dists, l_mix.dims, g_mix.dims)):
             if isinstance(l_dim, NumericDim):
                 x = dist.from_internal(l_dim.sample(rng, kernels))
-                if dist.q is None:
-                    z = dist.to_internal(x)
-                    l_terms.append(l_dim.log_kernels(z))
-                    g_terms.append(g_dim.log_kernels(z))
+                if dist.q is None:  # scored below, all continuous dimensions at once
+                    continuous.append(i)
+                    z_continuous.append(dist.to_internal(x))
                 else:
                     lo = dist.to_internal(x - dist.q / 2)
                     hi = dist.to_internal(x + dist.q / 2)
@@ -311,6 +327,10 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                 l_terms.append(l_dim.log_kernels(idx))
                 g_terms.append(g_dim.log_kernels(idx))
             candidates.append(x)
+        if continuous:
+            z = np.stack(z_continuous, axis=1)
+            l_terms.append(l_mix.gaussian_log_kernels(continuous, z))
+            g_terms.append(g_mix.gaussian_log_kernels(continuous, z))
         best = int(np.argmax(l_mix.log_pdf(l_terms) - g_mix.log_pdf(g_terms)))
         for p, x in zip(group, candidates):
             chosen[p.label] = p.dist.python_value(x[best])
