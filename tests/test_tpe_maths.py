@@ -228,23 +228,45 @@ def test_history_sorted_order_is_kept_across_appends():
         assert np.all(np.diff(values[order]) >= 0)
 
 
-def test_product_kernels_by_matrix_products_match_per_dimension_densities():
-    from hqueue.algos.tpe.parzen import joint_estimator
+def test_joint_block_densities_match_a_per_dimension_scipy_reference():
+    from hqueue.algos.tpe.joint import joint_estimator
 
     rng = np.random.default_rng(5)
     dists = [Numeric.from_hp("uniform", (-3.0, 7.0)), Numeric.from_hp("normal", (100.0, 5.0)),
              Numeric.from_hp("loguniform", (np.log(1e-4), 0.0))]
     cols = [d.sample(rng, 40) for d in dists]
-    mix = joint_estimator(cols, None, dists, prior_weight=1.0, bandwidth="neighbour",
-                          sigma_cap=0.01)
-    z = np.stack([d.to_internal(d.sample(rng, 24)) for d in dists], axis=1)
-    per_dim = sum(dim.log_kernels(z[:, i]) for i, dim in enumerate(mix.dims))
-    np.testing.assert_allclose(mix.gaussian_log_kernels([0, 1, 2], z), per_dim,
-                               rtol=1e-9, atol=1e-6)
+    block = joint_estimator(cols, None, dists, 1.0, "neighbour", sigma_cap=0.01).numeric
+    z = np.stack([d.to_internal(d.sample(rng, 6)) for d in dists], axis=1)
+    got = block.log_density([0, 1, 2], z)
+    for c in range(len(z)):
+        for k in range(len(block.mus)):
+            expected = 0.0
+            for d in range(3):
+                mu, s = block.mus[k, d], block.sigmas[k, d]
+                a, b = (block.low[d] - mu) / s, (block.high[d] - mu) / s
+                expected += stats.truncnorm.logpdf(z[c, d], a, b, loc=mu, scale=s)
+            assert got[c, k] == pytest.approx(expected, rel=1e-7, abs=1e-6)
+
+
+def test_joint_bin_masses_match_scipy():
+    from hqueue.algos.tpe.joint import joint_estimator
+
+    rng = np.random.default_rng(1)
+    dist = Numeric.from_hp("quniform", (0.0, 20.0, 2.0))
+    block = joint_estimator([dist.sample(rng, 15)], None, [dist], 1.0).numeric
+    x = dist.sample(rng, 10)
+    got = block.log_bin_mass(0, x, x - 1.0, x + 1.0)
+    for c in range(len(x)):
+        for k in range(len(block.mus)):
+            mu, s = block.mus[k, 0], block.sigmas[k, 0]
+            dist_k = stats.truncnorm((0.0 - mu) / s, (20.0 - mu) / s, loc=mu, scale=s)
+            mass = dist_k.cdf(min(x[c] + 1, 20.0)) - dist_k.cdf(max(x[c] - 1, 0.0))
+            if mass > 1e-8:  # scipy loses digits deeper in the tails
+                assert got[c, k] == pytest.approx(np.log(mass), rel=1e-6)
 
 
 def test_joint_estimator_with_a_known_sort_order_matches_sorting():
-    from hqueue.algos.tpe.parzen import joint_estimator
+    from hqueue.algos.tpe.joint import joint_estimator
 
     rng = np.random.default_rng(2)
     dists = [Numeric.from_hp("uniform", (0.0, 1.0)), Numeric.from_hp("normal", (0.0, 1.0))]
@@ -252,5 +274,19 @@ def test_joint_estimator_with_a_known_sort_order_matches_sorting():
     sorted_mix = joint_estimator(cols, None, dists, 1.0, "neighbour", 0.05,
                                  [np.argsort(c, kind="stable") for c in cols])
     plain_mix = joint_estimator(cols, None, dists, 1.0, "neighbour", 0.05)
-    for a, b in zip(sorted_mix.dims, plain_mix.dims):
-        np.testing.assert_array_equal(a.sigmas, b.sigmas)
+    np.testing.assert_array_equal(sorted_mix.numeric.sigmas, plain_mix.numeric.sigmas)
+
+
+def test_joint_widths_follow_the_one_dimensional_neighbour_rule():
+    from hqueue.algos.tpe.joint import joint_estimator
+
+    rng = np.random.default_rng(4)
+    dist = Numeric.from_hp("uniform", (0.0, 10.0))
+    obs = dist.sample(rng, 12)
+    block = joint_estimator([obs], None, [dist], 1.0).numeric
+    mus = np.append(obs, dist.mu)
+    order = np.argsort(mus, kind="stable")
+    expected = np.empty(len(mus))
+    expected[order] = neighbour_bandwidths(mus[order], dist.sigma)
+    expected[-1] = dist.sigma
+    np.testing.assert_allclose(block.sigmas[:, 0], expected)

@@ -28,8 +28,8 @@ from ...history import History
 from ...space.compiled import CompiledSpace, Param
 from ...space.distributions import LOG_FLOOR, Categorical, Numeric
 from ..docs import rows_to_docs
-from .mixture import NumericDim
-from .parzen import forgetting_weights, joint_estimator
+from .joint import JointMixture, joint_estimator
+from .parzen import forgetting_weights
 from .stacked import CategoricalTables, NumericKernels
 
 logger = logging.getLogger(__name__)
@@ -286,6 +286,39 @@ def _bad_orders(group: Sequence[Param], history: History, rows: np.ndarray,
     return orders
 
 
+def _joint_candidates(dists: list, good: JointMixture, bad: JointMixture,
+                      kernels: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Candidates drawn from the good kernels ``kernels`` (values per group member) and the
+    (candidates, kernels) log-kernel terms of both models at them."""
+    values: list[np.ndarray] = [np.empty(0)] * len(dists)
+    good_terms, bad_terms = [], []
+    numeric = [i for i, d in enumerate(dists) if isinstance(d, Numeric)]
+    if numeric:
+        z = good.numeric.sample(rng, kernels)  # (candidates, numeric dims), internal axes
+        continuous = []
+        for j, i in enumerate(numeric):
+            d = dists[i]
+            x = d.from_internal(z[:, j])
+            values[i] = x
+            if d.q is None:
+                continuous.append(j)
+                continue
+            lo, hi = d.to_internal(x - d.q / 2), d.to_internal(x + d.q / 2)
+            good_terms.append(good.numeric.log_bin_mass(j, x, lo, hi))
+            bad_terms.append(bad.numeric.log_bin_mass(j, x, lo, hi))
+        if continuous:
+            good_terms.append(good.numeric.log_density(continuous, z[:, continuous]))
+            bad_terms.append(bad.numeric.log_density(continuous, z[:, continuous]))
+    categorical = [i for i, d in enumerate(dists) if not isinstance(d, Numeric)]
+    for c, i in enumerate(categorical):
+        idx = good.categorical[c].sample(rng, kernels)
+        values[i] = idx + dists[i].offset
+        good_terms.append(good.categorical[c].log_kernels(idx))
+        bad_terms.append(bad.categorical[c].log_kernels(idx))
+    return values, good_terms, bad_terms
+
+
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                        n_candidates: int, forgetting: int | None, bandwidth: str,
@@ -308,30 +341,8 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
         g_mix = joint_estimator(bad_cols, forgetting_weights(len(bad_cols[0]), forgetting),
                                 dists, prior.prior_weight, bandwidth, cap, orders)
         kernels = l_mix.sample_kernels(rng, n_candidates)
-        l_terms, g_terms, candidates = [], [], []
-        continuous, z_continuous = [], []
-        for i, (dist, l_dim, g_dim) in enumerate(zip(dists, l_mix.dims, g_mix.dims)):
-            if isinstance(l_dim, NumericDim):
-                x = dist.from_internal(l_dim.sample(rng, kernels))
-                if dist.q is None:  # scored below, all continuous dimensions at once
-                    continuous.append(i)
-                    z_continuous.append(dist.to_internal(x))
-                else:
-                    lo = dist.to_internal(x - dist.q / 2)
-                    hi = dist.to_internal(x + dist.q / 2)
-                    l_terms.append(l_dim.log_kernels(x, lo, hi))
-                    g_terms.append(g_dim.log_kernels(x, lo, hi))
-            else:
-                idx = l_dim.sample(rng, kernels)
-                x = idx + dist.offset
-                l_terms.append(l_dim.log_kernels(idx))
-                g_terms.append(g_dim.log_kernels(idx))
-            candidates.append(x)
-        if continuous:
-            z = np.stack(z_continuous, axis=1)
-            l_terms.append(l_mix.gaussian_log_kernels(continuous, z))
-            g_terms.append(g_mix.gaussian_log_kernels(continuous, z))
+        values, l_terms, g_terms = _joint_candidates(dists, l_mix, g_mix, kernels, rng)
         best = int(np.argmax(l_mix.log_pdf(l_terms) - g_mix.log_pdf(g_terms)))
-        for p, x in zip(group, candidates):
+        for p, x in zip(group, values):
             chosen[p.label] = p.dist.python_value(x[best])
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
