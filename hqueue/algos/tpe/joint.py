@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ...space.distributions import Categorical, Numeric
-from .mixture import _INSIDE, _LOG_SQRT_2PI, _TINY, _draw_index, _log_diff_ndtr, logsumexp_rows
+from .mixture import _INSIDE, _LOG_SQRT_2PI, _TINY, _draw_index, _log_diff_ndtr
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,18 @@ class JointMixture:
         return _draw_index(self.weights, rng, n)
 
     def log_pdf(self, log_kernel_terms: list[np.ndarray]) -> np.ndarray:
-        """Log density of the candidates given (candidates, K) log-kernel terms to add."""
+        """Log density of the candidates given (candidates, K) log-kernel terms to add.
+
+        A log-sum-exp shifted by each row's maximum; the exponentials (all below 1 after the
+        shift) are summed against the weights in float32, enough to rank candidates.
+        """
         total = log_kernel_terms[0].copy()
         for term in log_kernel_terms[1:]:
             total += term
-        with np.errstate(divide="ignore"):
-            return logsumexp_rows(total + np.log(self.weights)[None, :])
+        top = total.max(axis=1, keepdims=True)
+        total -= top
+        dens = np.exp(total.astype(np.float32)) @ self.weights.astype(np.float32)
+        return np.log(np.maximum(dens.astype(np.float64), _TINY)) + top[:, 0]
 
 
 def _column_widths(z: np.ndarray, prior_sigma: np.ndarray, orders: list[np.ndarray | None],

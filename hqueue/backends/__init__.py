@@ -1,0 +1,1 @@
+"""Distributed backends for hqueue. ``redis`` holds the Redis store, keys and scripts."""

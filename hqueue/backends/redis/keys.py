@@ -1,0 +1,88 @@
+"""Every Redis key hqueue uses, in one place. This docstring is the schema.
+
+All keys of one experiment share the hash tag ``{exp}`` so an experiment lives in one cluster
+slot (and one Lua script may touch all of them). ``exp`` is the experiment key, or
+``"default"`` when none is given.
+
+Global keys
+    ``hq:experiments``              set: experiment keys ever created (for ``hqueue status``)
+    ``hq:workers``                  hash: worker id -> msgpack {host, pid, queues, seen}
+
+Per experiment (``hq:{exp}:...``)
+    ``meta``                        hash: created, queue, domain digest, options
+    ``domain:<digest>``             string: signed cloudpickle of the Domain (content-addressed)
+    ``tid``                         string: last tid handed out (INCRBY)
+    ``trial:<tid>``                 hash: one trial. Fields:
+                                      doc      msgpack of the fixed part (tid, spec, misc, ...)
+                                      state    JOB_STATE_* as an int
+                                      owner    worker id holding the lease ("" when none)
+                                      attempts how many times a worker claimed it
+                                      result   msgpack of the result (partial while running)
+                                      book_time / refresh_time   msgpack datetimes
+                                      error    msgpack [type, message] when state is ERROR
+    ``tids``                        sorted set: tid -> tid (every trial, for full scans)
+    ``running``                     sorted set: tid -> lease deadline (ms since epoch)
+    ``queued``                      sorted set: tid -> time its task was last sent (ms)
+    ``changes``                     sorted set: tid -> change sequence (incremental refresh)
+    ``seq``                         string: last change sequence number
+    ``events``                      stream: one entry per finished trial (tid, state)
+    ``cancel``                      set: running tids asked to stop
+    ``attach:<tid>:<name>``         string: a trial attachment
+    ``attach:exp:<name>``           string: an experiment attachment
+    ``attachments``                 set: names of the experiment's attachment keys
+    ``driver``                      string: id of the driver holding the experiment (PX lease)
+
+Example:
+    >>> ExperimentKeys("exp1").trial(3)
+    'hq:{exp1}:trial:3'
+"""
+
+from __future__ import annotations
+
+PREFIX = "hq"
+EXPERIMENTS = f"{PREFIX}:experiments"
+WORKERS = f"{PREFIX}:workers"
+DEFAULT_EXPERIMENT = "default"
+
+
+class ExperimentKeys:
+    """The keys of one experiment (see the module docstring for what each holds)."""
+
+    def __init__(self, exp_key: str | None) -> None:
+        self.exp_key = DEFAULT_EXPERIMENT if exp_key is None else str(exp_key)
+        if not self.exp_key or any(c in self.exp_key for c in "{}"):
+            raise ValueError(f"experiment key {exp_key!r} must be non-empty and contain no "
+                             "braces")
+        base = f"{PREFIX}:{{{self.exp_key}}}"
+        self.base = base
+        self.meta = f"{base}:meta"
+        self.tid = f"{base}:tid"
+        self.tids = f"{base}:tids"
+        self.running = f"{base}:running"
+        self.queued = f"{base}:queued"
+        self.changes = f"{base}:changes"
+        self.seq = f"{base}:seq"
+        self.events = f"{base}:events"
+        self.cancel = f"{base}:cancel"
+        self.attachments = f"{base}:attachments"
+        self.driver = f"{base}:driver"
+
+    def trial(self, tid: int) -> str:
+        return f"{self.base}:trial:{int(tid)}"
+
+    def trial_prefix(self) -> str:
+        """Prefix of the trial hashes (Lua scripts append the tid)."""
+        return f"{self.base}:trial:"
+
+    def domain(self, digest: str) -> str:
+        return f"{self.base}:domain:{digest}"
+
+    def trial_attachment(self, tid: int, name: str) -> str:
+        return f"{self.base}:attach:{int(tid)}:{name}"
+
+    def experiment_attachment(self, name: str) -> str:
+        return f"{self.base}:attach:exp:{name}"
+
+    def all_patterns(self) -> str:
+        """A SCAN pattern matching every key of the experiment."""
+        return f"{PREFIX}:{{{self.exp_key}}}:*"

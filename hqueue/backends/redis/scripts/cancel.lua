@@ -1,0 +1,20 @@
+-- Cancel a trial: a NEW one becomes CANCEL at once; a RUNNING one is asked to stop (its
+-- worker sees the flag on its next heartbeat and finishes it).
+-- KEYS[1] = trial hash  KEYS[2] = queued zset  KEYS[3] = cancel set
+-- KEYS[4] = changes zset  KEYS[5] = seq counter  KEYS[6] = events stream
+-- ARGV[1] = tid  ARGV[2] = result (msgpack)  ARGV[3] = refresh time (msgpack)
+-- Returns 1 cancelled, 2 stop requested, 0 already finished or unknown.
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == '0' then
+  redis.call('HSET', KEYS[1], 'state', 4, 'result', ARGV[2], 'refresh_time', ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  local seq = redis.call('INCR', KEYS[5])
+  redis.call('ZADD', KEYS[4], seq, ARGV[1])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 100000, '*', 'tid', ARGV[1], 'state', 4)
+  return 1
+end
+if state == '1' then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  return 2
+end
+return 0

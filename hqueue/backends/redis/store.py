@@ -1,0 +1,265 @@
+"""The trial store: every state change of a trial in Redis, each one atomic (a Lua script).
+
+Where things happen:
+
+- a trial is created by :meth:`TrialStore.create` (``scripts/create.lua``),
+- claimed by a worker in :meth:`TrialStore.claim` (``claim.lua``),
+- its lease renewed in :meth:`TrialStore.heartbeat` (``heartbeat.lua``),
+- its partial result written in :meth:`TrialStore.checkpoint`,
+- its final result written once in :meth:`TrialStore.finish` (``finish.lua``),
+- handed back on shutdown in :meth:`TrialStore.release`,
+- recovered after a lost worker in :meth:`TrialStore.expire_leases` (``expire.lua``),
+- cancelled in :meth:`TrialStore.cancel`.
+
+The store knows trial documents and leases, nothing of samplers or Celery. Keys are in
+:mod:`hqueue.backends.redis.keys`.
+
+Example:
+    >>> import fakeredis
+    >>> store = TrialStore(fakeredis.FakeRedis(), "demo")
+    >>> [tid] = store.new_tids(1)
+    >>> store.create([{"tid": tid, "spec": None, "result": {"status": "new"},
+    ...                "misc": {"tid": tid, "cmd": None, "workdir": None, "idxs": {},
+    ...                         "vals": {}}, "state": 0, "exp_key": "demo"}])
+    [0]
+    >>> store.claim(tid, owner="w1", lease_s=30).attempts
+    1
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
+from ...trial_doc import utcnow
+from .codec import decode_doc, decode_value, encode_doc, encode_value
+from .keys import EXPERIMENTS, ExperimentKeys
+
+_FIXED_FIELDS = ("tid", "spec", "misc", "exp_key", "version")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _load_script(name: str) -> str:
+    return resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A trial a worker now owns: its document as claimed and how many times it was."""
+
+    tid: int
+    attempts: int
+    doc: dict
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Reply to a lease renewal."""
+
+    alive: bool  # False: the lease was lost (requeued, cancelled or finished elsewhere)
+    cancel_requested: bool
+
+
+class TrialStore:
+    """Trial documents of one experiment in Redis, changed only through atomic scripts."""
+
+    SCRIPTS = ("create", "claim", "heartbeat", "checkpoint", "finish", "release", "expire",
+               "cancel")
+
+    def __init__(self, client: Any, exp_key: str | None) -> None:
+        self.client = client
+        self.keys = ExperimentKeys(exp_key)
+        self.exp_key = self.keys.exp_key
+        self._scripts = {name: client.register_script(_load_script(name))
+                         for name in self.SCRIPTS}
+
+    @classmethod
+    def from_url(cls, url: str, exp_key: str | None, **client_options: Any) -> TrialStore:
+        """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``)."""
+        import redis
+
+        return cls(redis.Redis.from_url(url, **client_options), exp_key)
+
+    # -- creating -------------------------------------------------------------------------
+    def new_tids(self, n: int) -> list[int]:
+        """Reserve ``n`` fresh tids (an atomic counter: no tid is ever handed out twice)."""
+        if n <= 0:
+            return []
+        last = int(self.client.incrby(self.keys.tid, n))
+        return list(range(last - n, last))
+
+    def create(self, docs: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Write new trial documents; returns the tids created (existing tids are skipped)."""
+        keys, created = self.keys, []
+        now = _now_ms()
+        self.client.sadd(EXPERIMENTS, self.exp_key)
+        for doc in docs:
+            tid = int(doc["tid"])
+            fixed = {k: doc.get(k) for k in _FIXED_FIELDS}
+            state = int(doc.get("state", JOB_STATE_NEW))
+            ok = self._scripts["create"](
+                keys=[keys.trial(tid), keys.tids, keys.queued, keys.changes, keys.seq],
+                args=[tid, encode_doc(fixed), encode_value(doc.get("result") or {}), state,
+                      now, 1 if state == JOB_STATE_NEW else 0],
+            )
+            if ok:
+                created.append(tid)
+        return created
+
+    # -- the worker's side ----------------------------------------------------------------
+    def claim(self, tid: int, owner: str, lease_s: float) -> Claim | None:
+        """Take a NEW trial for ``owner``; None when it is not NEW (a duplicate delivery)."""
+        keys = self.keys
+        reply = self._scripts["claim"](
+            keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq],
+            args=[tid, owner, _now_ms(), int(lease_s * 1000), encode_value(utcnow())],
+        )
+        if int(reply[0]) != 1:
+            return None
+        return Claim(int(tid), int(reply[1]), self.get(tid))
+
+    def heartbeat(self, tid: int, owner: str, lease_s: float) -> Heartbeat:
+        """Renew ``owner``'s lease on a running trial."""
+        keys = self.keys
+        alive, cancel = self._scripts["heartbeat"](
+            keys=[keys.trial(tid), keys.running, keys.cancel],
+            args=[tid, owner, _now_ms(), int(lease_s * 1000)],
+        )
+        return Heartbeat(bool(int(alive)), bool(int(cancel)))
+
+    def checkpoint(self, tid: int, owner: str, result: Mapping[str, Any]) -> bool:
+        """Publish a partial result of a running trial; False if ``owner`` lost it."""
+        keys = self.keys
+        return bool(self._scripts["checkpoint"](
+            keys=[keys.trial(tid), keys.changes, keys.seq],
+            args=[tid, owner, encode_value(dict(result)), encode_value(utcnow())],
+        ))
+
+    def finish(self, tid: int, owner: str, state: int, result: Mapping[str, Any],
+               error: Sequence[str] | None = None) -> bool:
+        """Write the final result once; False (result dropped) unless ``owner`` holds it."""
+        if state not in (JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_CANCEL):
+            raise ValueError(f"finish() takes a final state, got {state!r}")
+        keys = self.keys
+        return bool(self._scripts["finish"](
+            keys=[keys.trial(tid), keys.running, keys.changes, keys.seq, keys.events,
+                  keys.cancel],
+            args=[tid, owner, state, encode_value(dict(result)), encode_value(utcnow()),
+                  encode_value(list(error)) if error else ""],
+        ))
+
+    def release(self, tid: int, owner: str) -> bool:
+        """Hand a running trial back unfinished (clean shutdown); the caller re-sends it."""
+        keys = self.keys
+        return bool(self._scripts["release"](
+            keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq],
+            args=[tid, owner, _now_ms()],
+        ))
+
+    # -- recovery and control -------------------------------------------------------------
+    def expire_leases(self, max_attempts: int, now_ms: int | None = None
+                      ) -> tuple[list[int], list[int]]:
+        """Recover trials whose lease ran out: ``(requeued, errored)`` tids.
+
+        Requeued trials are NEW again; the caller sends their tasks. A trial claimed
+        ``max_attempts`` times becomes ERROR with the reason.
+        """
+        keys = self.keys
+        now = _now_ms() if now_ms is None else now_ms
+        requeued, errored = [], []
+        for raw in self.client.zrangebyscore(keys.running, "-inf", now):
+            tid = int(raw)
+            error = encode_value([
+                "LeaseExpired",
+                f"trial {tid} lost its worker {max_attempts} times (killed, out of memory or "
+                "cut off from Redis); raise max_retries or check the worker logs",
+            ])
+            outcome = int(self._scripts["expire"](
+                keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq,
+                      keys.events],
+                args=[tid, now, max_attempts, error, encode_value(utcnow())],
+            ))
+            if outcome == 1:
+                requeued.append(tid)
+            elif outcome == 2:
+                errored.append(tid)
+        return requeued, errored
+
+    def cancel(self, tid: int) -> str:
+        """Cancel a trial: "cancelled" (was queued), "stopping" (running) or "finished"."""
+        keys = self.keys
+        outcome = int(self._scripts["cancel"](
+            keys=[keys.trial(tid), keys.queued, keys.cancel, keys.changes, keys.seq,
+                  keys.events],
+            args=[tid, encode_value({"status": "fail", "failure": "cancelled"}),
+                  encode_value(utcnow())],
+        ))
+        return {1: "cancelled", 2: "stopping"}.get(outcome, "finished")
+
+    def stale_queued(self, older_than_s: float) -> list[int]:
+        """NEW trials whose task was sent more than ``older_than_s`` ago (maybe lost)."""
+        cutoff = _now_ms() - int(older_than_s * 1000)
+        return [int(t) for t in self.client.zrangebyscore(self.keys.queued, "-inf", cutoff)]
+
+    def mark_sent(self, tids: Iterable[int]) -> None:
+        """Record that tasks for ``tids`` were (re)sent now."""
+        now = _now_ms()
+        mapping = {str(t): now for t in tids}
+        if mapping:
+            self.client.zadd(self.keys.queued, mapping, xx=True)
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, tid: int) -> dict | None:
+        """One trial document (hyperopt's schema), or None."""
+        fields = self.client.hgetall(self.keys.trial(tid))
+        return _assemble(fields, self.keys.trial(tid)) if fields else None
+
+    def get_many(self, tids: Sequence[int]) -> list[dict]:
+        """Several trial documents (missing tids are skipped)."""
+        pipe = self.client.pipeline(transaction=False)
+        for tid in tids:
+            pipe.hgetall(self.keys.trial(tid))
+        return [_assemble(f, self.keys.trial(t)) for t, f in zip(tids, pipe.execute()) if f]
+
+    def changes_since(self, seq: int) -> tuple[int, list[dict]]:
+        """Documents changed after change number ``seq``: ``(new_seq, docs)``.
+
+        Cost is proportional to the number of changed trials, not to the experiment's size.
+        """
+        rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf", withscores=True)
+        if not rows:
+            return seq, []
+        new_seq = int(max(score for _, score in rows))
+        return new_seq, self.get_many([int(t) for t, _ in rows])
+
+    def running_tids(self) -> list[int]:
+        return [int(t) for t in self.client.zrange(self.keys.running, 0, -1)]
+
+    def queued_tids(self) -> list[int]:
+        return [int(t) for t in self.client.zrange(self.keys.queued, 0, -1)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _assemble(fields: Mapping[Any, Any], where: str) -> dict:
+    f = {_text(k): v for k, v in fields.items()}
+    doc = decode_doc(f["doc"], key=where)
+    doc["state"] = int(f["state"])
+    owner = _text(f.get("owner", b""))
+    doc["owner"] = owner or None
+    doc["result"] = decode_value(f["result"]) if f.get("result") else {"status": "new"}
+    doc["book_time"] = decode_value(f["book_time"]) if f.get("book_time") else None
+    doc["refresh_time"] = decode_value(f["refresh_time"]) if f.get("refresh_time") else None
+    doc["misc"]["attempts"] = int(f.get("attempts", 0))
+    if f.get("error"):
+        doc["misc"]["error"] = tuple(decode_value(f["error"]))
+    return doc
