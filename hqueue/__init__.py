@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from . import anneal, exceptions, hp, mix, pyll, rand, tpe
+from .backends.redis.trials import RedisTrials  # imports no Redis client until used
 from .ctrl import Ctrl
 from .domain import Domain
 from .exceptions import AllTrialsFailed, HqueueError
@@ -46,8 +47,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AllTrialsFailed", "Ctrl", "Domain", "HqueueError", "JOB_STATE_CANCEL", "JOB_STATE_DONE",
-    "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATES", "STATUS_FAIL",
-    "STATUS_NEW",
+    "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATES", "RedisTrials",
+    "STATUS_FAIL", "STATUS_NEW",
     "STATUS_OK", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED", "TrialState",
     "TrialStatus", "Trials", "anneal", "exceptions", "fmin", "fmin_pass_expr_memo_ctrl",
     "generate_trials_to_calculate", "hp", "mix", "partial", "pyll", "rand", "space_eval", "tpe",

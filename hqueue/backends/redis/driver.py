@@ -1,0 +1,254 @@
+"""The asynchronous fmin driver: keep ``max_queue_len`` trials queued or running on workers,
+wait for results by blocking on Redis, recover lost trials, stop cleanly, resume.
+
+One loop step: top the queue up with new suggestions (running trials count as pending for the
+algorithm), block on the experiment's event stream until a trial finishes (at most
+``wait_s``), pull the changed documents, recover expired leases and re-send tasks that may
+have been lost, check the stop rules.
+
+Example:
+    >>> from hqueue import fmin, hp, tpe
+    >>> from hqueue.backends.redis.trials import RedisTrials
+    >>> trials = RedisTrials("redis://localhost:6379/0", exp_key="demo")  # doctest: +SKIP
+    >>> fmin(lambda x: x ** 2, hp.uniform("x", -1, 1), algo=tpe.suggest, max_evals=50,
+    ...      trials=trials, max_queue_len=4)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ... import progress
+from ...domain import Domain
+from ...exceptions import AllTrialsFailed, HqueueError
+from ...fmin import _max_evals, _rstate, generate_trials_to_calculate, space_eval
+from ...security import dumps_domain, load_secret
+from ...states import JOB_STATE_CANCEL, JOB_STATE_NEW, JOB_STATE_RUNNING
+
+logger = logging.getLogger(__name__)
+
+WAIT_S = 1.0  # longest block on the event stream between housekeeping passes
+
+
+class DriverBusy(HqueueError):
+    """Another driver is already running this experiment."""
+
+
+def publish_domain(trials: Any, domain: Domain) -> str:
+    """Upload the signed domain once (content-addressed) and the experiment's options."""
+    digest, blob = dumps_domain(domain, trials.keys.exp_key, load_secret())
+    client, keys, opts = trials.client, trials.keys, trials.options
+    client.set(keys.domain(digest), blob, nx=True)
+    client.hset(keys.meta, mapping={
+        "domain": digest, "queue": opts["queue"], "lease_s": opts["lease_s"],
+        "max_retries": opts["max_retries"],
+        "trial_timeout": "" if opts["trial_timeout"] is None else opts["trial_timeout"],
+        "max_attachment_bytes": opts["max_attachment_bytes"], "created": time.time(),
+    })
+    client.sadd("hq:experiments", keys.exp_key)
+    return digest
+
+
+class DriverLock:
+    """A lease on the experiment so two drivers never feed one experiment by mistake."""
+
+    def __init__(self, trials: Any, ttl_s: float) -> None:
+        self.client, self.key = trials.client, trials.keys.driver
+        self.ttl_ms = int(ttl_s * 1000)
+        self.token = f"{uuid.uuid4().hex[:12]}"
+
+    def acquire(self) -> None:
+        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            holder = self.client.get(self.key)
+            raise DriverBusy(f"experiment is already driven by another fmin (driver "
+                             f"{holder!r}); stop it, wait {self.ttl_ms // 1000} s after it "
+                             "died, or use another exp_key")
+
+    def renew(self) -> None:
+        if self.client.get(self.key) in (self.token, self.token.encode()):
+            self.client.pexpire(self.key, self.ttl_ms)
+        else:
+            self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)
+
+    def release(self) -> None:
+        if self.client.get(self.key) in (self.token, self.token.encode()):
+            self.client.delete(self.key)
+
+
+def fmin_async(trials: Any, fn: Callable, space: Any, algo: Callable | None = None,
+               max_evals: int | None = None, timeout: float | None = None,
+               loss_threshold: float | None = None, rstate: Any = None,
+               pass_expr_memo_ctrl: bool | None = None, catch_eval_exceptions: bool = False,
+               verbose: bool = True, return_argmin: bool = True,
+               points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+               max_queue_len: int = 1, show_progressbar: bool | Callable = True,
+               early_stop_fn: Callable | None = None, trials_save_file: str = "",
+               allow_trials_fmin: bool = False) -> Any:
+    """fmin over workers; same arguments and return value as :func:`hqueue.fmin`."""
+    if algo is None:
+        from ...algos.tpe import suggest as algo
+    domain = Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
+    loop = AsyncLoop(trials, domain, algo, _rstate(rstate), _max_evals(max_evals),
+                     max_queue_len, timeout, loss_threshold, early_stop_fn)
+    loop.start(points_to_evaluate)
+    try:
+        callback = _progress(show_progressbar if verbose else False)
+        with callback(initial=loop.n_finished(),
+                      total=loop.max_evals if loop.max_evals < sys.maxsize else None) as bar:
+            loop.run(bar)
+    except KeyboardInterrupt:
+        loop.stop("interrupted")
+        raise
+    finally:
+        loop.lock.release()
+    trials.refresh()
+    if return_argmin:
+        if not trials.trials:
+            raise AllTrialsFailed("There are no evaluation tasks, cannot return argmin of task "
+                                  "losses")
+        return trials.argmin
+    return space_eval(domain.expr, trials.argmin) if trials.trials else None
+
+
+def _progress(show: bool | Callable) -> Callable:
+    if callable(show):
+        return show
+    return progress.default_callback if show else progress.no_progress_callback
+
+
+class AsyncLoop:
+    """State of one asynchronous search (see the module docstring)."""
+
+    def __init__(self, trials: Any, domain: Domain, algo: Callable, rng: Any, max_evals: int,
+                 max_queue_len: int, timeout: float | None, loss_threshold: float | None,
+                 early_stop_fn: Callable | None) -> None:
+        self.trials, self.domain, self.algo, self.rng = trials, domain, algo, rng
+        self.max_evals, self.max_queue_len = max_evals, max_queue_len
+        self.timeout, self.loss_threshold = timeout, loss_threshold
+        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
+        self.lease_s = trials.options["lease_s"]
+        self.lock = DriverLock(trials, ttl_s=max(3 * WAIT_S, self.lease_s))
+        self.start_time = time.monotonic()
+        self.last_housekeeping = 0.0
+
+    def start(self, points: Sequence[Mapping[str, Any]] | None) -> None:
+        """Take the experiment, publish the domain, recover what a previous run left."""
+        self.lock.acquire()
+        publish_domain(self.trials, self.domain)
+        self.trials.refresh()
+        if points and not self.trials.trials:
+            tids = self.trials.new_trial_ids(len(points))
+            docs = generate_trials_to_calculate(points, tids).trials
+            for doc in docs:
+                doc["exp_key"] = self.trials._exp_key
+            self.trials.insert_trial_docs(docs)
+            self.max_evals += len(points) if self.max_evals < sys.maxsize else 0
+        self.housekeeping(force=True)
+        self.last_event = self._latest_event_id()
+
+    def n_finished(self) -> int:
+        return sum(1 for t in self.trials.trials if t["state"] not in (JOB_STATE_NEW,
+                                                                       JOB_STATE_RUNNING))
+
+    def n_pending(self) -> int:
+        return sum(1 for t in self.trials.trials if t["state"] in (JOB_STATE_NEW,
+                                                                   JOB_STATE_RUNNING))
+
+    def run(self, bar: Any) -> None:
+        done_before = self.n_finished()
+        while True:
+            self.top_up()
+            if self.n_pending():
+                self.wait_for_events()
+            self.trials._refresh_incremental()
+            self.housekeeping()
+            done = self.n_finished()
+            if done > done_before:
+                bar.update(done - done_before)
+                done_before = done
+                history = self.trials.history()
+                if history.best_row() is not None:
+                    bar.postfix = f"best loss: {history.best_loss:.6g}"
+            reason = self.should_stop()
+            if reason:
+                logger.info("fmin stopped early: %s", reason)
+                self.stop(reason)
+                break
+            if self.n_pending() == 0 and self.budget_left() <= 0:
+                break
+
+    def budget_left(self) -> int:
+        """Trials still to queue. Every trial counts toward max_evals, errored ones too (a
+        failing objective must not loop forever), except those cancelled when a previous run
+        stopped early."""
+        used = sum(1 for t in self.trials._dynamic_trials if t["state"] != JOB_STATE_CANCEL)
+        return self.max_evals - used
+
+    def top_up(self) -> None:
+        """Queue new suggestions until max_queue_len trials are pending or the budget is
+        spent (trials already in the experiment count toward max_evals)."""
+        trials = self.trials
+        budget = self.budget_left()
+        room = min(self.max_queue_len - self.n_pending(), budget)
+        if room <= 0:
+            return
+        new_ids = trials.new_trial_ids(room)
+        docs = self.algo(new_ids, self.domain, trials, int(self.rng.integers(2**31 - 1)))
+        if isinstance(docs, str) or not docs:
+            self.max_evals -= budget  # the algorithm has nothing more to try
+            return
+        trials.insert_trial_docs(docs)
+        trials._refresh_incremental()
+
+    def _latest_event_id(self) -> Any:
+        last = self.trials.client.xrevrange(self.trials.keys.events, count=1)
+        return last[0][0] if last else "0-0"
+
+    def wait_for_events(self) -> None:
+        """Block on the event stream until a trial finishes (or WAIT_S passes)."""
+        reply = self.trials.client.xread({self.trials.keys.events: self.last_event},
+                                         block=int(WAIT_S * 1000), count=1000)
+        if reply:
+            self.last_event = reply[0][1][-1][0]
+
+    def housekeeping(self, force: bool = False) -> None:
+        """Recover expired leases and re-send tasks that may have been lost."""
+        now = time.monotonic()
+        if not force and now - self.last_housekeeping < min(self.lease_s / 3, 5.0):
+            return
+        self.last_housekeeping = now
+        self.lock.renew()
+        store = self.trials.store
+        requeued, errored = store.expire_leases(self.trials.options["max_retries"])
+        if errored:
+            logger.error("trials %s lost their workers too often and are marked ERROR", errored)
+        stale = set(store.stale_queued(older_than_s=max(2 * self.lease_s, 30.0)))
+        self.trials.send_tasks(sorted(set(requeued) | stale))
+        if requeued or errored:
+            self.trials._refresh_incremental()
+
+    def should_stop(self) -> str | None:
+        if self.timeout is not None and time.monotonic() - self.start_time >= self.timeout:
+            return "timeout"
+        history = self.trials.history()
+        if self.loss_threshold is not None and history.best_loss <= self.loss_threshold:
+            return "loss_threshold"
+        if self.early_stop_fn is not None:
+            stop, self.early_stop_args = self.early_stop_fn(self.trials, *self.early_stop_args)
+            if stop:
+                return "early_stop_fn"
+        return None
+
+    def stop(self, reason: str) -> None:
+        """Cancel queued trials and ask running ones to stop (their ctrl.should_stop())."""
+        store = self.trials.store
+        for tid in store.queued_tids() + store.running_tids():
+            store.cancel(tid)
+        logger.info("search stopped (%s): queued trials cancelled, running ones told to stop",
+                    reason)
+        self.trials.refresh()

@@ -1,0 +1,150 @@
+"""RedisTrials and the asynchronous driver on fakeredis, with an in-process stand-in for the
+workers (real Celery workers are exercised in the end-to-end tests)."""
+
+from __future__ import annotations
+
+import fakeredis
+import numpy as np
+import pytest
+
+from hqueue import STATUS_OK, fmin, hp, tpe
+from hqueue.backends.redis.driver import DriverBusy, DriverLock
+from hqueue.backends.redis.trials import RedisTrials
+from hqueue.exceptions import HqueueError
+from hqueue.fmin import spec_from_misc
+from hqueue.security import load_secret, loads_domain
+from hqueue.states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR
+
+SPACE = {"x": hp.uniform("x", -2, 2), "k": hp.choice("k", [0, 1])}
+
+
+def objective(cfg):
+    return {"loss": (cfg["x"] - 0.5) ** 2 + cfg["k"], "status": STATUS_OK}
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch):
+    monkeypatch.setenv("HQUEUE_SECRET", "test-secret-0123456789abcdef")
+
+
+@pytest.fixture
+def server():
+    return fakeredis.FakeServer()
+
+
+def inline_workers(monkeypatch, fail_tids=()):
+    """Evaluate trials as soon as their tasks are sent, as a worker would."""
+
+    def send_tasks(self, tids):
+        self.store.mark_sent(tids)
+        digest = self.client.hget(self.keys.meta, "domain").decode()
+        domain = loads_domain(self.client.get(self.keys.domain(digest)), self.keys.exp_key,
+                              load_secret(), expected_digest=digest)
+        for tid in tids:
+            claim = self.store.claim(tid, "inline", lease_s=30)
+            if claim is None:
+                continue
+            if tid in fail_tids:
+                self.store.finish(tid, "inline", JOB_STATE_ERROR, {"status": "fail"},
+                                  error=("RuntimeError", "boom"))
+                continue
+            result = domain.evaluate(spec_from_misc(claim.doc["misc"]), None)
+            self.store.finish(tid, "inline", JOB_STATE_DONE, result)
+
+    monkeypatch.setattr(RedisTrials, "send_tasks", send_tasks)
+
+
+def redis_trials(server, exp_key="exp", **options):
+    return RedisTrials(client=fakeredis.FakeRedis(server=server), exp_key=exp_key,
+                       url="redis://fake", **options)
+
+
+def run(trials, max_evals, seed=0, **kw):
+    return fmin(objective, SPACE, algo=tpe.suggest, max_evals=max_evals, trials=trials,
+                rstate=np.random.default_rng(seed), show_progressbar=False, **kw)
+
+
+def test_search_runs_through_redis_and_keeps_hyperopt_documents(monkeypatch, server):
+    inline_workers(monkeypatch)
+    trials = redis_trials(server)
+    best = run(trials, 30, max_queue_len=4)
+    assert len(trials) == 30 and sorted(trials.tids) == list(range(30))
+    assert all(t["state"] == JOB_STATE_DONE for t in trials.trials)
+    assert set(best) == {"x", "k"} and trials.best_trial["result"]["loss"] < 0.5
+    doc = trials.trials[0]
+    assert {"tid", "spec", "result", "misc", "state", "owner", "book_time", "refresh_time",
+            "exp_key", "version"} <= set(doc)
+    assert doc["misc"]["idxs"]["x"] == [0]
+
+
+def test_a_second_run_resumes_without_duplicate_tids(monkeypatch, server):
+    inline_workers(monkeypatch)
+    run(redis_trials(server), 10)
+    again = redis_trials(server)
+    run(again, 15, seed=1)
+    assert sorted(again.tids) == list(range(15))
+
+
+def test_experiments_sharing_a_redis_stay_apart(monkeypatch, server):
+    inline_workers(monkeypatch)
+    a, b = redis_trials(server, "a"), redis_trials(server, "b")
+    run(a, 6)
+    run(b, 4)
+    a.refresh()
+    assert len(a) == 6 and len(b) == 4
+    assert {t["exp_key"] for t in b.trials} == {"b"}
+
+
+def test_errored_trials_count_toward_max_evals_and_leave_trials(monkeypatch, server):
+    inline_workers(monkeypatch, fail_tids={1, 2})
+    trials = redis_trials(server)
+    run(trials, 8)
+    assert len(trials) == 6  # ERROR trials are not in trials.trials, as in hyperopt
+    assert trials.count_by_state_unsynced(JOB_STATE_ERROR) == 2
+
+
+def test_timeout_stops_and_cancels_what_was_queued(monkeypatch, server):
+    sent = []
+
+    def send_tasks(self, tids):  # workers never pick anything up
+        sent.extend(tids)
+        self.store.mark_sent(tids)
+
+    monkeypatch.setattr(RedisTrials, "send_tasks", send_tasks)
+    trials = redis_trials(server)
+    assert run(trials, 10, max_queue_len=3, timeout=1.5, return_argmin=False) is None
+    assert len(sent) == 3 and trials.count_by_state_unsynced(JOB_STATE_CANCEL) == 3
+
+
+def test_a_second_driver_on_the_same_experiment_is_refused(server):
+    trials = redis_trials(server)
+    DriverLock(trials, ttl_s=30).acquire()
+    with pytest.raises(DriverBusy, match="another exp_key"):
+        run(redis_trials(server), 5)
+
+
+def test_attachments_live_in_their_own_keys_with_a_size_cap(server):
+    trials = redis_trials(server, max_attachment_bytes=10)
+    trials.attachments["note"] = "hello"
+    assert trials.attachments["note"] == b"hello" and list(trials.attachments) == ["note"]
+    doc = {"tid": 0}
+    trials.trial_attachments(doc)["model"] = b"123"
+    assert dict(trials.trial_attachments(doc)) == {"model": b"123"}
+    with pytest.raises(HqueueError, match="10-byte cap"):
+        trials.attachments["big"] = b"x" * 11
+
+
+def test_redis_trials_needs_a_url():
+    with pytest.raises(HqueueError, match="HQUEUE_URL"):
+        RedisTrials()
+
+
+def test_pickled_redis_trials_keep_url_and_options():
+    import pickle
+
+    trials = RedisTrials.__new__(RedisTrials)
+    trials.url, trials._exp_key = "redis://localhost:1/0", "e"
+    trials.options = {"queue": "gpu", "lease_s": 5.0, "max_retries": 2, "trial_timeout": None,
+                      "max_attachment_bytes": 100}
+    state = pickle.loads(pickle.dumps(trials.__getstate__()))
+    assert state == {"url": "redis://localhost:1/0", "exp_key": "e", "options": trials.options}
