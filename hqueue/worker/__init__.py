@@ -1,0 +1,80 @@
+"""hqueue workers: a Celery app whose one task evaluates a trial stored in Redis.
+
+Start workers with ``hqueue worker --url URL`` or, the same thing::
+
+    HQUEUE_URL=redis://host:6379/0 celery -A hqueue.worker worker
+
+``-A hqueue.worker`` finds the app as ``hqueue.worker.celery``, built on first use from
+``$HQUEUE_URL`` (or the ``--broker`` given to ``celery``), so importing this package needs no
+configuration. (``hqueue.worker.app`` is the module with :func:`make_app`.)
+
+Modules: :mod:`.app` (the Celery app and task), :mod:`.runner` (runs one trial under a lease),
+:mod:`.ctrl` (the ``ctrl`` objectives get), :mod:`.experiment` (options and domain loading).
+
+Example:
+    >>> wid = worker_id()
+    >>> wid == worker_id() and wid.count(":") == 2
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from ..exceptions import HqueueError
+from .app import TASK_NAME, make_app
+from .ctrl import AttachmentTooLarge, RedisCtrl
+from .runner import OUTCOMES, release_running, run_trial
+
+__all__ = ["OUTCOMES", "TASK_NAME", "AttachmentTooLarge", "RedisCtrl", "WorkerConfigError",
+           "get_app", "make_app", "release_running", "run_trial", "worker_id"]
+
+URL_ENV = "HQUEUE_URL"
+
+_ID: dict[int, str] = {}
+_APP: dict[str, Any] = {}
+_APP_LOCK = threading.Lock()
+
+
+class WorkerConfigError(HqueueError):
+    """The worker was started without a Redis URL."""
+
+
+def worker_id() -> str:
+    """This process's worker id, ``host:pid:random8`` (a forked child gets its own).
+
+    Example:
+        >>> worker_id().split(":")[1] == str(os.getpid())
+        True
+    """
+    pid = os.getpid()
+    wid = _ID.get(pid)
+    if wid is None:
+        wid = _ID.setdefault(pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
+    return wid
+
+
+def get_app() -> Any:
+    """The Celery app built from ``$HQUEUE_URL`` (or ``$CELERY_BROKER_URL``), once.
+
+    Raises :class:`WorkerConfigError` when neither is set.
+    """
+    url = os.environ.get(URL_ENV) or os.environ.get("CELERY_BROKER_URL")
+    if not url:
+        raise WorkerConfigError(f"set {URL_ENV}=redis://host:6379/0 (or pass --url to "
+                                "`hqueue worker`) to start a worker")
+    with _APP_LOCK:
+        if url not in _APP:
+            _APP[url] = make_app(url)
+        return _APP[url]
+
+
+def __getattr__(name: str) -> Any:
+    """``hqueue.worker.celery``: the lazily built app that ``celery -A hqueue.worker`` loads."""
+    if name == "celery":
+        return get_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,221 @@
+""":class:`RedisCtrl`: the ``ctrl`` an objective gets when a worker runs its trial.
+
+Same API as :class:`hqueue.Ctrl` (it is a subclass), backed by the trial store:
+
+- ``checkpoint(r)`` publishes a partial result (the driver sees it while the trial runs);
+- ``report(value, step=None, **extra)`` appends to ``result["intermediate"]`` and checkpoints;
+- ``should_stop()`` turns True when the trial was cancelled, timed out, lost its lease, or the
+  worker is shutting down;
+- ``attachments`` is a dict-like view over the trial's own Redis keys (bytes or str values,
+  capped at the experiment's ``max_attachment_bytes``);
+- ``inject_results(...)`` adds already evaluated (DONE) trials; ``enqueue(points)`` adds NEW
+  trials and sends their tasks.
+
+``ctrl.trials`` is None on a worker: the experiment's Trials object lives in the driver.
+``ctrl.current_trial`` is the claimed document; on a retried trial its ``result`` is the last
+checkpoint of the previous attempt, so an objective can resume from it.
+
+Example:
+    >>> import fakeredis
+    >>> from hqueue.backends.redis.store import TrialStore
+    >>> from hqueue.fmin import generate_trial
+    >>> store = TrialStore(fakeredis.FakeRedis(), "demo")
+    >>> _ = store.create([generate_trial(0, {"x": 1.0})])
+    >>> claim = store.claim(0, owner="w1", lease_s=30)
+    >>> ctrl = RedisCtrl(store, claim.doc, owner="w1")
+    >>> ctrl.report(0.5, step=1)
+    >>> store.get(0)["result"]["intermediate"]
+    [{'step': 1, 'value': 0.5}]
+    >>> ctrl.attachments["log"] = "epoch 1"
+    >>> ctrl.attachments["log"], list(ctrl.attachments)
+    (b'epoch 1', ['log'])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import Any
+
+from ..ctrl import Ctrl
+from ..exceptions import BadArgument, HqueueError
+from ..states import JOB_STATE_DONE
+from ..trial_doc import new_trial_doc, utcnow
+from ..trials import Trials
+from .experiment import DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_QUEUE
+
+logger = logging.getLogger("hqueue.ctrl")
+
+#: ``send_task(exp_key, tid, queue)``: sends the Celery task of one trial
+TaskSender = Callable[[str, int, str], None]
+
+
+class AttachmentTooLarge(HqueueError, ValueError):
+    """An attachment is larger than the experiment's ``max_attachment_bytes``."""
+
+
+class TrialOver(HqueueError):
+    """The trial was finished, released or lost: its ctrl no longer writes to Redis."""
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+class TrialAttachments(MutableMapping):
+    """The attachments of one trial, each in its own key ``keys.trial_attachment(tid, name)``.
+
+    Values are bytes (str is stored UTF-8 encoded); listing uses SCAN over the trial's prefix.
+    """
+
+    def __init__(self, client: Any, keys: Any, tid: int, max_bytes: int,
+                 guard: Callable[[], None] | None = None) -> None:
+        self._client, self._keys, self._tid = client, keys, int(tid)
+        self._max, self._guard = int(max_bytes), guard
+        self._prefix = keys.trial_attachment(tid, "")
+
+    def _key(self, name: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise BadArgument(f"attachment names are non-empty str, got {name!r}")
+        return self._keys.trial_attachment(self._tid, name)
+
+    def __getitem__(self, name: str) -> bytes:
+        value = self._client.get(self._key(name))
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __setitem__(self, name: str, value: bytes | str) -> None:
+        if isinstance(value, str):
+            data = value.encode()
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+        else:
+            raise BadArgument(f"attachment {name!r} must be bytes or str, got "
+                              f"{type(value).__name__}: store pickle.dumps(obj)")
+        if len(data) > self._max:
+            raise AttachmentTooLarge(
+                f"attachment {name!r} of trial {self._tid} is {len(data)} bytes, over the "
+                f"{self._max}-byte cap (max_attachment_bytes); raise it with RedisTrials(..., "
+                "max_attachment_bytes=N), or save large artifacts elsewhere and attach their "
+                "path")
+        if self._guard is not None:
+            self._guard()
+        self._client.set(self._key(name), data)
+
+    def __delitem__(self, name: str) -> None:
+        if self._guard is not None:
+            self._guard()
+        if not self._client.delete(self._key(name)):
+            raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self._prefix)
+        for key in self._client.scan_iter(match=_glob_escape(self._prefix) + "*", count=500):
+            yield (key.decode() if isinstance(key, bytes) else key)[n:]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(name) and bool(self._client.exists(self._key(name)))
+
+
+class RedisCtrl(Ctrl):
+    """The ctrl of a trial a worker runs (see the module docstring)."""
+
+    def __init__(self, store: Any, current_trial: dict, owner: str, *,
+                 max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+                 queue: str = DEFAULT_QUEUE, send_task: TaskSender | None = None) -> None:
+        # Ctrl.__init__ insists on a trials object; a worker has none (see module docstring)
+        self.trials = None
+        self.current_trial = current_trial
+        self._stop_requested = False
+        self.store, self.owner, self.queue = store, owner, queue
+        self.max_attachment_bytes = int(max_attachment_bytes)
+        self.send_task = send_task
+        self.lost = False  # a checkpoint found the lease gone
+        self.closed = False  # set by the runner once the trial is over for this worker
+
+    @property
+    def tid(self) -> int:
+        return int(self.current_trial["tid"])
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise TrialOver(f"trial {self.tid} is over on this worker (finished, released or "
+                            "lost): its ctrl no longer writes")
+
+    def checkpoint(self, r: Mapping[str, Any] | None = None) -> None:
+        """Publish ``r`` as the trial's partial result (the driver sees it while it runs)."""
+        if r is None:
+            return
+        result = dict(r)
+        if self.closed:
+            logger.debug("trial %s: checkpoint after the trial ended, ignored", self.tid)
+            return
+        if self.store.checkpoint(self.tid, self.owner, result):
+            self.current_trial["result"] = result
+            self.current_trial["refresh_time"] = utcnow()
+        elif not self.lost:
+            self.lost = True
+            self.request_stop()
+            logger.warning("trial %s: checkpoint refused, this worker lost the trial (lease "
+                           "expired or trial cancelled); the objective should stop", self.tid)
+
+    @property
+    def attachments(self) -> MutableMapping:
+        """The trial's attachments (bytes or str values, one Redis key each)."""
+        return TrialAttachments(self.store.client, self.store.keys, self.tid,
+                                self.max_attachment_bytes, guard=self._check_open)
+
+    def inject_results(self, specs: Sequence[Any], results: Sequence[dict],
+                       miscs: Sequence[dict], new_tids: Sequence[int] | None = None) -> list[int]:
+        """Insert already evaluated (DONE) trials; returns the tids created."""
+        self._check_open()
+        if not len(specs) == len(results) == len(miscs):
+            raise BadArgument("inject_results: specs, results and miscs differ in length")
+        tids = self.store.new_tids(len(specs)) if new_tids is None else list(new_tids)
+        if len(tids) != len(specs):
+            raise BadArgument("inject_results: new_tids and specs differ in length")
+        source, exp_key = self.current_trial, self.current_trial.get("exp_key")
+        docs, check = [], Trials(refresh=False)
+        for tid, spec, result, misc in zip(tids, specs, results, miscs):
+            misc = dict(misc)
+            misc.setdefault("tid", tid)
+            misc.setdefault("cmd", source["misc"].get("cmd"))
+            misc.setdefault("workdir", source["misc"].get("workdir"))
+            misc["from_tid"] = source["tid"]
+            doc = new_trial_doc(tid, spec, dict(result), misc, exp_key)
+            doc["state"] = JOB_STATE_DONE
+            docs.append(check.assert_valid_trial(doc))
+        return self.store.create(docs)
+
+    def enqueue(self, points: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Queue new ``{label: value}`` points (choices as indices) and send their tasks."""
+        from ..fmin import generate_trials_to_calculate
+
+        self._check_open()
+        if isinstance(points, Mapping):
+            raise BadArgument("enqueue() takes a list of {label: value} dicts, not one dict")
+        points = list(points)
+        if not all(isinstance(p, Mapping) for p in points):
+            raise BadArgument("enqueue() takes a list of {label: value} dicts")
+        docs = generate_trials_to_calculate(points, tids=self.store.new_tids(len(points))).trials
+        for doc in docs:
+            doc["exp_key"] = self.current_trial.get("exp_key")
+            doc["misc"]["from_tid"] = self.tid
+        created = self.store.create(docs)
+        self._send(created)
+        return created
+
+    def _send(self, tids: list[int]) -> None:
+        if not tids:
+            return
+        if self.send_task is None:
+            logger.info("trial %s enqueued trials %s; the driver sends their tasks", self.tid,
+                        tids)
+            return
+        for tid in tids:
+            self.send_task(self.store.exp_key, tid, self.queue)
+        self.store.mark_sent(tids)

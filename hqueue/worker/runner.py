@@ -1,0 +1,377 @@
+"""Run one trial on a worker: claim it, load the domain, evaluate it under a lease, write the
+result once. Celery-free (the task in :mod:`hqueue.worker.app` is a thin shell over it).
+
+:func:`run_trial` returns one outcome word:
+
+============  ===============================================================================
+``done``      the objective returned; the result is stored, the trial is DONE
+``error``     the objective raised or returned something invalid, the domain could not be
+              loaded (bad signature, missing module), or ``trial_timeout`` passed: ERROR,
+              with ``misc["error"] = (type, message)`` and ``result["traceback"]``
+``dropped``   the trial was not NEW (duplicate delivery, cancelled, finished): nothing done
+``lost``      the lease was lost meanwhile (the trial was requeued and maybe rerun
+              elsewhere): this worker's result is discarded
+``cancelled`` the driver cancelled the running trial: CANCEL
+``released``  the worker is shutting down: the trial is NEW again and its task re-sent
+============  ===============================================================================
+
+How a trial runs: the objective runs in a daemon thread of its own while the calling thread
+supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat) and raises the ctrl's
+stop flag (``ctrl.should_stop()``) when the heartbeat says the lease is lost or the trial was
+cancelled, when ``trial_timeout`` passes, or when :func:`release_running` is called (worker
+shutdown). The objective then has ``timeout_grace_s`` to return; after that the runner
+raises :class:`TrialInterrupted` inside the objective's thread (effective at its next Python
+instruction: code blocked inside a C call keeps running until the call returns), stops waiting
+for it, and concludes the trial: a thread that still runs is abandoned (logged; it dies with
+the process).
+
+Example:
+    >>> import fakeredis
+    >>> from hqueue import Domain, hp
+    >>> from hqueue.backends.redis.store import TrialStore
+    >>> from hqueue.fmin import generate_trial
+    >>> from hqueue.security import dumps_domain
+    >>> store = TrialStore(fakeredis.FakeRedis(), "demo")
+    >>> digest, blob = dumps_domain(Domain(abs, hp.uniform("x", -1, 1)), "demo", b"s3cret")
+    >>> _ = store.client.set(store.keys.domain(digest), blob)
+    >>> _ = store.client.hset(store.keys.meta, "domain", digest)
+    >>> _ = store.create([generate_trial(0, {"x": -0.25})])
+    >>> run_trial(store, 0, owner="w1", secret=b"s3cret")
+    'done'
+    >>> store.get(0)["result"]
+    {'loss': 0.25, 'status': 'ok'}
+    >>> run_trial(store, 0, owner="w2", secret=b"s3cret")  # a duplicate delivery
+    'dropped'
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ..backends.redis.codec import UnencodableValue
+from ..exceptions import HqueueError
+from ..fmin import spec_from_misc
+from ..security import DomainTransferError, SignatureError
+from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR
+from .ctrl import RedisCtrl, TaskSender
+from .experiment import ExperimentOptions, MissingDomain, load_domain, read_options
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = ("done", "error", "dropped", "lost", "cancelled", "released")
+TIMEOUT_GRACE_S = 5.0  # how long a stopped objective may take to return
+POLL_S = 0.1  # how often the supervisor looks at its flags
+TRACEBACK_CHARS = 20_000  # longest traceback kept in result["traceback"] (its end)
+_LOAD_ERRORS = (SignatureError, DomainTransferError, MissingDomain)
+_FINAL_WORD = {JOB_STATE_DONE: "done", JOB_STATE_ERROR: "error", JOB_STATE_CANCEL: "cancelled"}
+
+
+class TrialTimeout(HqueueError):
+    """The trial ran longer than the experiment's ``trial_timeout``."""
+
+
+class TrialInterrupted(BaseException):  # noqa: N818 (like KeyboardInterrupt, not an error)
+    """Raised inside an objective that ignored ``ctrl.should_stop()`` past the grace period.
+
+    A BaseException so that an objective's ``except Exception`` does not swallow it.
+    """
+
+
+# -- the trials this process runs, for release_running() -----------------------------------
+# Plain dict writes only (atomic under the GIL): release_running() runs in signal handlers,
+# where taking a lock could deadlock.
+_RUNNING: dict[int, _Run] = {}  # claimed trials, being run
+_IN_FLIGHT: dict[int, object] = {}  # run_trial calls not yet returned (claiming included)
+_SHUTDOWN: dict[str, Any] = {"requested": False, "then": None}
+
+
+def release_running(then: Callable[[], None] | None = None) -> int:
+    """Hand every trial this process runs back to the queue (worker shutdown).
+
+    Safe in a signal handler: it only raises flags. Each runner then releases its trial
+    (``store.release``: NEW again), re-sends its task, stops the objective and returns
+    "released"; a trial delivered from now on is re-sent unclaimed. ``then`` is called by
+    every :func:`run_trial` call in flight or to come, as it returns (a prefork pool process
+    exits there). Returns how many :func:`run_trial` calls are in flight.
+
+    Example:
+        >>> release_running()
+        0
+        >>> accept_trials()  # undo (tests, embedded workers)
+    """
+    _SHUTDOWN["then"] = then
+    _SHUTDOWN["requested"] = True
+    for run in list(_RUNNING.values()):
+        run.release_requested = True
+        run.ctrl.request_stop()
+    return len(_IN_FLIGHT)
+
+
+def accept_trials() -> None:
+    """Run trials again after :func:`release_running` (for tests and embedded workers)."""
+    _SHUTDOWN["requested"], _SHUTDOWN["then"] = False, None
+
+
+def running_tids() -> list[tuple[str, int]]:
+    """``(exp_key, tid)`` of the trials this process runs now."""
+    return [(run.store.exp_key, run.tid) for run in list(_RUNNING.values())]
+
+
+class _Run:
+    """One trial in this process: its ctrl, the objective's thread and the stop flags."""
+
+    def __init__(self, store: Any, claim: Any, owner: str, options: ExperimentOptions,
+                 send_task: TaskSender | None, secret: bytes | None) -> None:
+        self.store, self.tid, self.owner, self.options = store, claim.tid, owner, options
+        self.send_task, self.secret = send_task, secret
+        self.ctrl = RedisCtrl(store, claim.doc, owner,
+                              max_attachment_bytes=options.max_attachment_bytes,
+                              queue=options.queue, send_task=send_task)
+        self.stop_reason: str | None = None  # "cancelled", "lost", "timeout", "released"
+        self.release_requested, self.released = False, False
+        self.release_before_return = False  # the objective returned after a release request
+        self.started: float | None = None  # monotonic time the objective was called
+        self.done = threading.Event()
+        self.result: dict | None = None
+        self.exc: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        name = f"hqueue-trial-{self.store.exp_key}-{self.tid}"
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            domain = load_domain(self.store, self.options.digest, self.secret)
+            if not self.release_requested:
+                self.started = time.monotonic()
+                config = spec_from_misc(self.ctrl.current_trial["misc"])
+                self.result = domain.evaluate(config, self.ctrl)
+        except BaseException as exc:  # noqa: B036 (reported by the supervisor)
+            self.exc = exc
+        finally:
+            self.release_before_return = self.release_requested
+            self.done.set()
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None or reason == "released":
+            logger.info("trial %s of %r: stopping (%s)", self.tid, self.store.exp_key, reason)
+            self.stop_reason = reason
+        self.ctrl.request_stop()
+
+
+def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
+              send_task: TaskSender | None = None,
+              timeout_grace_s: float = TIMEOUT_GRACE_S) -> str:
+    """Run trial ``tid`` of ``store``'s experiment as ``owner``; returns the outcome word.
+
+    ``secret`` defaults to :func:`hqueue.security.load_secret`; ``send_task(exp_key, tid,
+    queue)`` sends a trial's task (re-sends on release, ``ctrl.enqueue``); without it those
+    tasks are left to the driver, which re-sends trials that stay queued too long.
+    """
+    token = object()
+    _IN_FLIGHT[id(token)] = token
+    try:
+        return _run_trial(store, int(tid), owner, secret, send_task, timeout_grace_s)
+    finally:
+        _IN_FLIGHT.pop(id(token), None)
+        then = _SHUTDOWN["then"] if _SHUTDOWN["requested"] else None
+        if then is not None:
+            then()
+
+
+def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
+               send_task: TaskSender | None, grace_s: float) -> str:
+    exp_key, options = store.exp_key, read_options(store)
+    if _SHUTDOWN["requested"]:
+        logger.info("trial %s of %r: worker shutting down, task re-sent", tid, exp_key)
+        _resend(store, tid, options.queue, send_task)
+        return "released"
+    claim = store.claim(tid, owner, options.lease_s)
+    if claim is None:
+        logger.debug("trial %s of %r: not NEW (duplicate delivery, cancelled or finished); "
+                     "dropped", tid, exp_key)
+        return "dropped"
+    begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)
+    _RUNNING[id(run)] = run
+    try:
+        if _SHUTDOWN["requested"]:  # shutdown began while this trial was being claimed
+            run.release_requested = True
+        run.start()
+        _supervise(run, grace_s)
+        outcome = _conclude(run)
+    except BaseException:  # Redis gone, or a cold shutdown: hand the trial back if possible
+        _release_quietly(run)
+        raise
+    finally:
+        run.ctrl.closed = True
+        _RUNNING.pop(id(run), None)
+    logger.info("trial %s of %r: %s (%.1f s)", tid, exp_key, outcome, time.monotonic() - begin)
+    return outcome
+
+
+# -- supervision ------------------------------------------------------------------------------
+def _supervise(run: _Run, grace_s: float) -> None:
+    """Heartbeat and watch the flags until the objective returns or its grace runs out."""
+    every = run.options.lease_s / 3
+    next_beat, stopping_since = time.monotonic() + every, None
+    while not run.done.wait(POLL_S):
+        now = time.monotonic()
+        if now >= next_beat:
+            _heartbeat(run)
+            next_beat = now + every
+        _check_flags(run, now)
+        if run.stop_reason is not None:
+            stopping_since = now if stopping_since is None else stopping_since
+            if now - stopping_since >= grace_s:
+                _interrupt(run)
+                return
+    if run.release_before_return and run.stop_reason != "released":
+        run.stop("released")  # it stopped for the release before the loop saw the request
+        _release(run)
+
+
+def _check_flags(run: _Run, now: float) -> None:
+    if run.release_requested and run.stop_reason != "released":
+        run.stop("released")
+        _release(run)
+    if run.ctrl.lost:
+        run.stop("lost")
+    timeout = run.options.trial_timeout
+    if timeout is not None and run.started is not None and now - run.started >= timeout:
+        run.stop("timeout")
+
+
+def _heartbeat(run: _Run) -> None:
+    try:
+        beat = run.store.heartbeat(run.tid, run.owner, run.options.lease_s)
+    except Exception as exc:  # Redis unreachable for a moment: the next beat tries again
+        logger.warning("trial %s: heartbeat failed (%s: %s); retrying", run.tid,
+                       type(exc).__name__, exc)
+        return
+    if not beat.alive:
+        run.stop("lost")
+    elif beat.cancel_requested:
+        run.stop("cancelled")
+
+
+def _interrupt(run: _Run) -> None:
+    """Raise TrialInterrupted in the objective's thread; abandon it if it keeps running."""
+    thread = run.thread
+    if thread is None or thread.ident is None or not thread.is_alive():
+        return
+    logger.warning("trial %s: the objective ignored ctrl.should_stop() (%s); interrupting it",
+                   run.tid, run.stop_reason)
+    ident, exc = ctypes.c_ulong(thread.ident), ctypes.py_object(TrialInterrupted)
+    if ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, exc) > 1:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)
+    if not run.done.wait(1.0):
+        logger.warning("trial %s: the objective still runs (blocked in native code?); it is "
+                       "abandoned and keeps running in this process until it returns: restart "
+                       "the worker if it holds a GPU", run.tid)
+
+
+def _release(run: _Run) -> None:
+    try:
+        run.released = run.store.release(run.tid, run.owner)
+    except Exception as exc:
+        logger.warning("trial %s: could not release it (%s: %s); its lease will expire and the "
+                       "driver requeues it", run.tid, type(exc).__name__, exc)
+        return
+    if run.released:
+        _resend(run.store, run.tid, run.options.queue, run.send_task)
+
+
+def _release_quietly(run: _Run) -> None:
+    if run.released:
+        return
+    try:
+        if run.store.release(run.tid, run.owner):
+            run.released = True
+            _resend(run.store, run.tid, run.options.queue, run.send_task)
+    except Exception:
+        logger.debug("trial %s: release after an error failed too", run.tid, exc_info=True)
+
+
+def _resend(store: Any, tid: int, queue: str, send_task: TaskSender | None) -> None:
+    if send_task is None:
+        return
+    try:
+        send_task(store.exp_key, tid, queue)
+        store.mark_sent([tid])
+    except Exception as exc:  # not fatal: the driver re-sends trials queued too long
+        logger.warning("trial %s: could not re-send its task (%s: %s); the driver will",
+                       tid, type(exc).__name__, exc)
+
+
+# -- concluding -------------------------------------------------------------------------------
+def _conclude(run: _Run) -> str:
+    reason, tid = run.stop_reason, run.tid
+    if reason == "released":
+        return "released" if run.released else "lost"
+    if reason == "lost":
+        logger.warning("trial %s: this worker lost its lease (requeued, maybe rerun "
+                       "elsewhere); its result is discarded", tid)
+        return "lost"
+    if reason == "timeout":
+        limit = run.options.trial_timeout
+        exc = TrialTimeout(f"trial_timeout exceeded: trial {tid} ran longer than {limit:g} s; "
+                           "its last partial result is kept (raise trial_timeout, or check "
+                           "ctrl.should_stop() in the objective)")
+        logger.error("trial %s: %s", tid, exc)
+        return _finish_failed(run, JOB_STATE_ERROR, exc, with_traceback=False)
+    if reason == "cancelled":
+        if run.result is not None and run.exc is None:
+            return _finish(run, JOB_STATE_CANCEL, run.result)
+        return _finish(run, JOB_STATE_CANCEL, _failure_result(run, "cancelled"))
+    if run.exc is not None:
+        if isinstance(run.exc, _LOAD_ERRORS):
+            logger.error("trial %s of %r: %s", tid, run.store.exp_key, run.exc)
+            return _finish_failed(run, JOB_STATE_ERROR, run.exc, with_traceback=False)
+        logger.error("trial %s: the objective raised %s: %s", tid, type(run.exc).__name__,
+                     run.exc)
+        return _finish_failed(run, JOB_STATE_ERROR, run.exc, with_traceback=True)
+    return _finish(run, JOB_STATE_DONE, run.result or {})
+
+
+def _failure_result(run: _Run, message: str, tb: str | None = None) -> dict:
+    """The last partial result (or what the objective returned), marked failed."""
+    base = run.result if run.result is not None else run.ctrl.current_trial.get("result")
+    result = dict(base or {})
+    result.update(status="fail", failure=message)
+    if tb:
+        result["traceback"] = tb
+    return result
+
+
+def _finish_failed(run: _Run, state: int, exc: BaseException, with_traceback: bool) -> str:
+    tb = None
+    if with_traceback:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        tb = tb[-TRACEBACK_CHARS:]
+    result = _failure_result(run, str(exc), tb)
+    return _finish(run, state, result, error=(str(type(exc)), str(exc)))
+
+
+def _finish(run: _Run, state: int, result: dict, error: tuple[str, str] | None = None) -> str:
+    try:
+        ok = run.store.finish(run.tid, run.owner, state, result, error=error)
+    except UnencodableValue as exc:
+        logger.error("trial %s: %s", run.tid, exc)
+        run.result = None  # the returned result cannot be stored: keep the last checkpoint
+        fallback = _failure_result(run, str(exc))
+        ok = run.store.finish(run.tid, run.owner, JOB_STATE_ERROR, fallback,
+                              error=(str(type(exc)), str(exc)))
+        state = JOB_STATE_ERROR
+    if not ok:
+        logger.warning("trial %s: this worker lost its lease before finishing (requeued, "
+                       "maybe rerun elsewhere); its result is discarded", run.tid)
+        return "lost"
+    return _FINAL_WORD[state]
