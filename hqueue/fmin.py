@@ -257,6 +257,34 @@ def _progress_callback(show_progressbar: bool | Callable) -> Callable:
     return progress.no_progress_callback
 
 
+class StopRules:
+    """fmin's stop rules: ``timeout`` (seconds), ``loss_threshold`` and
+    ``early_stop_fn(trials, *state) -> (stop, state)`` (its state carried between calls).
+
+    Example:
+        >>> StopRules(timeout=None, loss_threshold=None, early_stop_fn=None).check(Trials())
+    """
+
+    def __init__(self, timeout: float | None, loss_threshold: float | None,
+                 early_stop_fn: Callable | None) -> None:
+        self.timeout, self.loss_threshold = timeout, loss_threshold
+        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
+        self.start_time = time.monotonic()
+
+    def check(self, trials: Any) -> str | None:
+        """The name of the rule that says stop, or None."""
+        if self.timeout is not None and time.monotonic() - self.start_time >= self.timeout:
+            return "timeout"
+        if self.loss_threshold is not None and \
+                trials.history().best_loss <= self.loss_threshold:
+            return "loss_threshold"
+        if self.early_stop_fn is not None:
+            stop, self.early_stop_args = self.early_stop_fn(trials, *self.early_stop_args)
+            if stop:
+                return "early_stop_fn"
+        return None
+
+
 def spec_from_misc(misc: Mapping[str, Any]) -> dict[str, Any]:
     """``{label: value}`` of a trial's active labels."""
     return {k: v[0] for k, v in misc["vals"].items() if v}
@@ -276,13 +304,11 @@ class SerialLoop:
                  trials_save_file: str = "", verbose: bool = True) -> None:
         self.domain, self.trials, self.algo, self.rng = domain, trials, algo, rng
         self.max_evals = max_evals
-        self.timeout, self.loss_threshold = timeout, loss_threshold
+        self.stop_rules = StopRules(timeout, loss_threshold, early_stop_fn)
         self.catch_eval_exceptions = catch_eval_exceptions
         self.max_queue_len = max_queue_len
-        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
         self.trials_save_file = trials_save_file
         self.verbose = verbose
-        self.start_time = time.monotonic()
         self._seen = 0
         self._queue: list[dict] = []
 
@@ -292,19 +318,6 @@ class SerialLoop:
             if doc["state"] == JOB_STATE_NEW and self.trials._in_view(doc):
                 self._queue.append(doc)
         self._seen = len(docs)
-
-    def _should_stop(self) -> str | None:
-        if self.timeout is not None and time.monotonic() - self.start_time >= self.timeout:
-            return "timeout"
-        if self.loss_threshold is not None:
-            best = self.trials.history().best_loss
-            if best <= self.loss_threshold:
-                return "loss_threshold"
-        if self.early_stop_fn is not None:
-            stop, self.early_stop_args = self.early_stop_fn(self.trials, *self.early_stop_args)
-            if stop:
-                return "early_stop_fn"
-        return None
 
     def run(self, progress_callback: Callable) -> None:
         trials = self.trials
@@ -341,7 +354,7 @@ class SerialLoop:
                 bar.update(1)
                 if self.trials_save_file:
                     _save_atomically(trials, self.trials_save_file)
-                reason = self._should_stop()
+                reason = self.stop_rules.check(trials)
                 if reason:
                     logger.info("fmin stopped early: %s", reason)
                     break

@@ -26,7 +26,7 @@ from typing import Any
 from ... import progress
 from ...domain import Domain
 from ...exceptions import AllTrialsFailed, HqueueError
-from ...fmin import _max_evals, _rstate, generate_trials_to_calculate, space_eval
+from ...fmin import StopRules, _max_evals, _rstate, generate_trials_to_calculate, space_eval
 from ...security import dumps_domain, load_secret
 from ...states import JOB_STATE_CANCEL, JOB_STATE_NEW, JOB_STATE_RUNNING
 
@@ -129,11 +129,9 @@ class AsyncLoop:
                  early_stop_fn: Callable | None) -> None:
         self.trials, self.domain, self.algo, self.rng = trials, domain, algo, rng
         self.max_evals, self.max_queue_len = max_evals, max_queue_len
-        self.timeout, self.loss_threshold = timeout, loss_threshold
-        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
+        self.stop_rules = StopRules(timeout, loss_threshold, early_stop_fn)
         self.lease_s = trials.options["lease_s"]
         self.lock = DriverLock(trials, ttl_s=max(3 * WAIT_S, self.lease_s))
-        self.start_time = time.monotonic()
         self.last_housekeeping = 0.0
 
     def start(self, points: Sequence[Mapping[str, Any]] | None) -> None:
@@ -174,7 +172,7 @@ class AsyncLoop:
                 history = self.trials.history()
                 if history.best_row() is not None:
                     bar.postfix = f"best loss: {history.best_loss:.6g}"
-            reason = self.should_stop()
+            reason = self.stop_rules.check(self.trials)
             if reason:
                 logger.info("fmin stopped early: %s", reason)
                 self.stop(reason)
@@ -231,18 +229,6 @@ class AsyncLoop:
         self.trials.send_tasks(sorted(set(requeued) | stale))
         if requeued or errored:
             self.trials._refresh_incremental()
-
-    def should_stop(self) -> str | None:
-        if self.timeout is not None and time.monotonic() - self.start_time >= self.timeout:
-            return "timeout"
-        history = self.trials.history()
-        if self.loss_threshold is not None and history.best_loss <= self.loss_threshold:
-            return "loss_threshold"
-        if self.early_stop_fn is not None:
-            stop, self.early_stop_args = self.early_stop_fn(self.trials, *self.early_stop_args)
-            if stop:
-                return "early_stop_fn"
-        return None
 
     def stop(self, reason: str) -> None:
         """Cancel queued trials and ask running ones to stop (their ctrl.should_stop())."""
