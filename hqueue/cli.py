@@ -100,5 +100,37 @@ def serve(port: int, data_dir: Path | None, password: str | None, bind: str) -> 
     server.serve(port=port, dir=data_dir, password=password, bind=bind, echo=click.echo)
 
 
+@main.command()
+@click.option("--url", envvar="HQUEUE_URL", show_envvar=True, required=True,
+              help="Redis URL (redis://, rediss:// or unix://; password in the URL).")
+@click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True,
+              help="Trials evaluated at once per worker process.")
+@click.option("--queues", "-Q", default="hqueue", show_default=True,
+              help="Comma-separated queues to take trials from (RedisTrials(queue=...)).")
+@click.option("--gpus", default=None, envvar="HQUEUE_GPUS", show_envvar=True,
+              help="One worker process per GPU, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES).")
+@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork",
+              show_default=True, help="Celery pool; solo runs trials in the main process.")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def worker(url: str, concurrency: int, queues: str, gpus: str | None, pool: str,
+           loglevel: str) -> None:
+    """Evaluate trials: Celery worker process(es) taking trials from Redis.
+
+    The same as `HQUEUE_URL=URL celery -A hqueue.worker worker`. Workers and drivers must
+    share the secret: set the same HQUEUE_SECRET everywhere (one box needs nothing).
+
+    \b
+    Example:
+      hqueue worker --url redis://127.0.0.1:6379/0 --concurrency 4
+      hqueue worker --url redis://:pw@gpu-box:6379/0 --gpus 0,1 --queues gpu
+    """
+    from hqueue.worker import launch
+
+    queue_list = [q.strip() for q in queues.split(",") if q.strip()]
+    status = launch.run_workers(url, concurrency=concurrency, queues=queue_list,
+                                gpus=launch.parse_gpus(gpus), pool=pool, loglevel=loglevel)
+    raise SystemExit(status)
+
+
 if __name__ == "__main__":
     main(prog_name="hqueue")

@@ -1,0 +1,109 @@
+"""``hqueue worker``: start Celery worker processes for hqueue, one per GPU when asked.
+
+Each worker is ``celery -A hqueue.worker worker`` with ``HQUEUE_URL`` set. With ``--gpus
+0,1`` one worker process starts per GPU with ``CUDA_VISIBLE_DEVICES`` set to that GPU; this
+process supervises them and forwards SIGTERM/SIGINT, so each worker hands its running trial
+back before exiting.
+
+Example:
+    >>> cmd = worker_command(concurrency=2, queues=["hqueue"], pool="prefork",
+    ...                      loglevel="INFO", name="cpu")
+    >>> cmd[1:5]
+    ['-m', 'celery', '-A', 'hqueue.worker']
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ..exceptions import HqueueError
+
+logger = logging.getLogger(__name__)
+
+
+class RedisUnreachable(HqueueError):
+    """The worker cannot talk to the Redis at the given URL."""
+
+
+def check_redis(url: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, when Redis is unreachable or refuses the credentials."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
+                                      socket_timeout=timeout_s, retry_on_timeout=False)
+        client.ping()
+    except redis.AuthenticationError as e:
+        raise RedisUnreachable(f"Redis at {_safe(url)} refused the credentials ({e}): put the "
+                               "password (and ACL user) in the URL: redis://user:pass@host:port/0"
+                               ) from None
+    except (redis.ConnectionError, redis.TimeoutError, ValueError) as e:
+        raise RedisUnreachable(f"cannot reach Redis at {_safe(url)} ({e}): start it with "
+                               "`hqueue serve` or fix --url / HQUEUE_URL") from None
+
+
+def _safe(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0] if ":" in creds else ""
+    return f"{scheme}://{user}:***@{host}"
+
+
+def worker_command(concurrency: int, queues: Sequence[str], pool: str, loglevel: str,
+                   name: str) -> list[str]:
+    """The command line of one Celery worker process."""
+    return [sys.executable, "-m", "celery", "-A", "hqueue.worker", "worker",
+            f"--concurrency={concurrency}", f"--queues={','.join(queues)}", f"--pool={pool}",
+            f"--loglevel={loglevel}", f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip", "--without-mingle"]
+
+
+def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue",),
+                gpus: Sequence[str] | None = None, pool: str = "prefork",
+                loglevel: str = "INFO", popen: Any = subprocess.Popen) -> int:
+    """Start the worker processes and wait for them; returns the worst exit status."""
+    check_redis(url)
+    env = dict(os.environ, HQUEUE_URL=url)
+    specs = [(f"gpu{g}", {"CUDA_VISIBLE_DEVICES": str(g)}) for g in gpus] if gpus \
+        else [("cpu", {})]
+    procs = [popen(worker_command(concurrency, queues, pool, loglevel, name),
+                   env={**env, **extra}) for name, extra in specs]
+    logger.info("started %d worker process(es) on queues %s", len(procs), ",".join(queues))
+
+    def forward(signum: int, frame: Any) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while any(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return max((p.returncode or 0) for p in procs)
+
+
+def parse_gpus(text: str | None) -> list[str] | None:
+    """``"0,1"`` -> ``["0", "1"]``; None or empty -> None."""
+    if not text:
+        return None
+    gpus = [g.strip() for g in text.split(",") if g.strip()]
+    if not gpus:
+        return None
+    for g in gpus:
+        if not g.isdigit() and not g.startswith(("GPU-", "MIG-")):
+            raise HqueueError(f"--gpus takes GPU indices or UUIDs like 0,1; got {g!r}")
+    return gpus
