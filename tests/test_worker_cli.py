@@ -92,3 +92,24 @@ def test_hqueue_worker_evaluates_trials_and_stops_on_sigterm(redis_url, monkeypa
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
     assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+
+
+def test_an_experiment_routed_to_a_named_queue_reaches_only_that_queues_workers(
+        redis_url, monkeypatch):
+    monkeypatch.setenv("HQUEUE_SECRET", "cli-secret-0123456789abcdef")
+    gpu = subprocess.Popen([sys.executable, "-m", "hqueue.cli", "worker", "--url", redis_url,
+                            "--pool", "solo", "--queues", "gpu", "--loglevel", "WARNING"],
+                           env=dict(os.environ), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        trials = RedisTrials(redis_url, exp_key="routed", queue="gpu")
+        fmin(lambda x: x ** 2, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=3,
+             trials=trials, rstate=np.random.default_rng(0), show_progressbar=False)
+        assert len(trials) == 3
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        assert client.llen("hqueue") == 0  # nothing went to the default queue
+    finally:
+        gpu.send_signal(signal.SIGTERM)
+        gpu.wait(timeout=30)
