@@ -34,9 +34,10 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from ..backends.redis.attachments import AttachmentTooLarge, RedisAttachments  # noqa: F401
 from ..ctrl import Ctrl
 from ..exceptions import BadArgument, HqueueError
 from ..states import JOB_STATE_DONE
@@ -50,75 +51,8 @@ logger = logging.getLogger("hqueue.ctrl")
 TaskSender = Callable[[str, int, str], None]
 
 
-class AttachmentTooLarge(HqueueError, ValueError):
-    """An attachment is larger than the experiment's ``max_attachment_bytes``."""
-
-
 class TrialOver(HqueueError):
     """The trial was finished, released or lost: its ctrl no longer writes to Redis."""
-
-
-def _glob_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
-class TrialAttachments(MutableMapping):
-    """The attachments of one trial, each in its own key ``keys.trial_attachment(tid, name)``.
-
-    Values are bytes (str is stored UTF-8 encoded); listing uses SCAN over the trial's prefix.
-    """
-
-    def __init__(self, client: Any, keys: Any, tid: int, max_bytes: int,
-                 guard: Callable[[], None] | None = None) -> None:
-        self._client, self._keys, self._tid = client, keys, int(tid)
-        self._max, self._guard = int(max_bytes), guard
-        self._prefix = keys.trial_attachment(tid, "")
-
-    def _key(self, name: str) -> str:
-        if not isinstance(name, str) or not name:
-            raise BadArgument(f"attachment names are non-empty str, got {name!r}")
-        return self._keys.trial_attachment(self._tid, name)
-
-    def __getitem__(self, name: str) -> bytes:
-        value = self._client.get(self._key(name))
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __setitem__(self, name: str, value: bytes | str) -> None:
-        if isinstance(value, str):
-            data = value.encode()
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            data = bytes(value)
-        else:
-            raise BadArgument(f"attachment {name!r} must be bytes or str, got "
-                              f"{type(value).__name__}: store pickle.dumps(obj)")
-        if len(data) > self._max:
-            raise AttachmentTooLarge(
-                f"attachment {name!r} of trial {self._tid} is {len(data)} bytes, over the "
-                f"{self._max}-byte cap (max_attachment_bytes); raise it with RedisTrials(..., "
-                "max_attachment_bytes=N), or save large artifacts elsewhere and attach their "
-                "path")
-        if self._guard is not None:
-            self._guard()
-        self._client.set(self._key(name), data)
-
-    def __delitem__(self, name: str) -> None:
-        if self._guard is not None:
-            self._guard()
-        if not self._client.delete(self._key(name)):
-            raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        n = len(self._prefix)
-        for key in self._client.scan_iter(match=_glob_escape(self._prefix) + "*", count=500):
-            yield (key.decode() if isinstance(key, bytes) else key)[n:]
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(name) and bool(self._client.exists(self._key(name)))
 
 
 class RedisCtrl(Ctrl):
@@ -166,8 +100,10 @@ class RedisCtrl(Ctrl):
     @property
     def attachments(self) -> MutableMapping:
         """The trial's attachments (bytes or str values, one Redis key each)."""
-        return TrialAttachments(self.store.client, self.store.keys, self.tid,
-                                self.max_attachment_bytes, guard=self._check_open)
+        keys, tid = self.store.keys, self.tid
+        return RedisAttachments(self.store.client, lambda name: keys.trial_attachment(tid, name),
+                                f"trial {tid}", self.max_attachment_bytes,
+                                guard=self._check_open)
 
     def inject_results(self, specs: Sequence[Any], results: Sequence[dict],
                        miscs: Sequence[dict], new_tids: Sequence[int] | None = None) -> list[int]:

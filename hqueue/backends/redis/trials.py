@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
-from ...exceptions import BadArgument, HqueueError
+from ...exceptions import BadArgument
 from ...states import JOB_STATE_NEW, JOB_VALID_STATES
 from ...trials import Trials
+from .attachments import RedisAttachments, glob_escape
 from .keys import ExperimentKeys
 from .store import TrialStore
 
@@ -28,43 +29,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "hqueue"
 DEFAULT_MAX_ATTACHMENT_BYTES = 64 * 2**20
-
-
-class RedisAttachments(MutableMapping):
-    """Attachments stored in Redis keys of their own (never inside trial documents)."""
-
-    def __init__(self, client: Any, key_for: Any, prefix: str, max_bytes: int) -> None:
-        self._client, self._key_for, self._prefix, self._max = client, key_for, prefix, max_bytes
-
-    def __getitem__(self, name: str) -> bytes:
-        value = self._client.get(self._key_for(name))
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __setitem__(self, name: str, value: bytes | str) -> None:
-        data = value.encode() if isinstance(value, str) else bytes(value)
-        if len(data) > self._max:
-            raise HqueueError(f"attachment {name!r} is {len(data)} bytes, over the "
-                              f"{self._max}-byte cap; raise max_attachment_bytes or store "
-                              "large artifacts elsewhere and attach their path")
-        self._client.set(self._key_for(name), data)
-
-    def __delitem__(self, name: str) -> None:
-        if not self._client.delete(self._key_for(name)):
-            raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        n = len(self._prefix)
-        for key in self._client.scan_iter(match=_glob_escape(self._prefix) + "*"):
-            yield (key.decode() if isinstance(key, bytes) else key)[n:]
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\{}" else c for c in text)
 
 
 class RedisTrials(Trials):
@@ -110,7 +74,7 @@ class RedisTrials(Trials):
         self._dynamic_trials = []
         keys, cap = self.keys, self.options["max_attachment_bytes"]
         self.attachments = RedisAttachments(client, keys.experiment_attachment,
-                                            keys.experiment_attachment(""), cap)
+                                            f"experiment {keys.exp_key}", cap)
 
     @property
     def client(self) -> Any:
@@ -187,7 +151,7 @@ class RedisTrials(Trials):
 
     def delete_all(self) -> None:
         """Delete every key of this experiment (trials, attachments, domain, counters)."""
-        keys = list(self.client.scan_iter(match=_glob_escape(self.keys.base) + ":*"))
+        keys = list(self.client.scan_iter(match=glob_escape(self.keys.base) + ":*"))
         if keys:
             self.client.delete(*keys)
         self.client.srem("hq:experiments", self.keys.exp_key)
@@ -201,8 +165,7 @@ class RedisTrials(Trials):
         tid = int(trial["tid"])
         keys = self.keys
         return RedisAttachments(self.client, lambda name: keys.trial_attachment(tid, name),
-                                keys.trial_attachment(tid, ""),
-                                self.options["max_attachment_bytes"])
+                                f"trial {tid}", self.options["max_attachment_bytes"])
 
     def count_by_state_unsynced(self, arg: Any) -> int:
         self._pull()
