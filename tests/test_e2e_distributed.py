@@ -102,3 +102,329 @@ def test_a_killed_worker_loses_no_trial_and_duplicates_none(redis_url, workers):
     tids = [t["tid"] for t in trials.trials]
     assert len(tids) == 16 and len(set(tids)) == 16
     assert all(t["state"] == JOB_STATE_DONE for t in trials.trials)
+
+
+# -- helpers for the tests below -------------------------------------------------------------
+def start_worker(workers: Workers, log_path, *, secret: str = SECRET,
+                 queue: str = "hqueue") -> subprocess.Popen:
+    """One more worker process in ``workers`` (stopped with them), with its own
+    ``HQUEUE_SECRET`` and its stderr in ``log_path`` (read it when a test fails)."""
+    env = dict(os.environ, HQUEUE_URL=workers.url, HQUEUE_SECRET=secret)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hqueue.worker", "worker", "--pool=solo",
+             "-Q", queue, "--loglevel=WARNING", "-n", f"w{len(workers.procs)}-{time.time()}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )
+    workers.procs.append(proc)
+    return proc
+
+
+def all_docs(url: str, exp_key: str) -> list[dict]:
+    """Every trial document of an experiment, straight from Redis, in tid order."""
+    from hqueue.backends.redis.store import TrialStore
+
+    store = TrialStore.from_url(url, exp_key)
+    try:
+        return sorted(store.changes_since(0)[1], key=lambda d: d["tid"])
+    finally:
+        store.client.close()
+
+
+def wait_until(predicate, timeout: float, what: str, every: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy; ``timeout`` is only a safety net
+    so that a broken run fails instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+class OpenOnUnpickle:
+    """Unpickling this calls ``open(path, "w")``: the file appearing proves that some process
+    unpickled it. Needs nothing importable on the other side (the pickle names only open)."""
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _error_message(doc: dict) -> str:
+    return doc["misc"]["error"][1]
+
+
+# -- two experiments, one worker pool ----------------------------------------------------------
+def test_two_experiments_share_one_worker_pool_without_cross_talk(redis_url, workers):
+    import threading
+
+    workers.start(2)
+    n = 12
+
+    def objective_a(x):
+        time.sleep(0.1)  # so that A is still running when B starts
+        return {"loss": (x - 1.0) ** 2, "status": STATUS_OK, "exp": "share-a",
+                "pid": os.getpid()}
+
+    def objective_b(cfg):
+        return {"loss": 10.0 + (cfg["y"] + 2.0) ** 2 + cfg["k"], "status": STATUS_OK,
+                "exp": "share-b", "pid": os.getpid()}
+
+    space_a = hp.uniform("x", -3, 3)
+    space_b = {"y": hp.uniform("y", -5, 5), "k": hp.choice("k", [0, 3])}
+    errors: list[BaseException] = []
+
+    def drive_a():
+        try:
+            fmin(objective_a, space_a, algo=tpe.suggest, max_evals=n,
+                 trials=RedisTrials(redis_url, exp_key="share-a", lease_s=10), max_queue_len=2,
+                 rstate=np.random.default_rng(0), show_progressbar=False)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    thread_a = threading.Thread(target=drive_a, name="driver-a", daemon=True)
+    thread_a.start()
+    # B is started while A has trials queued or running: both sit in the one Celery queue
+    wait_until(lambda: all_docs(redis_url, "share-a"), 15, "driver A's first trial")
+    fmin(objective_b, space_b, algo=tpe.suggest, max_evals=n,
+         trials=RedisTrials(redis_url, exp_key="share-b", lease_s=10), max_queue_len=3,
+         rstate=np.random.default_rng(1), show_progressbar=False)
+    thread_a.join(timeout=30)
+    assert not thread_a.is_alive(), "driver A did not finish"
+    assert not errors, errors
+
+    docs_a, docs_b = all_docs(redis_url, "share-a"), all_docs(redis_url, "share-b")
+    worker_pids = {p.pid for p in workers.procs}
+    for exp_key, docs, label in (("share-a", docs_a, "x"), ("share-b", docs_b, "y")):
+        assert [d["tid"] for d in docs] == list(range(n))
+        assert all(d["state"] == JOB_STATE_DONE for d in docs)
+        assert {d["exp_key"] for d in docs} == {exp_key}
+        assert {d["result"]["exp"] for d in docs} == {exp_key}  # its own objective ran
+        assert all(label in d["misc"]["vals"] for d in docs)
+        assert {d["result"]["pid"] for d in docs} <= worker_pids
+    for d in docs_a:
+        (x,) = d["misc"]["vals"]["x"]
+        assert set(d["misc"]["vals"]) == {"x"}
+        assert d["result"]["loss"] == pytest.approx((x - 1.0) ** 2)
+    for d in docs_b:
+        (y,), (k,) = d["misc"]["vals"]["y"], d["misc"]["vals"]["k"]
+        assert set(d["misc"]["vals"]) == {"y", "k"}
+        assert d["result"]["loss"] == pytest.approx(10.0 + (y + 2.0) ** 2 + [0, 3][k])
+    # the two searches overlapped on the pool: B's first trial began before A's last ended
+    assert min(d["book_time"] for d in docs_b) < max(d["refresh_time"] for d in docs_a)
+    # the RedisTrials of each experiment see only their own trials too
+    for exp_key in ("share-a", "share-b"):
+        view = RedisTrials(redis_url, exp_key=exp_key)
+        assert len(view) == n and {t["exp_key"] for t in view.trials} == {exp_key}
+
+
+# -- a driver killed with SIGKILL, then started again -------------------------------------------
+RESUME_SCRIPT = '''
+import sys
+import threading
+import time
+
+import numpy as np
+
+from hqueue import fmin, hp, tpe
+from hqueue.backends.redis.driver import DriverBusy
+from hqueue.backends.redis.trials import RedisTrials
+
+
+def objective(x):  # defined in __main__: the workers get it by value (cloudpickle)
+    time.sleep(0.2)
+    return (x - 0.5) ** 2
+
+
+if __name__ == "__main__":
+    trials = RedisTrials(sys.argv[1], exp_key="resume", lease_s=2)
+    try:
+        fmin(objective, hp.uniform("x", -1, 1), algo=tpe.suggest, max_evals=20,
+             trials=trials, max_queue_len=2, rstate=np.random.default_rng(int(sys.argv[2])),
+             show_progressbar=False)
+    except DriverBusy as exc:
+        print("DriverBusy:", exc, flush=True)
+        sys.exit(3)
+    print("finished", len(trials), flush=True)
+'''
+
+
+def test_a_killed_driver_resumes_and_completes_the_experiment(redis_url, workers, tmp_path):
+    import redis
+
+    from hqueue.backends.redis.keys import ExperimentKeys
+
+    workers.start(2)
+    script = tmp_path / "drive.py"
+    script.write_text(RESUME_SCRIPT)
+    client = redis.Redis.from_url(redis_url)
+    keys = ExperimentKeys("resume")
+
+    def n_done():
+        return sum(d["state"] == JOB_STATE_DONE for d in all_docs(redis_url, "resume"))
+
+    first = subprocess.Popen([sys.executable, str(script), redis_url, "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: n_done() >= 6 or first.poll() is not None, 20, "6 finished trials")
+        assert first.poll() is None, first.communicate()[0].decode()
+        time.sleep(0.1)  # mid-trial: the driver waits on the event stream, not in suggest
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == -signal.SIGKILL
+    # the dead driver's lock is still there, but it is a lease: max(3 * WAIT_S, lease_s) = 3 s
+    ttl_ms = client.pttl(keys.driver)
+    assert 0 < ttl_ms <= 3000
+    killed_at = len(all_docs(redis_url, "resume"))
+    assert killed_at < 20
+
+    refused = []
+    for attempt in range(3):
+        run = subprocess.run([sys.executable, str(script), redis_url, str(attempt + 1)],
+                             capture_output=True, timeout=60)
+        out = run.stdout.decode() + run.stderr.decode()
+        if run.returncode != 3:
+            break
+        # started while the dead driver's lease still ran: refused with the fix in the message
+        assert "DriverBusy" in out and "wait 3 s" in out, out
+        refused.append(out)
+        wait_until(lambda: client.pttl(keys.driver) == -2, 10, "the lock to expire")
+    assert run.returncode == 0, out
+    assert "finished 20" in out, out
+    print(f"killed with {killed_at} trials created; restart refused {len(refused)} time(s)")
+
+    docs = all_docs(redis_url, "resume")
+    assert [d["tid"] for d in docs] == list(range(20))
+    assert all(d["state"] == JOB_STATE_DONE for d in docs), [d["state"] for d in docs]
+    for d in docs:
+        (x,) = d["misc"]["vals"]["x"]
+        assert d["result"]["loss"] == pytest.approx((x - 0.5) ** 2)
+    assert not client.zcard(keys.running) and not client.zcard(keys.queued)
+    assert client.get(keys.driver) is None  # the second driver released its lock
+    client.close()
+
+
+# -- a tampered domain blob, a worker with another secret ---------------------------------------
+def _forge(kind: str, genuine: bytes, exp_key: str, forged: bytes) -> bytes:
+    """The forged pickle, raw or in an envelope that cannot verify."""
+    import struct
+
+    from hqueue import security
+
+    if kind == "raw":
+        return forged
+    if kind == "other-secret":  # a well-formed envelope signed with a secret the attacker has
+        return security.sign(forged, security.domain_context(exp_key),
+                             b"attacker-secret-0123456789abcdef")
+    # "modified": the genuine header (right key id and context) around the forged payload
+    magic, version, key_id, tag, _ = security._PREFIX.unpack(genuine[:security._PREFIX.size])
+    prefix = struct.pack(">5sB8s8sQ", magic, version, key_id, tag, len(forged))
+    return prefix + genuine[security._PREFIX.size:security.HEADER_SIZE] + forged
+
+
+@pytest.mark.parametrize("kind, hint", [
+    ("raw", "not signed by hqueue; it looks like a raw pickle"),
+    ("other-secret", "set the same HQUEUE_SECRET"),
+    ("modified", "modified after it was signed"),
+])
+def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, workers, tmp_path,
+                                                           monkeypatch, kind, hint):
+    import pickle
+
+    from hqueue.backends.redis import driver
+    from hqueue.exceptions import AllTrialsFailed
+    from hqueue.states import JOB_STATE_ERROR
+
+    start_worker(workers, tmp_path / "worker.log")  # running before and while the blob is swapped
+    marker = tmp_path / "pwned"
+    forged = pickle.dumps(OpenOnUnpickle(marker))
+    control = tmp_path / "control"
+    pickle.loads(pickle.dumps(OpenOnUnpickle(control))).close()
+    assert control.exists()  # the probe works when something does unpickle it
+
+    exp_key = f"tamper-{kind}"
+    swapped = []
+    real_publish = driver.publish_domain
+
+    def publish_then_tamper(trials, domain):
+        # the normal publication, then someone with write access to Redis swaps the blob
+        # before the first task is sent
+        digest = real_publish(trials, domain)
+        attacker = trials.client.__class__.from_url(redis_url)
+        key = trials.keys.domain(attacker.hget(trials.keys.meta, "domain").decode())
+        attacker.set(key, _forge(kind, attacker.get(key), exp_key, forged))
+        attacker.close()
+        swapped.append(key)
+        return digest
+
+    monkeypatch.setattr(driver, "publish_domain", publish_then_tamper)
+
+    def objective(x):
+        return x ** 2
+
+    trials = RedisTrials(redis_url, exp_key=exp_key, lease_s=5)
+    with pytest.raises(AllTrialsFailed):
+        fmin(objective, hp.uniform("x", -1, 1), algo=tpe.suggest, max_evals=3, trials=trials,
+             max_queue_len=1, rstate=np.random.default_rng(0), show_progressbar=False)
+    assert swapped
+    docs = all_docs(redis_url, exp_key)
+    assert len(docs) == 3 and all(d["state"] == JOB_STATE_ERROR for d in docs)
+    for d in docs:
+        message = _error_message(d)
+        assert "SignatureError" in d["misc"]["error"][0]
+        assert f"domain of experiment {exp_key!r}" in message and hint in message, message
+        assert "signed" in message and d["result"]["failure"] == message
+        assert "traceback" not in d["result"]  # a configuration error, not a crash
+    assert not marker.exists()
+
+
+def test_a_worker_with_another_secret_refuses_the_domain(redis_url, workers, tmp_path):
+    from hqueue.exceptions import AllTrialsFailed
+    from hqueue.security import key_fingerprint
+    from hqueue.states import JOB_STATE_ERROR
+
+    other = "not-the-driver-secret-0123456789"
+    wrong = start_worker(workers, tmp_path / "wrong.log", secret=other)
+    marker = tmp_path / "unpickled"
+    tripwire = OpenOnUnpickle(marker)  # travels inside the objective's closure
+
+    def objective(x):
+        assert tripwire is not None
+        return {"loss": x ** 2, "status": STATUS_OK, "pid": os.getpid()}
+
+    trials = RedisTrials(redis_url, exp_key="keys", lease_s=5)
+    space = hp.uniform("x", -1, 1)
+    with pytest.raises(AllTrialsFailed):
+        fmin(objective, space, algo=tpe.suggest, max_evals=3, trials=trials, max_queue_len=1,
+             rstate=np.random.default_rng(0), show_progressbar=False)
+    docs = all_docs(redis_url, "keys")
+    assert len(docs) == 3 and all(d["state"] == JOB_STATE_ERROR for d in docs)
+    for d in docs:
+        message = _error_message(d)
+        assert "different secrets" in message and "set the same HQUEUE_SECRET" in message
+        # both fingerprints are shown (never the secrets), so the two sides can be compared
+        assert key_fingerprint(SECRET.encode()) in message
+        assert key_fingerprint(other.encode()) in message
+        assert SECRET not in message and other not in message
+    assert not marker.exists()
+
+    # control: the same search on a worker with the driver's secret does unpickle (and run) it
+    wrong.send_signal(signal.SIGTERM)
+    wrong.wait(timeout=20)
+    right = start_worker(workers, tmp_path / "right.log")
+    fmin(objective, space, algo=tpe.suggest, max_evals=5, trials=trials, max_queue_len=1,
+         rstate=np.random.default_rng(1), show_progressbar=False)
+    docs = all_docs(redis_url, "keys")
+    assert [d["state"] for d in docs] == [JOB_STATE_ERROR] * 3 + [JOB_STATE_DONE] * 2
+    assert {d["result"]["pid"] for d in docs[3:]} == {right.pid}
+    assert marker.exists()
