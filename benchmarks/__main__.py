@@ -1,9 +1,10 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
-Names: ``suggest_latency``, ``serial_overhead``, ``quality``. Common options: ``--quick`` (tiny
-sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant NAME='{json}'``
-(an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module MODULE`` (run the
-hqueue adapter on another module, e.g. ``hyperopt``, to test the harness; reports say so).
+Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``. Common options:
+``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
+NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
+MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
+reports say so).
 
 Example:
     python -m benchmarks quality --quick --variant g15='{"gamma": 0.15}'
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from benchmarks import peers
 
-BENCHMARKS = ("suggest_latency", "serial_overhead", "quality")
+BENCHMARKS = ("suggest_latency", "serial_overhead", "quality", "dispatch")
 
 
 def _common() -> argparse.ArgumentParser:
@@ -44,7 +45,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: one sub-command per benchmark, each with its own options."""
-    from benchmarks import quality, serial_overhead, suggest_latency
+    from benchmarks import dispatch, quality, serial_overhead, suggest_latency
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("suggest_latency", suggest_latency),
         ("serial_overhead", serial_overhead),
         ("quality", quality),
+        ("dispatch", dispatch),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)
