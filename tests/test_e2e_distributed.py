@@ -227,7 +227,6 @@ def test_two_experiments_share_one_worker_pool_without_cross_talk(redis_url, wor
 # -- a driver killed with SIGKILL, then started again -------------------------------------------
 RESUME_SCRIPT = '''
 import sys
-import threading
 import time
 
 import numpy as np
@@ -342,10 +341,12 @@ def _forge(kind: str, genuine: bytes, exp_key: str, forged: bytes) -> bytes:
     ("raw", "not signed by hqueue; it looks like a raw pickle"),
     ("other-secret", "set the same HQUEUE_SECRET"),
     ("modified", "modified after it was signed"),
-])
+], ids=["raw-pickle", "envelope-other-secret", "envelope-modified"])
 def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, workers, tmp_path,
                                                            monkeypatch, kind, hint):
     import pickle
+
+    import redis
 
     from hqueue.backends.redis import driver
     from hqueue.exceptions import AllTrialsFailed
@@ -366,7 +367,7 @@ def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, workers, tm
         # the normal publication, then someone with write access to Redis swaps the blob
         # before the first task is sent
         digest = real_publish(trials, domain)
-        attacker = trials.client.__class__.from_url(redis_url)
+        attacker = redis.Redis.from_url(redis_url)
         key = trials.keys.domain(attacker.hget(trials.keys.meta, "domain").decode())
         attacker.set(key, _forge(kind, attacker.get(key), exp_key, forged))
         attacker.close()
