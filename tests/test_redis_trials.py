@@ -148,3 +148,29 @@ def test_pickled_redis_trials_keep_url_and_options():
                       "max_attachment_bytes": 100}
     state = pickle.loads(pickle.dumps(trials.__getstate__()))
     assert state == {"url": "redis://localhost:1/0", "exp_key": "e", "options": trials.options}
+
+
+def test_a_damaged_domain_blob_is_stored_anew_by_the_next_run(monkeypatch, server):
+    inline_workers(monkeypatch)
+    trials = redis_trials(server)
+    run(trials, 2)
+    digest = trials.client.hget(trials.keys.meta, "domain").decode()
+    key = trials.keys.domain(digest)
+    trials.client.set(key, trials.client.get(key)[:-10])  # truncated in Redis
+    again = redis_trials(server)
+    run(again, 4)
+    assert len(again) == 4 and all(t["state"] == 2 for t in again.trials)
+
+
+def test_a_restarted_driver_resends_every_queued_trial(monkeypatch, server):
+    inline_workers(monkeypatch)
+    trials = redis_trials(server)
+    # a previous driver created two trials and died before sending their tasks
+    tids = trials.store.new_tids(2)
+    docs = trials.new_trial_docs(tids, [None] * 2, [{"status": "new"}] * 2,
+                                 [{"tid": t, "cmd": None, "workdir": None,
+                                   "idxs": {"x": [t], "k": [t]}, "vals": {"x": [0.1], "k": [0]}}
+                                  for t in tids])
+    trials.store.create(docs)
+    run(trials, 4)
+    assert all(t["state"] == 2 for t in trials.trials) and len(trials) == 4

@@ -43,7 +43,8 @@ def publish_domain(trials: Any, domain: Domain) -> str:
     """Upload the signed domain once (content-addressed) and the experiment's options."""
     digest, blob = dumps_domain(domain, trials.keys.exp_key, load_secret())
     client, keys, opts = trials.client, trials.keys, trials.options
-    client.set(keys.domain(digest), blob, nx=True)
+    if client.get(keys.domain(digest)) != blob:  # new, or damaged since: store it anew
+        client.set(keys.domain(digest), blob)
     client.hset(keys.meta, mapping={
         "domain": digest, "queue": opts["queue"], "lease_s": opts["lease_s"],
         "max_retries": opts["max_retries"],
@@ -146,7 +147,7 @@ class AsyncLoop:
                 doc["exp_key"] = self.trials._exp_key
             self.trials.insert_trial_docs(docs)
             self.max_evals += len(points) if self.max_evals < sys.maxsize else 0
-        self.housekeeping(force=True)
+        self.housekeeping(force=True, resend_queued=True)
         self.last_event = self._latest_event_id()
 
     def n_finished(self) -> int:
@@ -214,8 +215,10 @@ class AsyncLoop:
         if reply:
             self.last_event = reply[0][1][-1][0]
 
-    def housekeeping(self, force: bool = False) -> None:
-        """Recover expired leases and re-send tasks that may have been lost."""
+    def housekeeping(self, force: bool = False, resend_queued: bool = False) -> None:
+        """Recover expired leases and re-send tasks that may have been lost (all queued
+        trials when ``resend_queued``: on start, a previous driver may have died between
+        creating trials and sending their tasks; duplicate deliveries are dropped)."""
         now = time.monotonic()
         if not force and now - self.last_housekeeping < min(self.lease_s / 3, 5.0):
             return
@@ -225,7 +228,8 @@ class AsyncLoop:
         requeued, errored = store.expire_leases(self.trials.options["max_retries"])
         if errored:
             logger.error("trials %s lost their workers too often and are marked ERROR", errored)
-        stale = set(store.stale_queued(older_than_s=max(2 * self.lease_s, 30.0)))
+        stale = set(store.queued_tids() if resend_queued else
+                    store.stale_queued(older_than_s=max(2 * self.lease_s, 30.0)))
         self.trials.send_tasks(sorted(set(requeued) | stale))
         if requeued or errored:
             self.trials._refresh_incremental()
