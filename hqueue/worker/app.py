@@ -28,7 +28,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from ..cache import process_cache
-from . import shutdown
+from . import beacon, shutdown
 from .ctrl import TaskSender
 from .experiment import DEFAULT_QUEUE
 
@@ -75,6 +75,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         app.conf.task_queues = [Queue(q, Exchange(q, "direct"), routing_key=q) for q in queues]
     _register_task(app, url)
     shutdown.install()
+    beacon.install(app, lambda: client_for(url))
     return app
 
 
@@ -102,18 +103,24 @@ def task_sender(app: Celery) -> TaskSender:
     return send
 
 
-def store_for(url: str, exp_key: str) -> Any:
-    """The TrialStore of ``exp_key`` on ``url``, built once per process (one client per url)."""
-    from ..backends.redis.store import TrialStore
+def client_for(url: str) -> Any:
+    """This process's Redis client for ``url`` (one per url and process)."""
 
-    def client() -> Any:
+    def connect() -> Any:
         import redis
 
         tcp = {"socket_keepalive": True} if not url.startswith("unix://") else {}
         return redis.Redis.from_url(url, health_check_interval=25, **tcp)
 
+    return process_cache(("hqueue.worker.client", url), connect)
+
+
+def store_for(url: str, exp_key: str) -> Any:
+    """The TrialStore of ``exp_key`` on ``url``, built once per process (one client per url)."""
+    from ..backends.redis.store import TrialStore
+
     def build() -> TrialStore:
-        return TrialStore(process_cache(("hqueue.worker.client", url), client), exp_key)
+        return TrialStore(client_for(url), exp_key)
 
     return process_cache(("hqueue.worker.store", url, exp_key), build)
 
