@@ -104,14 +104,18 @@ def serve(port: int, data_dir: Path | None, password: str | None, bind: str) -> 
 @click.option("--url", envvar="HQUEUE_URL", show_envvar=True, required=True,
               help="Redis URL (redis://, rediss:// or unix://; password in the URL).")
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True,
+              envvar="HQUEUE_CONCURRENCY", show_envvar=True,
               help="Trials evaluated at once per worker process.")
 @click.option("--queues", "-Q", default="hqueue", show_default=True,
+              envvar="HQUEUE_QUEUES", show_envvar=True,
               help="Comma-separated queues to take trials from (RedisTrials(queue=...)).")
 @click.option("--gpus", default=None, envvar="HQUEUE_GPUS", show_envvar=True,
               help="One worker process per GPU, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES).")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork",
-              show_default=True, help="Celery pool; solo runs trials in the main process.")
-@click.option("--loglevel", "-l", default="INFO", show_default=True)
+              show_default=True, envvar="HQUEUE_POOL", show_envvar=True,
+              help="Celery pool; solo runs trials in the main process.")
+@click.option("--loglevel", "-l", default="INFO", show_default=True,
+              envvar="HQUEUE_LOGLEVEL", show_envvar=True)
 def worker(url: str, concurrency: int, queues: str, gpus: str | None, pool: str,
            loglevel: str) -> None:
     """Evaluate trials: Celery worker process(es) taking trials from Redis.
