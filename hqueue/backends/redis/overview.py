@@ -1,0 +1,332 @@
+"""A read model of experiments for people watching them: the CLI and the dashboard share it.
+
+:class:`ExperimentMirror` keeps a local copy of one experiment's trial documents (hyperopt's
+schema, as :class:`~hqueue.backends.redis.trials.RedisTrials` builds them); each
+:meth:`~ExperimentMirror.refresh` reads only the trials that changed since the previous one
+(:meth:`TrialStore.changes_since`). :func:`summarize` turns a mirror and the live worker
+presence into an :class:`ExperimentSummary` (one row of ``hqueue status``), and
+:func:`trial_rows` into flat rows (one per trial, one key per parameter label) for tables,
+exports and plots. Nothing here writes to Redis.
+
+Example:
+    >>> import fakeredis
+    >>> from hqueue.backends.redis.store import TrialStore
+    >>> from hqueue.fmin import generate_trial
+    >>> client = fakeredis.FakeRedis()
+    >>> store = TrialStore(client, "exp1")
+    >>> _ = store.create([generate_trial(0, {"x": 0.5}), generate_trial(1, {"x": -1.0})])
+    >>> list_experiments(client)
+    ['exp1']
+    >>> mirror = ExperimentMirror(client, "exp1")
+    >>> mirror.refresh(), mirror.refresh()
+    (2, 0)
+    >>> summarize(mirror, workers=[]).counts["new"]
+    2
+    >>> [(row["tid"], row["state"], row["x"]) for row in trial_rows(mirror)]
+    [(0, 'new', 0.5), (1, 'new', -1.0)]
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...exceptions import HqueueError
+from ...states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+)
+from ...trial_doc import finished_loss
+from .keys import EXPERIMENTS, ExperimentKeys
+from .presence import WorkerPresence
+from .store import TrialStore
+
+__all__ = ["STATE_NAMES", "ExperimentMirror", "ExperimentSummary", "UnknownExperiment",
+           "flat_params", "list_experiments", "param_labels", "require_experiment",
+           "state_code", "summarize", "trial_rows"]
+
+STATE_NAMES: dict[int, str] = {JOB_STATE_NEW: "new", JOB_STATE_RUNNING: "running",
+                               JOB_STATE_DONE: "done", JOB_STATE_ERROR: "error",
+                               JOB_STATE_CANCEL: "cancel"}
+RATE_WINDOW_S = 600.0  # trials/min is measured over the last 10 minutes
+FIXED_COLUMNS = ("tid", "state", "loss", "status", "duration_s", "worker", "attempts",
+                 "book_time", "refresh_time", "error")
+PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss", "tid", ...)
+
+
+class UnknownExperiment(HqueueError):
+    """The experiment key names no experiment in this Redis."""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def list_experiments(client: Any) -> list[str]:
+    """The experiment keys in ``hq:experiments``, sorted.
+
+    Example:
+        >>> import fakeredis
+        >>> client = fakeredis.FakeRedis()
+        >>> _ = client.sadd("hq:experiments", "b", "a")
+        >>> list_experiments(client)
+        ['a', 'b']
+    """
+    return sorted(_text(e) for e in client.smembers(EXPERIMENTS))
+
+
+def require_experiment(client: Any, exp_key: str | None) -> str:
+    """``exp_key`` (None means "default") if the experiment exists, else
+    :class:`UnknownExperiment` naming the known ones.
+
+    Example:
+        >>> import fakeredis
+        >>> client = fakeredis.FakeRedis()
+        >>> _ = client.sadd("hq:experiments", "exp1")
+        >>> require_experiment(client, "exp1")
+        'exp1'
+        >>> try:
+        ...     require_experiment(client, "typo")
+        ... except UnknownExperiment as e:
+        ...     print(e)
+        no experiment 'typo' in this Redis; known experiments: exp1 (pass one with --exp-key)
+    """
+    key = ExperimentKeys(exp_key).exp_key
+    known = list_experiments(client)
+    if key in known:
+        return key
+    listed = ", ".join(known) if known else "none yet (run a search with RedisTrials first)"
+    raise UnknownExperiment(f"no experiment {key!r} in this Redis; known experiments: "
+                            f"{listed} (pass one with --exp-key)")
+
+
+def state_code(state: int | str) -> int:
+    """A state given as a name ("done") or a number (2) as its number.
+
+    Example:
+        >>> state_code("error"), state_code(2)
+        (3, 2)
+    """
+    if isinstance(state, int):
+        if state in STATE_NAMES:
+            return state
+    else:
+        for code, name in STATE_NAMES.items():
+            if str(state).strip().lower() in (name, str(code)):
+                return code
+    raise HqueueError(f"unknown trial state {state!r}: use one of "
+                      f"{', '.join(STATE_NAMES.values())}")
+
+
+class ExperimentMirror:
+    """An incremental local copy of one experiment's trial documents (``.docs`` by tid).
+
+    Example:
+        >>> import fakeredis
+        >>> mirror = ExperimentMirror(fakeredis.FakeRedis(), "empty")
+        >>> mirror.refresh(), mirror.docs
+        (0, {})
+    """
+
+    def __init__(self, client: Any, exp_key: str | None) -> None:
+        self.client = client
+        self.store = TrialStore(client, exp_key)
+        self.keys: ExperimentKeys = self.store.keys
+        self.exp_key = self.keys.exp_key
+        self.docs: dict[int, dict] = {}
+        self.seq = 0
+
+    def refresh(self) -> int:
+        """Read the trials changed since the last refresh; returns how many changed."""
+        self.seq, docs = self.store.changes_since(self.seq)
+        for doc in docs:
+            self.docs[int(doc["tid"])] = doc
+        return len(docs)
+
+    def meta(self) -> dict[str, str]:
+        """The experiment's meta hash (queue, created, options) as text."""
+        return {_text(k): _text(v) for k, v in self.client.hgetall(self.keys.meta).items()}
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue the experiment's tasks go to ("hqueue" unless set)."""
+        return self.meta().get("queue") or "hqueue"
+
+    def labels(self) -> list[str]:
+        """Every parameter label seen in the mirrored trials, sorted."""
+        return param_labels(self.docs.values())
+
+
+@dataclass
+class ExperimentSummary:
+    """One experiment at a glance (a row of ``hqueue status``)."""
+
+    exp_key: str
+    counts: dict[str, int]
+    best_loss: float | None = None
+    best_tid: int | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    trials_per_min: float = 0.0
+    queue_depth: int = 0
+    live_workers: int = 0
+    driver_alive: bool = False
+    created: datetime.datetime | None = None
+
+    @property
+    def total(self) -> int:
+        """Number of trials in every state."""
+        return sum(self.counts.values())
+
+
+def flat_params(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``{label: value}`` of a trial's active parameters (choices as indices), from
+    ``misc.vals`` (inactive conditional labels are left out).
+
+    Example:
+        >>> flat_params({"misc": {"vals": {"x": [0.5], "lr": []}}})
+        {'x': 0.5}
+    """
+    vals = (doc.get("misc") or {}).get("vals") or {}
+    return {label: v[0] for label, v in vals.items() if len(v)}
+
+
+def param_labels(docs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every label of ``misc.vals`` in ``docs``, sorted.
+
+    Example:
+        >>> param_labels([{"misc": {"vals": {"y": [1], "x": []}}}])
+        ['x', 'y']
+    """
+    labels: set[str] = set()
+    for doc in docs:
+        labels.update(((doc.get("misc") or {}).get("vals") or {}).keys())
+    return sorted(labels)
+
+
+def _epoch(when: datetime.datetime | None) -> float | None:
+    """Epoch seconds of a trial document time (naive UTC) or an aware datetime."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def summarize(mirror: ExperimentMirror, workers: Sequence[WorkerPresence],
+              now: float | None = None) -> ExperimentSummary:
+    """The summary of ``mirror``'s experiment as of its last refresh; ``workers`` is
+    ``WorkerRegistry.list()``; ``now`` is epoch seconds (default: the current time).
+
+    Example:
+        >>> import fakeredis
+        >>> s = summarize(ExperimentMirror(fakeredis.FakeRedis(), "e"), workers=[])
+        >>> s.counts, s.best_loss, s.driver_alive
+        ({'new': 0, 'running': 0, 'done': 0, 'error': 0, 'cancel': 0}, None, False)
+    """
+    now = time.time() if now is None else now
+    counts = dict.fromkeys(STATE_NAMES.values(), 0)
+    best: tuple[float, int] | None = None
+    recent = 0
+    for tid, doc in mirror.docs.items():
+        counts[STATE_NAMES.get(doc["state"], "error")] += 1
+        if doc["state"] == JOB_STATE_DONE:
+            loss = finished_loss(doc)
+            if loss is not None and (best is None or (loss, tid) < best):
+                best = (loss, tid)
+        if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR):
+            finished = _epoch(doc.get("refresh_time"))
+            if finished is not None and now - RATE_WINDOW_S <= finished <= now + 60:
+                recent += 1
+    pipe = mirror.client.pipeline(transaction=False)
+    pipe.zcard(mirror.keys.queued)
+    pipe.exists(mirror.keys.driver)
+    pipe.hgetall(mirror.keys.meta)
+    queued, driver, raw_meta = pipe.execute()
+    meta = {_text(k): _text(v) for k, v in raw_meta.items()}
+    created = _created(meta.get("created"))
+    queue = meta.get("queue") or "hqueue"
+    live = sum(1 for w in workers if w.alive(now) and
+               (queue in w.queues or any(e == mirror.exp_key for e, _ in w.trials)))
+    return ExperimentSummary(
+        exp_key=mirror.exp_key, counts=counts,
+        best_loss=best[0] if best else None, best_tid=best[1] if best else None,
+        best_params=flat_params(mirror.docs[best[1]]) if best else {},
+        trials_per_min=recent / (RATE_WINDOW_S / 60.0), queue_depth=int(queued),
+        live_workers=live, driver_alive=bool(driver), created=created)
+
+
+def _created(raw: str | None) -> datetime.datetime | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    if value is None or not math.isfinite(value):
+        return None
+    return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+
+
+def _iso(when: datetime.datetime | None) -> str | None:
+    return None if when is None else when.isoformat(timespec="milliseconds")
+
+
+def _loss(result: Mapping[str, Any]) -> float | None:
+    loss = result.get("loss")
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        return None
+    return float(loss)
+
+
+def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, Any]:
+    """One flat row of a trial (see :func:`trial_rows`).
+
+    Example:
+        >>> row = trial_row({"tid": 3, "state": 2, "result": {"status": "ok", "loss": 0.5},
+        ...                  "misc": {"vals": {"x": [1.5]}}, "owner": None})
+        >>> row["state"], row["loss"], row["x"]
+        ('done', 0.5, 1.5)
+    """
+    result = doc.get("result") or {}
+    misc = doc.get("misc") or {}
+    book, refresh = doc.get("book_time"), doc.get("refresh_time")
+    duration = None
+    if book is not None and refresh is not None and doc["state"] in (
+            JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_CANCEL):
+        duration = max(0.0, (refresh - book).total_seconds())
+    error = misc.get("error")
+    row: dict[str, Any] = {
+        "tid": int(doc["tid"]), "state": STATE_NAMES.get(doc["state"], str(doc["state"])),
+        "loss": _loss(result), "status": result.get("status"), "duration_s": duration,
+        "worker": doc.get("owner"), "attempts": misc.get("attempts"),
+        "book_time": _iso(book), "refresh_time": _iso(refresh),
+        "error": f"{error[0]}: {error[1]}" if error and len(error) >= 2 else None,
+    }
+    params = flat_params(doc)
+    for label in labels or sorted(params):
+        row[PARAM_PREFIX + label if label in FIXED_COLUMNS else label] = params.get(label)
+    return row
+
+
+def trial_rows(mirror: ExperimentMirror, state: int | str | None = None) -> list[dict]:
+    """Flat rows of the mirrored trials, sorted by tid: ``tid``, ``state`` (a name),
+    ``loss`` (also a running trial's partial loss), ``status``, ``duration_s`` (finished
+    trials), ``worker`` (the owner), ``attempts``, ``book_time`` and ``refresh_time`` (ISO 8601,
+    UTC), ``error`` ("Type: message" of errored trials), then one key per parameter label
+    (None where inactive; choices as indices; a label named like a fixed column gets the
+    ``param.`` prefix). ``state`` keeps only trials in that state (a name or a number).
+
+    Example:
+        >>> import fakeredis
+        >>> trial_rows(ExperimentMirror(fakeredis.FakeRedis(), "e"), state="done")
+        []
+    """
+    wanted = None if state is None else state_code(state)
+    labels = mirror.labels()
+    return [trial_row(mirror.docs[tid], labels) for tid in sorted(mirror.docs)
+            if wanted is None or mirror.docs[tid]["state"] == wanted]
