@@ -1,0 +1,279 @@
+"""Worker-side faults against real worker processes and a real redis-server.
+
+Each test injects one fault into a running search and ends by checking that every trial
+finished exactly once (:func:`e2e_helpers.check_exactly_once`): tids 0..n-1 with one document
+each, nothing left NEW or RUNNING, one finish event per tid, each DONE result one of that
+trial's logged evaluations. The figures each test prints (``-s``) are the ones reported in
+docs/RELIABILITY.md; ``scripts/fault-campaign`` runs the long variants.
+
+Environment knobs (the CI defaults in brackets):
+``HQ_FAULT_KILL_TRIALS`` trials of the repeated-SIGKILL search [120].
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import threading
+import time
+
+import numpy as np
+import pytest
+from e2e_helpers import (
+    SECRET,
+    LoggedObjective,
+    WorkerPool,
+    all_docs,
+    check_exactly_once,
+    read_log,
+    wait_until,
+)
+
+from hqueue import fmin, hp, rand, tpe
+from hqueue.backends.redis.trials import RedisTrials
+from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch):
+    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
+
+
+@pytest.fixture
+def pool(redis_url, tmp_path):
+    workers = WorkerPool(redis_url, tmp_path)
+    yield workers
+    workers.stop_all()
+
+
+def _search(url, exp_key, objective, n, *, algo=tpe.suggest, queue_len=4, **options):
+    trials = RedisTrials(url, exp_key=exp_key, **options)
+    fmin(objective, hp.uniform("x", -1, 1), algo=algo, max_evals=n, trials=trials,
+         max_queue_len=queue_len, rstate=np.random.default_rng(0), show_progressbar=False)
+    return trials
+
+
+def _owner_pids(url, exp_key) -> set[int]:
+    """pids of the workers that hold a RUNNING trial of ``exp_key`` now."""
+    import redis
+
+    from hqueue.backends.redis.keys import ExperimentKeys
+
+    client, keys = redis.Redis.from_url(url), ExperimentKeys(exp_key)
+    try:
+        pids = set()
+        for raw in client.zrange(keys.running, 0, -1):
+            owner = client.hget(keys.trial(int(raw)), "owner") or b""
+            parts = owner.decode().split(":")
+            if len(parts) == 3 and parts[1].isdigit():
+                pids.add(int(parts[1]))
+        return pids
+    finally:
+        client.close()
+
+
+# -- a. workers SIGKILLed again and again ------------------------------------------------------
+class Killer(threading.Thread):
+    """Every 1-3 s, SIGKILL one worker that holds a running trial and start a replacement."""
+
+    def __init__(self, pool: WorkerPool, url: str, exp_key: str, seed: int = 0) -> None:
+        super().__init__(name="killer", daemon=True)
+        self.pool, self.url, self.exp_key = pool, url, exp_key
+        self.rng = random.Random(seed)
+        self.halt = threading.Event()
+        self.kills = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.halt.wait(self.rng.uniform(1.0, 3.0)):
+                victim = self._busy_worker(within_s=5.0)
+                if victim is None or self.halt.is_set():
+                    continue
+                self.pool.kill(victim)  # SIGKILL while it runs a trial
+                self.kills += 1
+                self.pool.start()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def _busy_worker(self, within_s: float):
+        deadline = time.monotonic() + within_s
+        while not self.halt.is_set() and time.monotonic() < deadline:
+            busy = _owner_pids(self.url, self.exp_key)
+            live = [p for p in self.pool.alive() if p.pid in busy]
+            if live:
+                return self.rng.choice(live)
+            time.sleep(0.02)
+        return None
+
+
+def test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial(redis_url, pool,
+                                                                          tmp_path):
+    n = int(os.environ.get("HQ_FAULT_KILL_TRIALS", "120"))
+    for _ in range(3):
+        pool.start()
+    objective = LoggedObjective(tmp_path / "evals.jsonl", sleep_s=0.2)
+    killer = Killer(pool, redis_url, "kills")
+    begin = time.monotonic()
+    killer.start()
+    try:
+        _search(redis_url, "kills", objective, n, algo=rand.suggest, queue_len=4, lease_s=2.0,
+                max_retries=10)
+    finally:
+        killer.halt.set()
+        killer.join(timeout=120)
+    assert killer.error is None, killer.error
+    summary = check_exactly_once(redis_url, "kills", n, objective.log_path)
+    docs = all_docs(redis_url, "kills")
+    recovered = [d["tid"] for d in docs if d["misc"]["attempts"] > 1]
+    print(f"\nrepeated SIGKILL: {killer.kills} workers killed mid-trial, {n} trials, "
+          f"{len(recovered)} recovered through their lease, "
+          f"{summary['re_evaluations']} re-evaluations, lost 0, duplicated 0, "
+          f"{time.monotonic() - begin:.0f} s")
+    assert killer.kills >= 3, "the fault was hardly injected"
+    assert recovered, "no kill hit a running trial"
+
+
+# -- b. a worker cut off from Redis for longer than its lease ----------------------------------
+def test_a_worker_cut_off_past_its_lease_loses_the_trial_and_its_late_result_is_discarded(
+        redis_url, pool, tmp_path):
+    from urllib.parse import urlsplit
+
+    from tcp_proxy import TcpProxy
+
+    target = urlsplit(redis_url)
+    gate = tmp_path / "gate"
+    lease_s, n = 2.0, 6
+    objective = LoggedObjective(tmp_path / "evals.jsonl", behaviours={0: "gate"})
+    with TcpProxy((target.hostname, target.port)) as proxy:
+        cut_off = pool.start(url=f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}",
+                             env={"HQ_TEST_GATE": str(gate)})
+        errors: list[BaseException] = []
+
+        def drive():
+            try:
+                _search(redis_url, "cut", objective, n, queue_len=1, lease_s=lease_s,
+                        max_retries=3)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        driver = threading.Thread(target=drive, name="driver", daemon=True)
+        driver.start()
+        wait_until(lambda: any(r["tid"] == 0 and r["pid"] == cut_off.pid
+                               for r in read_log(objective.log_path)), 60,
+                   "trial 0 to start on the worker behind the proxy")
+        dropped = proxy.cut()  # the worker's broker and store connections are reset
+        cut_at = time.monotonic()
+        other = pool.start()
+
+        def done_elsewhere():
+            docs = all_docs(redis_url, "cut")
+            return docs and docs[0]["state"] == JOB_STATE_DONE and docs[0]
+
+        doc0 = wait_until(done_elsewhere, 120, "trial 0 to be requeued and finished elsewhere")
+        held_s = time.monotonic() - cut_at
+        proxy.restore()
+        gate.touch()  # the stale worker's objective returns now, too late
+        wait_until(lambda: "lost its lease" in pool.log_text(cut_off), 60,
+                   "the stale worker to discard its result")
+        driver.join(timeout=180)
+        assert not driver.is_alive() and not errors, errors
+    summary = check_exactly_once(redis_url, "cut", n, objective.log_path)
+    assert held_s > lease_s and dropped >= 1
+    returns0 = [r for r in read_log(objective.log_path) if r["tid"] == 0 and
+                r["event"] == "return"]
+    assert sorted(r["pid"] for r in returns0) == sorted([cut_off.pid, other.pid])
+    final = all_docs(redis_url, "cut")[0]
+    assert final["result"]["pid"] == other.pid  # the other worker's result, written once
+    assert final["result"]["token"] == doc0["result"]["token"]
+    assert final["owner"].split(":")[1] == str(other.pid) and final["misc"]["attempts"] == 2
+    assert cut_off.poll() is None, "the cut-off worker died"
+    print(f"\nworker cut off: {dropped} connections dropped, cut held {held_s:.1f} s "
+          f"(lease {lease_s:g} s); trial 0 evaluated twice, stored once (the other worker's); "
+          f"{summary['trials']} trials, lost 0, duplicated 0")
+
+
+# -- c. an objective that kills its own process under the prefork pool -------------------------
+def test_an_objective_killing_its_pool_process_errors_at_the_retry_cap_and_the_pool_lives_on(
+        redis_url, pool, tmp_path):
+    n, max_retries = 10, 3
+    objective = LoggedObjective(tmp_path / "evals.jsonl", behaviours={3: "kill", 6: "exit"},
+                                sleep_s=0.05)
+    parent = pool.start(pool="prefork", concurrency=2)
+    begin = time.monotonic()
+    _search(redis_url, "suicide", objective, n, algo=rand.suggest, queue_len=2, lease_s=2.0,
+            max_retries=max_retries)
+    duration = time.monotonic() - begin
+    check_exactly_once(redis_url, "suicide", n, objective.log_path,
+                       final_states={3: JOB_STATE_ERROR, 6: JOB_STATE_ERROR})
+    docs, log = all_docs(redis_url, "suicide"), read_log(objective.log_path)
+    for tid in (3, 6):
+        doc = docs[tid]
+        kind, message = doc["misc"]["error"]
+        assert kind == "LeaseExpired" and f"lost its worker {max_retries} times" in message
+        assert doc["misc"]["attempts"] == max_retries
+        starts = [r for r in log if r["tid"] == tid and r["event"] == "start"]
+        assert len(starts) == max_retries  # retried to the cap, then never again
+    assert parent.poll() is None, "the worker's main process died"
+    pool_pids = {r["pid"] for r in log}
+    assert parent.pid not in pool_pids and len(pool_pids) >= 2 * max_retries  # replaced children
+    print(f"\nobjective kills its process: 2 trials x {max_retries} deaths, "
+          f"{len(pool_pids)} pool processes used, {n} trials, lost 0, duplicated 0, "
+          f"{duration:.0f} s")
+
+
+# -- d. an objective that exhausts memory ------------------------------------------------------
+MEMORY_LIMIT = 2 * 2**30  # address space of the worker under test
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def test_an_objective_exhausting_a_memory_limit_errors_with_memoryerror_and_the_worker_goes_on(
+        redis_url, pool, tmp_path):
+    n = 6
+    objective = LoggedObjective(tmp_path / "evals.jsonl", behaviours={2: "hog"})
+    worker = pool.start(preexec_fn=_limit_memory)
+    _search(redis_url, "memory", objective, n, algo=rand.suggest, queue_len=1, lease_s=5.0,
+            max_retries=3)
+    check_exactly_once(redis_url, "memory", n, objective.log_path,
+                       final_states={2: JOB_STATE_ERROR})
+    doc = all_docs(redis_url, "memory")[2]
+    kind, _ = doc["misc"]["error"]
+    assert "MemoryError" in kind and "MemoryError" in doc["result"]["traceback"]
+    assert doc["misc"]["attempts"] == 1  # an error of the objective: not retried
+    assert worker.poll() is None
+    assert {r["pid"] for r in read_log(objective.log_path)} == {worker.pid}  # it went on
+    print(f"\nmemory exhausted under RLIMIT_AS={MEMORY_LIMIT >> 20} MiB: MemoryError -> "
+          f"ERROR at once, the same worker ran the {n - 1} other trials")
+
+
+# -- e. hanging objectives end at the per-trial timeout ----------------------------------------
+def test_hanging_objectives_end_at_trial_timeout_keeping_their_partial_result(
+        redis_url, pool, tmp_path):
+    n, timeout = 6, 2.0
+    objective = LoggedObjective(tmp_path / "evals.jsonl",
+                                behaviours={1: "hang_py", 3: "hang_c"})
+    worker = pool.start()  # one solo worker: it must go on after each hang
+    begin = time.monotonic()
+    _search(redis_url, "hang", objective, n, algo=rand.suggest, queue_len=1, lease_s=3.0,
+            max_retries=3, trial_timeout=timeout)
+    duration = time.monotonic() - begin
+    check_exactly_once(redis_url, "hang", n, objective.log_path,
+                       final_states={1: JOB_STATE_ERROR, 3: JOB_STATE_ERROR})
+    docs = all_docs(redis_url, "hang")
+    for tid, what in ((1, "hang_py"), (3, "hang_c")):
+        doc = docs[tid]
+        kind, message = doc["misc"]["error"]
+        assert "TrialTimeout" in kind and "trial_timeout exceeded" in message
+        assert doc["result"]["partial"] == what and doc["result"]["loss"] == 1.5  # checkpoint
+        assert doc["result"]["status"] == "fail" and doc["misc"]["attempts"] == 1
+    log = read_log(objective.log_path)
+    assert {r["pid"] for r in log} == {worker.pid} and worker.poll() is None
+    assert "blocked in native code" in pool.log_text(worker)  # hang_c: thread abandoned
+    print(f"\nhanging objectives: Python loop and time.sleep both ERROR at trial_timeout="
+          f"{timeout:g} s (+ grace), partial result kept, {n} trials in {duration:.0f} s")
