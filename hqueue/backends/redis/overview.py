@@ -28,7 +28,9 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import datetime
+import heapq
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,7 +50,8 @@ from .keys import EXPERIMENTS, ExperimentKeys
 from .presence import WorkerPresence
 from .store import TrialStore
 
-__all__ = ["STATE_NAMES", "ExperimentMirror", "ExperimentSummary", "UnknownExperiment",
+__all__ = ["STATE_NAMES", "ExperimentMirror", "ExperimentSummary", "SummaryTracker",
+           "UnknownExperiment",
            "flat_params", "list_experiments", "param_labels", "require_experiment",
            "state_code", "summarize", "trial_rows"]
 
@@ -142,12 +145,15 @@ class ExperimentMirror:
         self.exp_key = self.keys.exp_key
         self.docs: dict[int, dict] = {}
         self.seq = 0
+        self.changed: list[int] = []
 
     def refresh(self) -> int:
-        """Read the trials changed since the last refresh; returns how many changed."""
+        """Read the trials changed since the last refresh; returns how many changed (their
+        tids are in ``.changed`` until the next refresh)."""
         self.seq, docs = self.store.changes_since(self.seq)
-        for doc in docs:
-            self.docs[int(doc["tid"])] = doc
+        self.changed = [int(doc["tid"]) for doc in docs]
+        for tid, doc in zip(self.changed, docs):
+            self.docs[tid] = doc
         return len(docs)
 
     def meta(self) -> dict[str, str]:
@@ -223,6 +229,8 @@ def summarize(mirror: ExperimentMirror, workers: Sequence[WorkerPresence],
               now: float | None = None) -> ExperimentSummary:
     """The summary of ``mirror``'s experiment as of its last refresh; ``workers`` is
     ``WorkerRegistry.list()``; ``now`` is epoch seconds (default: the current time).
+    Reads every mirrored trial: to summarize after each refresh, keep a
+    :class:`SummaryTracker`.
 
     Example:
         >>> import fakeredis
@@ -230,36 +238,98 @@ def summarize(mirror: ExperimentMirror, workers: Sequence[WorkerPresence],
         >>> s.counts, s.best_loss, s.driver_alive
         ({'new': 0, 'running': 0, 'done': 0, 'error': 0, 'cancel': 0}, None, False)
     """
-    now = time.time() if now is None else now
-    counts = dict.fromkeys(STATE_NAMES.values(), 0)
-    best: tuple[float, int] | None = None
-    recent = 0
-    for tid, doc in mirror.docs.items():
-        counts[STATE_NAMES.get(doc["state"], "error")] += 1
-        if doc["state"] == JOB_STATE_DONE:
-            loss = finished_loss(doc)
-            if loss is not None and (best is None or (loss, tid) < best):
-                best = (loss, tid)
-        if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR):
-            finished = _epoch(doc.get("refresh_time"))
-            if finished is not None and now - RATE_WINDOW_S <= finished <= now + 60:
-                recent += 1
-    pipe = mirror.client.pipeline(transaction=False)
-    pipe.zcard(mirror.keys.queued)
-    pipe.exists(mirror.keys.driver)
-    pipe.hgetall(mirror.keys.meta)
-    queued, driver, raw_meta = pipe.execute()
-    meta = {_text(k): _text(v) for k, v in raw_meta.items()}
-    created = _created(meta.get("created"))
-    queue = meta.get("queue") or "hqueue"
-    live = sum(1 for w in workers if w.alive(now) and
-               (queue in w.queues or any(e == mirror.exp_key for e, _ in w.trials)))
-    return ExperimentSummary(
-        exp_key=mirror.exp_key, counts=counts,
-        best_loss=best[0] if best else None, best_tid=best[1] if best else None,
-        best_params=flat_params(mirror.docs[best[1]]) if best else {},
-        trials_per_min=recent / (RATE_WINDOW_S / 60.0), queue_depth=int(queued),
-        live_workers=live, driver_alive=bool(driver), created=created)
+    tracker = SummaryTracker(mirror)
+    tracker.update(mirror.docs)
+    return tracker.summary(workers, now)
+
+
+class SummaryTracker:
+    """:func:`summarize` kept up to date from the trials that changed: after each
+    ``mirror.refresh()``, ``update(mirror.changed)`` costs O(changed trials), so polling a
+    100,000-trial experiment stays cheap.
+
+    Example:
+        >>> import fakeredis
+        >>> from hqueue.backends.redis.store import TrialStore
+        >>> from hqueue.fmin import generate_trial
+        >>> client = fakeredis.FakeRedis()
+        >>> _ = TrialStore(client, "e").create([generate_trial(0, {"x": 1.0})])
+        >>> mirror = ExperimentMirror(client, "e")
+        >>> tracker = SummaryTracker(mirror)
+        >>> _ = mirror.refresh(); tracker.update(mirror.changed)
+        >>> tracker.summary(workers=[]).counts["new"]
+        1
+    """
+
+    def __init__(self, mirror: ExperimentMirror) -> None:
+        self.mirror = mirror
+        self.counts = dict.fromkeys(STATE_NAMES.values(), 0)
+        self._state: dict[int, str] = {}
+        self._loss: dict[int, float] = {}  # done trials with a loss
+        self._heap: list[tuple[float, int]] = []  # (loss, tid), stale entries popped lazily
+        self._finished_at: dict[int, float] = {}  # done/error trials: refresh_time (epoch s)
+        self._finish_times: list[float] = []  # sorted values of _finished_at
+
+    def update(self, tids: Iterable[int]) -> None:
+        """Account for the current documents of ``tids`` (trials changed since last time)."""
+        for tid in tids:
+            self._forget(tid)
+            doc = self.mirror.docs.get(tid)
+            if doc is None:
+                continue
+            state = STATE_NAMES.get(doc["state"], "error")
+            self._state[tid] = state
+            self.counts[state] += 1
+            if doc["state"] == JOB_STATE_DONE:
+                loss = finished_loss(doc)
+                if loss is not None:
+                    self._loss[tid] = loss
+                    heapq.heappush(self._heap, (loss, tid))
+            if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR):
+                finished = _epoch(doc.get("refresh_time"))
+                if finished is not None:
+                    self._finished_at[tid] = finished
+                    bisect.insort(self._finish_times, finished)
+
+    def _forget(self, tid: int) -> None:
+        state = self._state.pop(tid, None)
+        if state is not None:
+            self.counts[state] -= 1
+        self._loss.pop(tid, None)
+        finished = self._finished_at.pop(tid, None)
+        if finished is not None:
+            del self._finish_times[bisect.bisect_left(self._finish_times, finished)]
+
+    def best(self) -> tuple[float, int] | None:
+        """``(loss, tid)`` of the best finished trial (lowest loss, then lowest tid)."""
+        while self._heap and self._loss.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0] if self._heap else None
+
+    def summary(self, workers: Sequence[WorkerPresence],
+                now: float | None = None) -> ExperimentSummary:
+        """The :class:`ExperimentSummary` (queue depth, driver and workers read now)."""
+        now = time.time() if now is None else now
+        mirror, best = self.mirror, self.best()
+        times = self._finish_times
+        recent = (bisect.bisect_right(times, now + 60)
+                  - bisect.bisect_left(times, now - RATE_WINDOW_S))
+        pipe = mirror.client.pipeline(transaction=False)
+        pipe.zcard(mirror.keys.queued)
+        pipe.exists(mirror.keys.driver)
+        pipe.hgetall(mirror.keys.meta)
+        queued, driver, raw_meta = pipe.execute()
+        meta = {_text(k): _text(v) for k, v in raw_meta.items()}
+        created = _created(meta.get("created"))
+        queue = meta.get("queue") or "hqueue"
+        live = sum(1 for w in workers if w.alive(now) and
+                   (queue in w.queues or any(e == mirror.exp_key for e, _ in w.trials)))
+        return ExperimentSummary(
+            exp_key=mirror.exp_key, counts=dict(self.counts),
+            best_loss=best[0] if best else None, best_tid=best[1] if best else None,
+            best_params=flat_params(mirror.docs[best[1]]) if best else {},
+            trials_per_min=recent / (RATE_WINDOW_S / 60.0), queue_depth=int(queued),
+            live_workers=live, driver_alive=bool(driver), created=created)
 
 
 def _created(raw: str | None) -> datetime.datetime | None:
