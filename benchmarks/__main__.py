@@ -1,6 +1,7 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
-Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``. Common options:
+Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
+``parallel_quality``, ``memory``. Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
 MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
@@ -19,7 +20,9 @@ from collections.abc import Sequence
 
 from benchmarks import peers
 
-BENCHMARKS = ("suggest_latency", "serial_overhead", "quality", "dispatch")
+BENCHMARKS = (
+    "suggest_latency", "serial_overhead", "quality", "dispatch", "parallel_quality", "memory"
+)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -45,7 +48,14 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: one sub-command per benchmark, each with its own options."""
-    from benchmarks import dispatch, quality, serial_overhead, suggest_latency
+    from benchmarks import (
+        dispatch,
+        memory,
+        parallel_quality,
+        quality,
+        serial_overhead,
+        suggest_latency,
+    )
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
@@ -58,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("serial_overhead", serial_overhead),
         ("quality", quality),
         ("dispatch", dispatch),
+        ("parallel_quality", parallel_quality),
+        ("memory", memory),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)
