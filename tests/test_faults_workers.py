@@ -26,6 +26,7 @@ from e2e_helpers import (
     WorkerPool,
     all_docs,
     check_exactly_once,
+    finish_events,
     read_log,
     wait_until,
 )
@@ -277,3 +278,135 @@ def test_hanging_objectives_end_at_trial_timeout_keeping_their_partial_result(
     assert "blocked in native code" in pool.log_text(worker)  # hang_c: thread abandoned
     print(f"\nhanging objectives: Python loop and time.sleep both ERROR at trial_timeout="
           f"{timeout:g} s (+ grace), partial result kept, {n} trials in {duration:.0f} s")
+
+
+# -- f. malformed documents in Redis -----------------------------------------------------------
+# Domain blobs that are garbage, unsigned pickles (never unpickled), tampered or signed with
+# another secret are pinned by tests/test_security.py, tests/test_worker_runner.py
+# (test_a_domain_that_fails_authentication_errors_and_is_never_unpickled) and
+# tests/test_e2e_distributed.py (test_a_tampered_domain_is_refused_and_never_unpickled).
+# Here: malformed trial hashes, through a real worker and as a property of store and runner.
+def _publish_abs_domain(client, exp_key: str) -> None:
+    from hqueue import Domain
+    from hqueue.backends.redis.keys import ExperimentKeys
+    from hqueue.security import dumps_domain
+
+    keys = ExperimentKeys(exp_key)
+    digest, blob = dumps_domain(Domain(abs, hp.uniform("x", -1, 1)), exp_key, SECRET.encode())
+    client.set(keys.domain(digest), blob)
+    client.hset(keys.meta, mapping={"domain": digest, "lease_s": 5, "max_retries": 3})
+
+
+def test_malformed_trial_hashes_are_errored_or_dropped_and_the_worker_goes_on(
+        redis_url, pool, tmp_path):
+    import redis
+
+    from hqueue.backends.redis.codec import encode_doc
+    from hqueue.backends.redis.store import TrialStore
+    from hqueue.fmin import generate_trial
+    from hqueue.worker.app import TASK_NAME, make_app
+
+    exp_key, client = "bad", redis.Redis.from_url(redis_url)
+    store = TrialStore(client, exp_key)
+    _publish_abs_domain(client, exp_key)
+    store.create([generate_trial(t, {"x": -0.5}) for t in (0, 1, 2, 3, 6)])
+    keys = store.keys
+    client.hset(keys.trial(0), "attempts", "not-a-number")  # repaired by the claim
+    client.hset(keys.trial(1), "doc", b"\xc1 garbage \xff")  # not msgpack
+    client.hdel(keys.trial(2), "doc")  # a missing field
+    client.hset(keys.trial(3), "doc", encode_doc({"tid": 3, "misc": 5}))  # wrong type
+    client.hset(keys.trial(4), mapping={"state": "running?", "doc": b""})  # state not a number
+    client.set(keys.trial(5), b"not a hash")  # wrong Redis type
+    worker = pool.start()
+    app = make_app(redis_url)
+
+    def send(tids):
+        for tid in tids:
+            app.send_task(TASK_NAME, args=[exp_key, tid], queue="hqueue")
+
+    def state(tid):
+        return client.hget(keys.trial(tid), "state")
+
+    send(range(6))
+    wait_until(lambda: state(0) == b"2" and all(state(t) == b"3" for t in (1, 2, 3)), 60,
+               "the malformed trials to be errored")
+    send(range(6))  # every task delivered again: dropped, nothing re-run
+    send([6])  # a solo worker takes tasks in order: once 6 is done, the duplicates were seen
+    wait_until(lambda: state(6) == b"2", 60, "the control trial after the duplicates")
+    log = pool.log_text(worker)
+    events = dict(finish_events(client, exp_key))
+    assert events == {0: 1, 1: 1, 2: 1, 3: 1, 6: 1}  # each finished once, 4 and 5 never
+    from hqueue.backends.redis.codec import decode_value
+
+    reasons = {t: decode_value(client.hget(keys.trial(t), "error")) for t in (1, 2, 3)}
+    assert all("CorruptTrialDocument" in kind for kind, _ in reasons.values()), reasons
+    assert "not a valid" in reasons[1][1] or "FormatError" in reasons[1][1]
+    assert "missing field 'doc'" in reasons[2][1]
+    assert "no 'misc' map" in reasons[3][1]
+    assert all(f"at '{keys.trial(t)}'" in reasons[t][1] for t in (1, 2, 3))  # names the key
+    assert all(client.hget(keys.trial(t), "attempts") == b"1" for t in (0, 1, 2, 3, 6))
+    assert log.count("is malformed (not a hash, or its state is not a number)") == 4
+    assert state(4) == b"running?" and client.get(keys.trial(5)) == b"not a hash"
+    assert client.zcard(keys.running) == 0 and client.zcard(keys.queued) == 0
+    assert worker.poll() is None and "Traceback" not in log
+    client.close()
+
+
+_FIELDS = ["doc", "state", "owner", "attempts", "result", "book_time", "refresh_time", "error"]
+
+
+def _field_values():
+    from hypothesis import strategies as st
+
+    from hqueue.backends.redis.codec import encode_doc, encode_value
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
+                        st.binary(max_size=8))
+    values = st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+        max_leaves=8)
+    docs = st.fixed_dictionaries({}, optional={
+        "tid": st.one_of(st.integers(0, 5), values), "misc": st.one_of(
+            st.fixed_dictionaries({"tid": st.just(0), "vals": st.just({}), "idxs": st.just({})}),
+            values),
+        "spec": values})
+    return st.one_of(
+        st.binary(max_size=40),
+        st.sampled_from([b"0", b"1", b"2", b"3", b"4", b"-1", b"1.5", b""]),
+        values.map(encode_value),
+        docs.map(encode_doc),
+    )
+
+
+def test_arbitrary_trial_hashes_read_as_a_doc_or_a_clear_error_and_never_stick_running():
+    import fakeredis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from hqueue.backends.redis.store import TrialStore
+    from hqueue.exceptions import HqueueError
+    from hqueue.worker.runner import OUTCOMES, run_trial
+
+    hashes = st.dictionaries(st.one_of(st.sampled_from(_FIELDS), st.text(min_size=1, max_size=6)),
+                             _field_values(), min_size=1, max_size=9)
+
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(fields=hashes)
+    def check(fields):
+        client = fakeredis.FakeRedis()
+        store = TrialStore(client, "prop")
+        key = store.keys.trial(0)
+        client.hset(key, mapping=fields)
+        try:
+            doc = store.get(0)
+        except HqueueError:
+            pass
+        else:
+            assert isinstance(doc, dict) and isinstance(doc["tid"], int)
+            assert isinstance(doc["misc"], dict) and isinstance(doc["result"], dict)
+        outcome = run_trial(store, 0, owner="w1", secret=b"prop-secret-0123456789")
+        assert outcome in OUTCOMES
+        assert client.hget(key, "state") != b"1" or client.hget(key, "owner") != b"w1"
+
+    check()

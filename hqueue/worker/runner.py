@@ -6,7 +6,8 @@ result once. Celery-free (the task in :mod:`hqueue.worker.app` is a thin shell o
 ============  ===============================================================================
 ``done``      the objective returned; the result is stored, the trial is DONE
 ``error``     the objective raised or returned something invalid, the domain could not be
-              loaded (bad signature, missing module), or ``trial_timeout`` passed: ERROR,
+              loaded (bad signature, missing module), the trial's document is malformed,
+              or ``trial_timeout`` passed: ERROR,
               with ``misc["error"] = (type, message)`` and ``result["traceback"]``
 ``dropped``   the trial was not NEW (duplicate delivery, cancelled, finished): nothing done
 ``lost``      the lease was lost meanwhile (the trial was requeued and maybe rerun
@@ -54,7 +55,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..backends.redis.codec import UnencodableValue
+from ..backends.redis.codec import CorruptTrialDocument, UnencodableValue
 from ..exceptions import HqueueError
 from ..fmin import spec_from_misc
 from ..security import DomainTransferError, SignatureError
@@ -194,7 +195,10 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
         logger.info("trial %s of %r: worker shutting down, task re-sent", tid, exp_key)
         _resend(store, tid, options.queue, send_task)
         return "released"
-    claim = store.claim(tid, owner, options.lease_s)
+    try:
+        claim = store.claim(tid, owner, options.lease_s)
+    except CorruptTrialDocument as exc:  # claimed, but its document cannot be read
+        return _error_unreadable(store, tid, owner, exc)
     if claim is None:
         logger.debug("trial %s of %r: not NEW (duplicate delivery, cancelled or finished); "
                      "dropped", tid, exp_key)
@@ -215,6 +219,15 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
         _RUNNING.pop(id(run), None)
     logger.info("trial %s of %r: %s (%.1f s)", tid, exp_key, outcome, time.monotonic() - begin)
     return outcome
+
+
+def _error_unreadable(store: Any, tid: int, owner: str, exc: CorruptTrialDocument) -> str:
+    """A claimed trial whose document is malformed: ERROR with the reason, not run."""
+    logger.error("trial %s of %r: %s", tid, store.exp_key, exc)
+    result = {"status": "fail", "failure": str(exc)}
+    if store.finish(tid, owner, JOB_STATE_ERROR, result, error=(str(type(exc)), str(exc))):
+        return "error"
+    return "lost"
 
 
 # -- supervision ------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ from typing import Any
 
 from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
 from ...trial_doc import utcnow
-from .codec import decode_doc, decode_value, encode_doc, encode_value
+from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
 from .keys import EXPERIMENTS, ExperimentKeys
+
+logger = logging.getLogger(__name__)
 
 _FIXED_FIELDS = ("tid", "spec", "misc", "exp_key", "version")
 
@@ -115,13 +118,21 @@ class TrialStore:
 
     # -- the worker's side ----------------------------------------------------------------
     def claim(self, tid: int, owner: str, lease_s: float) -> Claim | None:
-        """Take a NEW trial for ``owner``; None when it is not NEW (a duplicate delivery)."""
+        """Take a NEW trial for ``owner``; None when it is not NEW (a duplicate delivery).
+
+        Raises :class:`CorruptTrialDocument` when the claimed trial's document cannot be
+        read (the trial is then RUNNING and owned by ``owner``, who should finish it ERROR).
+        """
         keys = self.keys
         reply = self._scripts["claim"](
             keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq],
             args=[tid, owner, _now_ms(), int(lease_s * 1000), encode_value(utcnow())],
         )
         if int(reply[0]) != 1:
+            if len(reply) > 1 and int(reply[1]) == -2:
+                logger.warning("trial %s of %r: its hash at %r is malformed (not a hash, or "
+                               "its state is not a number); task dropped", tid, self.exp_key,
+                               keys.trial(tid))
             return None
         return Claim(int(tid), int(reply[1]), self.get(tid))
 
@@ -251,15 +262,38 @@ def _text(value: Any) -> str:
 
 
 def _assemble(fields: Mapping[Any, Any], where: str) -> dict:
+    """The document in a trial hash; :class:`CorruptTrialDocument` for anything malformed
+    (a missing field, a number that is not one, a blob the codec refuses), never a raw
+    KeyError/ValueError/TypeError."""
+    try:
+        return _assemble_fields(fields, where)
+    except CorruptTrialDocument:
+        raise
+    except KeyError as exc:
+        raise CorruptTrialDocument(f"missing field {exc}", key=where) from exc
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CorruptTrialDocument(f"{type(exc).__name__}: {exc}", key=where) from exc
+
+
+def _assemble_fields(fields: Mapping[Any, Any], where: str) -> dict:
     f = {_text(k): v for k, v in fields.items()}
     doc = decode_doc(f["doc"], key=where)
+    if not isinstance(doc.get("tid"), int) or not isinstance(doc.get("misc"), dict):
+        raise CorruptTrialDocument("the document has no int 'tid' or no 'misc' map", key=where)
     doc["state"] = int(f["state"])
     owner = _text(f.get("owner", b""))
     doc["owner"] = owner or None
-    doc["result"] = decode_value(f["result"]) if f.get("result") else {"status": "new"}
-    doc["book_time"] = decode_value(f["book_time"]) if f.get("book_time") else None
-    doc["refresh_time"] = decode_value(f["refresh_time"]) if f.get("refresh_time") else None
+    doc["result"] = decode_value(f["result"], key=where) if f.get("result") else \
+        {"status": "new"}
+    if not isinstance(doc["result"], dict):
+        raise CorruptTrialDocument("field 'result' is not a map", key=where)
+    doc["book_time"] = decode_value(f["book_time"], key=where) if f.get("book_time") else None
+    doc["refresh_time"] = decode_value(f["refresh_time"], key=where) \
+        if f.get("refresh_time") else None
     doc["misc"]["attempts"] = int(f.get("attempts", 0))
     if f.get("error"):
-        doc["misc"]["error"] = tuple(decode_value(f["error"]))
+        error = decode_value(f["error"], key=where)
+        if not isinstance(error, (list, tuple)):
+            raise CorruptTrialDocument("field 'error' is not a [type, message] list", key=where)
+        doc["misc"]["error"] = tuple(error)
     return doc
