@@ -1,0 +1,247 @@
+/* hqueue dashboard: polls the JSON API and updates the page in place (no reload).
+   Every value from the server is written with textContent, never as HTML. */
+"use strict";
+
+(() => {
+  const body = document.body;
+  const POLL_MS = Number(body.dataset.pollMs) || 2000;
+  const $ = (id) => document.getElementById(id);
+
+  // a ?token= in the address bar has been turned into a cookie by the server: hide it
+  if (new URLSearchParams(location.search).has("token")) {
+    history.replaceState(null, "", location.pathname);
+  }
+
+  // -- formatting ---------------------------------------------------------------------------
+  function num(v, digits = 4) {
+    if (v === null || v === undefined || v === "") return "";
+    if (typeof v !== "number") return String(v);
+    if (Number.isInteger(v)) return String(v);
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toExponential(digits - 1);
+    return String(Number(v.toPrecision(digits)));
+  }
+  function duration(s) {
+    if (s === null || s === undefined || typeof s !== "number") return "";
+    if (s < 60) return s.toFixed(s < 10 ? 2 : 1) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min";
+  }
+  function clock(iso) {
+    if (!iso) return "";
+    const d = new Date(iso.endsWith("Z") || iso.includes("+") ? iso : iso + "Z");
+    return isNaN(d) ? iso : d.toLocaleTimeString();
+  }
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function badge(state) { return el("span", state, "badge s-" + state); }
+  function kv(obj) {
+    return Object.entries(obj || {}).map(([k, v]) => k + "=" + (typeof v === "object" && v !== null
+      ? JSON.stringify(v) : num(v))).join("  ");
+  }
+  function fill(tbody, rows, colspan, emptyText) {
+    tbody.replaceChildren(...(rows.length ? rows : [emptyRow(colspan, emptyText)]));
+  }
+  function emptyRow(colspan, text) {
+    const tr = el("tr", null, "empty");
+    const td = el("td", text);
+    td.colSpan = colspan;
+    tr.append(td);
+    return tr;
+  }
+
+  // -- fetching -----------------------------------------------------------------------------
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" },
+                                        credentials: "same-origin", cache: "no-store" });
+    let data = null;
+    try { data = await response.json(); } catch (e) { /* not JSON */ }
+    if (!response.ok) throw new Error((data && data.error) || response.status + " " + response.statusText);
+    return data;
+  }
+  function status(ok, text) {
+    const live = $("live");
+    live.textContent = ok ? "● live · " + new Date().toLocaleTimeString() : "● paused";
+    live.className = "live " + (ok ? "ok" : "bad");
+    const banner = $("banner");
+    banner.hidden = ok;
+    if (!ok) banner.textContent = text;
+  }
+  function loop(step) {
+    const tick = async () => {
+      try { await step(); status(true); } catch (e) { status(false, String(e.message || e)); }
+      setTimeout(tick, POLL_MS);
+    };
+    tick();
+  }
+
+  // -- workers table (both pages) -----------------------------------------------------------
+  function renderWorkers(workers) {
+    const rows = workers.map((w) => {
+      const tr = el("tr", null, w.alive ? "" : "stale");
+      tr.append(el("td", w.worker_id, "mono"), el("td", w.host), el("td", w.pid, "num"),
+                el("td", w.queues.join(", ")), el("td", w.gpus || ""),
+                el("td", (w.alive ? "" : "stale · ") + num(w.age_s, 2) + " s ago", "num"),
+                el("td", w.trials.map(([e, t]) => e + "#" + t).join(", ") || "idle"));
+      return tr;
+    });
+    fill(document.querySelector("#workers tbody"), rows, 7, "no worker seen in the last hour");
+  }
+
+  // -- experiments list ---------------------------------------------------------------------
+  function startIndex() {
+    loop(async () => {
+      const [data, workers] = await Promise.all([getJSON("/api/experiments"),
+                                                 getJSON("/api/workers")]);
+      const rows = data.experiments.map((s) => {
+        const tr = el("tr");
+        const name = el("td");
+        const a = el("a", s.exp_key);
+        a.href = "/experiments/" + encodeURIComponent(s.exp_key);
+        name.append(a);
+        tr.append(name);
+        for (const k of ["new", "running", "done", "error", "cancel"]) tr.append(el("td", s.counts[k], "num"));
+        tr.append(el("td", num(s.best_loss), "num"), el("td", num(s.trials_per_min, 3), "num"),
+                  el("td", s.queue_depth, "num"), el("td", s.live_workers, "num"),
+                  el("td", s.driver_alive ? "running" : "—"));
+        return tr;
+      });
+      fill(document.querySelector("#experiments tbody"), rows, 11,
+           "no experiment yet: run fmin(..., trials=RedisTrials(url, exp_key=...))");
+      renderWorkers(workers.workers);
+      $("workers-count").textContent = data.workers.alive + " alive of " + data.workers.known;
+    });
+  }
+
+  // -- one experiment -----------------------------------------------------------------------
+  function startExperiment() {
+    const exp = body.dataset.exp;
+    const api = "/api/experiments/" + encodeURIComponent(exp);
+    const points = new Map(); // tid -> loss of finished trials
+    let sorted = [];
+    let seq = 0;
+    const table = { sort: "tid", order: "desc", state: "", offset: 0, limit: 100, seq: null,
+                    columns: [], total: 0 };
+
+    function applyPoints(data) {
+      if (data.full) points.clear();
+      for (const [tid, loss] of data.points) {
+        if (loss === null) points.delete(tid); else points.set(tid, loss);
+      }
+      if (data.full || data.points.length) {
+        sorted = Array.from(points.entries()).sort((a, b) => a[0] - b[0]);
+      }
+      LossChart.draw($("chart"), sorted);
+    }
+
+    function renderSummary(s) {
+      $("c-total").textContent = s.total;
+      $("c-done").textContent = s.counts.done;
+      $("c-running").textContent = s.counts.running;
+      $("c-queued").textContent = s.queue_depth;
+      $("c-error").textContent = s.counts.error;
+      $("c-best").textContent = s.best_loss === null ? "–" : num(s.best_loss);
+      $("c-rate").textContent = num(s.trials_per_min, 3);
+      $("c-workers").textContent = s.live_workers;
+      $("c-driver").textContent = s.driver_alive ? "running" : "stopped";
+      $("best-params").textContent = s.best_tid === null ? ""
+        : "best: trial " + s.best_tid + "  " + kv(s.best_params);
+    }
+
+    function renderRunning(running) {
+      const rows = running.map((r) => {
+        const tr = el("tr");
+        const last = r.reports.length ? r.reports[r.reports.length - 1] : null;
+        const reports = last === null ? "" : r.n_reports + " · last " + kv(last);
+        tr.append(el("td", r.tid, "num"), el("td", r.worker || "", "mono"),
+                  el("td", duration(r.running_s), "num"), el("td", kv(r.params), "mono"),
+                  el("td", kv(r.partial), "mono partial"), el("td", reports, "mono"));
+        return tr;
+      });
+      $("running-count").textContent = running.length ? "(" + running.length + ")" : "";
+      fill(document.querySelector("#running tbody"), rows, 6, "no trial running");
+    }
+
+    function renderHeader() {
+      const tr = document.querySelector("#trials thead tr");
+      tr.replaceChildren(...table.columns.map((c) => {
+        const th = el("th", c);
+        th.dataset.col = c;
+        th.title = "sort by " + c;
+        if (c === table.sort) th.classList.add(table.order === "asc" ? "asc" : "desc");
+        th.addEventListener("click", () => {
+          if (table.sort === c) table.order = table.order === "asc" ? "desc" : "asc";
+          else { table.sort = c; table.order = "asc"; }
+          table.offset = 0;
+          refreshTable(true).catch((e) => status(false, String(e.message || e)));
+        });
+        return th;
+      }));
+    }
+
+    function cell(col, v) {
+      if (col === "state") { const td = el("td"); td.append(badge(v)); return td; }
+      if (col === "duration_s") return el("td", duration(v), "num");
+      if (col === "book_time" || col === "refresh_time") return el("td", clock(v), "num");
+      if (col === "worker") return el("td", v, "mono");
+      if (col === "error") return el("td", v, "error-text");
+      return el("td", num(v), typeof v === "number" ? "num" : "");
+    }
+
+    async function refreshTable(force) {
+      const q = new URLSearchParams({ sort: table.sort, order: table.order, offset: table.offset,
+                                      limit: table.limit });
+      if (table.state) q.set("state", table.state);
+      if (!force && table.seq !== null) q.set("if_version", table.seq);
+      const data = await getJSON(api + "/trials?" + q);
+      if (data.unchanged) return;
+      table.seq = data.seq;
+      table.total = data.total;
+      if (data.columns.join() !== table.columns.join() || force) {
+        table.columns = data.columns;
+      }
+      renderHeader();
+      const rows = data.rows.map((row) => {
+        const tr = el("tr");
+        tr.dataset.tid = row.tid;
+        for (const c of table.columns) tr.append(cell(c, row[c]));
+        return tr;
+      });
+      fill(document.querySelector("#trials tbody"), rows, Math.max(1, table.columns.length),
+           "no trial" + (table.state ? " in state " + table.state : ""));
+      const first = data.total ? data.offset + 1 : 0;
+      $("page-info").textContent = first + "–" + (data.offset + data.rows.length) + " of " + data.total;
+      $("trials-count").textContent = "(" + data.total + ")";
+      $("prev").disabled = data.offset === 0;
+      $("next").disabled = data.offset + data.rows.length >= data.total;
+      body.dataset.tableSeq = String(data.seq);
+    }
+
+    const onControl = (fn) => () => { fn(); refreshTable(true).catch((e) => status(false, String(e.message || e))); };
+    $("state-filter").addEventListener("change", onControl(() => {
+      table.state = $("state-filter").value; table.offset = 0; }));
+    $("page-size").addEventListener("change", onControl(() => {
+      table.limit = Number($("page-size").value); table.offset = 0; }));
+    $("prev").addEventListener("click", onControl(() => {
+      table.offset = Math.max(0, table.offset - table.limit); }));
+    $("next").addEventListener("click", onControl(() => { table.offset += table.limit; }));
+    window.addEventListener("resize", () => LossChart.draw($("chart"), sorted));
+
+    loop(async () => {
+      const data = await getJSON(api + "?since=" + seq);
+      seq = data.seq;
+      renderSummary(data.summary);
+      applyPoints(data);
+      renderRunning(data.running);
+      renderWorkers(data.workers);
+      await refreshTable(false);
+    });
+  }
+
+  if (body.dataset.page === "index") startIndex();
+  else if (body.dataset.page === "experiment") startExperiment();
+})();
