@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 TASK_NAME = "hqueue.run_trial"
 VISIBILITY_TIMEOUT_S = 12 * 3600
+#: about five minutes of retries (kombu's ``ensure``) before a task send gives up
+PUBLISH_RETRY_POLICY = {"max_retries": 150, "interval_start": 0.0, "interval_step": 0.5,
+                        "interval_max": 2.0}
 
 
 def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
@@ -66,6 +69,8 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         task_default_routing_key=DEFAULT_QUEUE,
         worker_prefetch_multiplier=1, worker_disable_prefetch=True,
         worker_max_tasks_per_child=None,
+        # sending a task rides out a Redis restart as long as the store's clients do
+        task_publish_retry_policy=PUBLISH_RETRY_POLICY,
         # only acts on late-acknowledged tasks; hqueue acks early and its leases decide
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
@@ -106,13 +111,9 @@ def task_sender(app: Celery) -> TaskSender:
 def client_for(url: str) -> Any:
     """This process's Redis client for ``url`` (one per url and process)."""
 
-    def connect() -> Any:
-        import redis
+    from ..backends.redis.connection import connect
 
-        tcp = {"socket_keepalive": True} if not url.startswith("unix://") else {}
-        return redis.Redis.from_url(url, health_check_interval=25, **tcp)
-
-    return process_cache(("hqueue.worker.client", url), connect)
+    return process_cache(("hqueue.worker.client", url), lambda: connect(url))
 
 
 def store_for(url: str, exp_key: str) -> Any:

@@ -24,40 +24,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ..backends.redis.connection import RedisUnreachable, check_redis, mask_url
 from ..exceptions import HqueueError
+
+__all__ = ["RedisUnreachable", "check_redis", "mask_url", "parse_gpus", "run_workers",
+           "worker_command"]
 
 logger = logging.getLogger(__name__)
 
 
-class RedisUnreachable(HqueueError):
-    """The worker cannot talk to the Redis at the given URL."""
-
-
-def check_redis(url: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, in one line, when Redis is unreachable or refuses the credentials."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
-                                      socket_timeout=timeout_s, retry_on_timeout=False)
-        client.ping()
-    except redis.AuthenticationError as e:
-        raise RedisUnreachable(f"Redis at {_safe(url)} refused the credentials ({e}): put the "
-                               "password (and ACL user) in the URL: redis://user:pass@host:port/0"
-                               ) from None
-    except (redis.ConnectionError, redis.TimeoutError, ValueError) as e:
-        raise RedisUnreachable(f"cannot reach Redis at {_safe(url)} ({e}): start it with "
-                               "`hqueue serve` or fix --url / HQUEUE_URL") from None
-
-
-def _safe(url: str) -> str:
-    """The URL with any password masked, for messages and logs."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0] if ":" in creds else ""
-    return f"{scheme}://{user}:***@{host}"
+_safe = mask_url  # older name, kept for callers
 
 
 def worker_command(concurrency: int, queues: Sequence[str], pool: str, loglevel: str,

@@ -29,6 +29,8 @@ from ...exceptions import AllTrialsFailed, HqueueError
 from ...fmin import StopRules, _max_evals, _rstate, generate_trials_to_calculate, space_eval
 from ...security import dumps_domain, load_secret
 from ...states import JOB_STATE_CANCEL, JOB_STATE_NEW, JOB_STATE_RUNNING
+from .connection import server_run_id
+from .store import _load_script
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +58,17 @@ def publish_domain(trials: Any, domain: Domain) -> str:
 
 
 class DriverLock:
-    """A lease on the experiment so two drivers never feed one experiment by mistake."""
+    """A lease on the experiment so two drivers never feed one experiment by mistake.
+
+    Taken with ``SET NX PX``; renewed and released by one script that checks the holder
+    first, so a driver never extends or deletes another driver's lease.
+    """
 
     def __init__(self, trials: Any, ttl_s: float) -> None:
         self.client, self.key = trials.client, trials.keys.driver
         self.ttl_ms = int(ttl_s * 1000)
         self.token = f"{uuid.uuid4().hex[:12]}"
+        self._script = self.client.register_script(_load_script("driver_lock"))
 
     def acquire(self) -> None:
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
@@ -71,14 +78,17 @@ class DriverLock:
                              "died, or use another exp_key")
 
     def renew(self) -> None:
-        if self.client.get(self.key) in (self.token, self.token.encode()):
-            self.client.pexpire(self.key, self.ttl_ms)
-        else:
-            self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)
+        """Keep the lease (or retake it if it lapsed); DriverBusy if another driver took it
+        while this one was cut off from Redis."""
+        if not int(self._script(keys=[self.key], args=[self.token, self.ttl_ms, "renew"])):
+            raise DriverBusy("another fmin took over this experiment while this driver was "
+                             "cut off from Redis; this one stops (its trials are kept)")
 
     def release(self) -> None:
-        if self.client.get(self.key) in (self.token, self.token.encode()):
-            self.client.delete(self.key)
+        try:
+            self._script(keys=[self.key], args=[self.token, self.ttl_ms, "release"])
+        except Exception as exc:  # leaving anyway: the lease lapses after its ttl
+            logger.warning("could not release the experiment's driver lease (%s)", exc)
 
 
 def fmin_async(trials: Any, fn: Callable, space: Any, algo: Callable | None = None,
@@ -134,6 +144,7 @@ class AsyncLoop:
         self.lease_s = trials.options["lease_s"]
         self.lock = DriverLock(trials, ttl_s=max(3 * WAIT_S, self.lease_s))
         self.last_housekeeping = 0.0
+        self.run_id: str | None = None  # the Redis server's, to notice a restart
 
     def start(self, points: Sequence[Mapping[str, Any]] | None) -> None:
         """Take the experiment, publish the domain, recover what a previous run left."""
@@ -224,6 +235,7 @@ class AsyncLoop:
             return
         self.last_housekeeping = now
         self.lock.renew()
+        self.watch_server()
         store = self.trials.store
         requeued, errored = store.expire_leases(self.trials.options["max_retries"])
         if errored:
@@ -233,6 +245,51 @@ class AsyncLoop:
         self.trials.send_tasks(sorted(set(requeued) | stale))
         if requeued or errored:
             self.trials._refresh_incremental()
+
+    def watch_server(self) -> None:
+        """Notice a Redis restart (its run id changed) or lost changes (the change counter
+        went back) and bring Redis and the mirror back in step (:meth:`resync`)."""
+        run_id = server_run_id(self.trials.client)
+        restarted = self.run_id is not None and run_id != self.run_id
+        self.run_id = run_id
+        if restarted or self.trials.store.current_seq() < self.trials._seq:
+            self.resync(restarted)
+
+    def resync(self, restarted: bool) -> None:
+        """After a Redis restart: fresh leases for running trials (their heartbeats could not
+        cross the downtime). After lost writes (a crash between fsyncs): put back what Redis
+        lost from the driver's copy (finished results, trials it no longer has), keep tids
+        unique, re-send every queued trial's task, and reload the mirror from scratch."""
+        trials, store = self.trials, self.trials.store
+        pending = (JOB_STATE_NEW, JOB_STATE_RUNNING)
+        if restarted:
+            extended = store.extend_leases(self.lease_s)
+            logger.warning("Redis restarted: %d running trial(s) got a fresh lease", extended)
+        _, remote_docs = store.changes_since(0)
+        remote = {d["tid"]: d for d in remote_docs}
+        local = trials._mirror
+        if local:
+            store.raise_tid_counter(max(local) + 1)
+        restored, recreated = [], []
+        for tid, doc in local.items():
+            there = remote.get(tid)
+            if doc["state"] not in pending:
+                if there is None:
+                    store.create([doc])
+                    restored.append(tid)
+                elif there["state"] in pending and store.restore_final(doc):
+                    restored.append(tid)
+            elif there is None:
+                fresh = dict(doc, state=JOB_STATE_NEW, owner=None, result={"status": "new"})
+                store.create([fresh])
+                recreated.append(tid)
+        if restored or recreated:
+            logger.warning("Redis lost recent writes: restored %d finished trial(s) and "
+                           "re-created %d pending one(s) from the driver's copy",
+                           len(restored), len(recreated))
+        trials.send_tasks(store.queued_tids())
+        trials._seq = 0
+        trials.refresh()
 
     def stop(self, reason: str) -> None:
         """Cancel queued trials and ask running ones to stop (their ctrl.should_stop())."""

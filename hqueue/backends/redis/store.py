@@ -9,7 +9,9 @@ Where things happen:
 - its final result written once in :meth:`TrialStore.finish` (``finish.lua``),
 - handed back on shutdown in :meth:`TrialStore.release`,
 - recovered after a lost worker in :meth:`TrialStore.expire_leases` (``expire.lua``),
-- cancelled in :meth:`TrialStore.cancel`.
+- cancelled in :meth:`TrialStore.cancel`,
+- put back in the queue after an error or a cancel in :meth:`TrialStore.requeue`
+  (``requeue.lua``, for ``hqueue requeue``).
 
 The store knows trial documents and leases, nothing of samplers or Celery. Keys are in
 :mod:`hqueue.backends.redis.keys`.
@@ -74,7 +76,7 @@ class TrialStore:
     """Trial documents of one experiment in Redis, changed only through atomic scripts."""
 
     SCRIPTS = ("create", "claim", "heartbeat", "checkpoint", "finish", "release", "expire",
-               "cancel")
+               "cancel", "restore", "extend_leases", "raise_tid")
 
     def __init__(self, client: Any, exp_key: str | None) -> None:
         self.client = client
@@ -214,6 +216,35 @@ class TrialStore:
         ))
         return {1: "cancelled", 2: "stopping"}.get(outcome, "finished")
 
+    # -- after a Redis restart or crash -------------------------------------------------------
+    def current_seq(self) -> int:
+        """The experiment's last change number (it goes back if a crash lost changes)."""
+        return int(self.client.get(self.keys.seq) or 0)
+
+    def extend_leases(self, lease_s: float) -> int:
+        """Give every running trial a lease of ``lease_s`` from now (after a Redis restart,
+        whose downtime its worker's heartbeats could not cross); returns how many."""
+        return int(self._scripts["extend_leases"](
+            keys=[self.keys.running], args=[_now_ms() + int(lease_s * 1000)]))
+
+    def raise_tid_counter(self, at_least: int) -> int:
+        """Make sure no tid below ``at_least`` is handed out again; returns the counter."""
+        return int(self._scripts["raise_tid"](keys=[self.keys.tid], args=[int(at_least)]))
+
+    def restore_final(self, doc: Mapping[str, Any]) -> bool:
+        """Write back the final state and result of ``doc`` if Redis has it as NEW or
+        RUNNING again (a crash lost its finish); False when Redis already has it final."""
+        keys, tid = self.keys, int(doc["tid"])
+        error = (doc.get("misc") or {}).get("error")
+        refresh = doc.get("refresh_time")
+        return bool(self._scripts["restore"](
+            keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq,
+                  keys.events, keys.cancel],
+            args=[tid, int(doc["state"]), encode_value(dict(doc.get("result") or {})),
+                  encode_value(refresh) if refresh is not None else "",
+                  encode_value(list(error)) if error else ""],
+        ))
+
     def stale_queued(self, older_than_s: float) -> list[int]:
         """NEW trials whose task was sent more than ``older_than_s`` ago (maybe lost)."""
         cutoff = _now_ms() - int(older_than_s * 1000)
@@ -225,6 +256,24 @@ class TrialStore:
         mapping = {str(t): now for t in tids}
         if mapping:
             self.client.zadd(self.keys.queued, mapping, xx=True)
+
+    def requeue(self, tid: int, states: Iterable[int] = (JOB_STATE_ERROR,)) -> bool:
+        """Put a trial in one of ``states`` (ERROR, CANCEL) back in the queue: NEW again, its
+        result, error, owner and attempts cleared (``requeue.lua``). True when requeued: the
+        caller then sends its task. False when it is in another state (or unknown)."""
+        allowed = set(int(s) for s in states)
+        if not allowed <= {JOB_STATE_ERROR, JOB_STATE_CANCEL}:
+            raise ValueError(f"requeue() takes ERROR or CANCEL trials, got states {allowed}")
+        keys = self.keys
+        script = self._scripts.get("requeue") or self.client.register_script(
+            _load_script("requeue"))
+        self._scripts["requeue"] = script
+        return bool(script(
+            keys=[keys.trial(tid), keys.queued, keys.running, keys.cancel, keys.changes,
+                  keys.seq],
+            args=[tid, _now_ms(), "," + ",".join(str(s) for s in sorted(allowed)) + ",",
+                  encode_value({"status": "new"})],
+        ))
 
     # -- reading --------------------------------------------------------------------------
     def get(self, tid: int) -> dict | None:

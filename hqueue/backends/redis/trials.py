@@ -22,6 +22,7 @@ from ...exceptions import BadArgument
 from ...states import JOB_STATE_NEW, JOB_VALID_STATES
 from ...trials import Trials
 from .attachments import RedisAttachments, glob_escape
+from .connection import check_redis, connect
 from .keys import ExperimentKeys
 from .store import TrialStore
 
@@ -64,9 +65,8 @@ class RedisTrials(Trials):
 
     def _connect(self, client: Any, exp_key: str | None) -> None:
         if client is None:
-            import redis
-
-            client = redis.Redis.from_url(self.url)
+            check_redis(self.url)
+            client = connect(self.url)
         self.store = TrialStore(client, exp_key)
         self.keys: ExperimentKeys = self.store.keys
         self._seq = 0

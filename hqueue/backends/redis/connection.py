@@ -1,0 +1,108 @@
+"""Redis clients that ride out a Redis restart, and a fast first check with a clear error.
+
+Every long-lived hqueue client (the driver's, each worker's) comes from :func:`connect`: a
+command that fails to reach Redis (connection refused or reset, timeout) is retried with
+exponential backoff for up to about :data:`RECONNECT_BUDGET_S` seconds, so a Redis restart
+or a short network cut pauses a search instead of ending it. Lua scripts survive the restart
+too (redis-py reloads a script Redis no longer knows). A wrong URL or password must not wait
+that long: :func:`check_redis` answers at once, in one line that says what to fix.
+
+Only commands that never reached Redis are safe to retry blindly; hqueue's writes are Lua
+scripts that check state first (claim, finish, release, expire), so a retried write that had
+in fact run is refused as a no-op instead of being applied twice.
+
+Example:
+    >>> mask_url("redis://hq:s3cret@redis.local:6379/0")
+    'redis://hq:***@redis.local:6379/0'
+    >>> client = connect("redis://localhost:6379/0")
+    >>> client.get_retry()._retries >= 100
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...exceptions import HqueueError
+
+RECONNECT_BUDGET_S = 300.0
+_BACKOFF_CAP_S = 2.0
+_BACKOFF_BASE_S = 0.05
+
+
+class RedisUnreachable(HqueueError):
+    """hqueue cannot talk to the Redis at the given URL (down, wrong address or password)."""
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0] if ":" in creds else ""
+    return f"{scheme}://{user}:***@{host}"
+
+
+def connect(url: str, **options: Any) -> Any:
+    """A redis-py client for ``url`` that retries commands while Redis is unreachable.
+
+    ``options`` go to ``redis.Redis.from_url`` (they override the defaults here).
+    """
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    retries = int(RECONNECT_BUDGET_S / _BACKOFF_CAP_S)
+    settings: dict[str, Any] = {
+        "retry": Retry(ExponentialBackoff(cap=_BACKOFF_CAP_S, base=_BACKOFF_BASE_S), retries),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "health_check_interval": 25,
+        "socket_connect_timeout": 10,
+    }
+    if not url.startswith("unix://"):
+        settings["socket_keepalive"] = True
+    settings.update(options)
+    return redis.Redis.from_url(url, **settings)
+
+
+def check_redis(url: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, when Redis is unreachable or refuses the credentials.
+
+    Example:
+        >>> try:
+        ...     check_redis("redis://127.0.0.1:1/0", timeout_s=0.5)
+        ... except RedisUnreachable as e:
+        ...     print(str(e).split(" (")[0])
+        cannot reach Redis at redis://127.0.0.1:1/0
+    """
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
+                                      socket_timeout=timeout_s, retry_on_timeout=False)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.AuthenticationError as e:
+        raise RedisUnreachable(f"Redis at {mask_url(url)} refused the credentials ({e}): put "
+                               "the password (and ACL user) in the URL: "
+                               "redis://user:pass@host:port/0") from None
+    except redis.ResponseError as e:  # e.g. NOPERM for an ACL user without PING
+        raise RedisUnreachable(f"Redis at {mask_url(url)} refused PING ({e}): give the ACL "
+                               "user the commands in deploy/redis/users.acl") from None
+    except (redis.ConnectionError, redis.TimeoutError, ValueError, OSError) as e:
+        raise RedisUnreachable(f"cannot reach Redis at {mask_url(url)} ({e}): start it with "
+                               "`hqueue serve` or fix --url / HQUEUE_URL") from None
+
+
+def server_run_id(client: Any) -> str:
+    """The running Redis server's run id: it changes whenever the server restarts ("" where
+    the server does not say, e.g. fakeredis, or an ACL user without INFO)."""
+    import redis
+
+    try:
+        return str(client.info("server").get("run_id", ""))
+    except redis.ResponseError:
+        return ""
