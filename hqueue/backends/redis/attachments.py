@@ -4,32 +4,76 @@ One class serves the experiment's attachments (``RedisTrials.attachments``), a t
 attachments seen from the driver (``trials.trial_attachments(doc)``) and from the running
 objective (``ctrl.attachments``).
 
+How a value is stored:
+
+- up to ``chunk_bytes`` (4 MiB): one string at the attachment's key, as is;
+- larger: in pieces of ``chunk_bytes``, each a string key of its own
+  (``hq:{exp}:chunk:<version>:<i>``, see :mod:`.keys`), written one by one so no single
+  command holds Redis for long; then the attachment's key becomes a small hash, the manifest
+  ``{version, chunks, size}``, switched in one atomic script (``attach_swap.lua``). A reader
+  follows the manifest it read; the chunks of a version are deleted only after the manifest
+  moved on, and a reader that finds one gone reads the new manifest again, so it never sees a
+  half-written or mixed value. Overwriting or deleting a value deletes its old chunks. Chunks
+  carry a 24 h expiry until their manifest is switched in, so a writer that dies mid-write
+  leaves nothing behind for long.
+
 Example:
     >>> import fakeredis
     >>> from hqueue.backends.redis.keys import ExperimentKeys
     >>> keys = ExperimentKeys("demo")
     >>> att = RedisAttachments(fakeredis.FakeRedis(), lambda n: keys.trial_attachment(3, n),
-    ...                        "trial 3", max_bytes=100)
+    ...                        "trial 3", max_bytes=100, chunk_bytes=8)
     >>> att["weights"] = b"\\x00\\x01"
-    >>> list(att), att["weights"]
-    (['weights'], b'\\x00\\x01')
+    >>> att["log"] = "twenty bytes of text"  # 3 chunks of at most 8 bytes
+    >>> sorted(att), att["weights"], att["log"]
+    (['log', 'weights'], b'\\x00\\x01', b'twenty bytes of text')
+    >>> del att["log"]
+    >>> list(att)
+    ['weights']
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, MutableMapping
+from importlib import resources
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from ...exceptions import BadArgument, HqueueError
+from .keys import ExperimentKeys
+
+CHUNK_BYTES = 4 * 2**20  # values larger than this are stored in chunks of this size
+ORPHAN_TTL_MS = 24 * 3600 * 1000  # expiry of chunks not (yet) switched in
+READ_ATTEMPTS = 8  # manifest re-reads when a concurrent overwrite deleted the chunks read
 
 
 class AttachmentTooLarge(HqueueError, ValueError):
     """An attachment is larger than the experiment's ``max_attachment_bytes``."""
 
 
+class CorruptAttachment(HqueueError):
+    """A chunked attachment's manifest points at chunks that are gone."""
+
+
 def glob_escape(text: str) -> str:
-    """``text`` with Redis glob metacharacters escaped, for SCAN patterns."""
+    """``text`` with Redis glob metacharacters escaped, for SCAN patterns.
+
+    Example:
+        >>> glob_escape("a*b")
+        'a\\\\*b'
+    """
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _load_swap_script(client: Any) -> Any:
+    source = resources.files(__package__).joinpath("scripts", "attach_swap.lua").read_text()
+    return client.register_script(source)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisAttachments(MutableMapping):
@@ -37,27 +81,110 @@ class RedisAttachments(MutableMapping):
 
     ``owner`` names whose attachments these are, in error messages ("trial 3"); ``guard``,
     when given, is called before every write (the worker uses it to refuse writes once the
-    trial is no longer its own).
+    trial is no longer its own). Values over ``chunk_bytes`` are stored in chunks (see the
+    module docstring).
     """
 
     def __init__(self, client: Any, key_for: Callable[[str], str], owner: str,
-                 max_bytes: int, guard: Callable[[], None] | None = None) -> None:
+                 max_bytes: int, guard: Callable[[], None] | None = None,
+                 chunk_bytes: int = CHUNK_BYTES) -> None:
+        if chunk_bytes < 1:
+            raise BadArgument(f"chunk_bytes must be >= 1, got {chunk_bytes}")
         self._client, self._key_for, self._owner = client, key_for, owner
-        self._max, self._guard = int(max_bytes), guard
+        self._max, self._guard, self._chunk = int(max_bytes), guard, int(chunk_bytes)
         self._prefix = key_for("")
+        self._swap = _load_swap_script(client)
 
+    # -- keys -----------------------------------------------------------------------------
     def _key(self, name: str) -> str:
         if not isinstance(name, str) or not name:
             raise BadArgument(f"attachment names are non-empty str, got {name!r}")
         return self._key_for(name)
 
-    def __getitem__(self, name: str) -> bytes:
-        value = self._client.get(self._key(name))
-        if value is None:
-            raise KeyError(name)
-        return value
+    def _chunk_keys(self, key: str, version: str, n: int) -> list[str]:
+        """The chunk keys of ``version``: in the experiment of ``key`` (same hash tag)."""
+        if "{" in key and "}" in key:
+            exp_key = key[key.index("{") + 1:key.index("}")]
+            keys = ExperimentKeys(exp_key)
+            return [keys.attachment_chunk(version, i) for i in range(n)]
+        return [f"{key}\x00chunk:{version}:{i}" for i in range(n)]  # a key_for without tag
 
+    # -- reading --------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> bytes:
+        key = self._key(name)
+        for _ in range(READ_ATTEMPTS):
+            try:
+                value = self._client.get(key)
+            except ResponseError as exc:  # WRONGTYPE: the key holds a chunked value's manifest
+                if "WRONGTYPE" not in str(exc):
+                    raise
+            else:
+                if value is None:
+                    raise KeyError(name)
+                return value
+            value = self._read_chunked(key)
+            if value is not None:
+                return value
+        raise CorruptAttachment(
+            f"attachment {name!r} of {self._owner} at {key!r}: its chunks kept disappearing "
+            f"while read ({READ_ATTEMPTS} tries: overwritten that often meanwhile, or deleted "
+            "by something other than hqueue); read it again or write it anew")
+
+    def _read_chunked(self, key: str) -> bytes | None:
+        """The value of a manifest, or None when it changed or its chunks went meanwhile."""
+        version, n, size = self._client.hmget(key, "version", "chunks", "size")
+        if version is None or n is None or size is None:
+            return None
+        parts = []
+        for chunk_key in self._chunk_keys(key, _text(version), int(n)):
+            part = self._client.get(chunk_key)
+            if part is None:
+                return None  # overwritten or deleted meanwhile: read the manifest again
+            parts.append(part)
+        value = b"".join(parts)
+        return value if len(value) == int(size) else None
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self._prefix)
+        for key in self._client.scan_iter(match=glob_escape(self._prefix) + "*", count=500):
+            yield (key.decode() if isinstance(key, bytes) else key)[n:]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(name) and bool(self._client.exists(self._key(name)))
+
+    # -- writing --------------------------------------------------------------------------
     def __setitem__(self, name: str, value: bytes | str) -> None:
+        data = self._bytes(name, value)
+        if self._guard is not None:
+            self._guard()
+        key = self._key(name)
+        if len(data) <= self._chunk:
+            self._switch(key, "inline", data)
+            return
+        version = uuid.uuid4().hex
+        view, step = memoryview(data), self._chunk
+        chunk_keys = self._chunk_keys(key, version, -(-len(data) // step))
+        try:
+            for i, chunk_key in enumerate(chunk_keys):
+                self._client.set(chunk_key, view[i * step:(i + 1) * step], px=ORPHAN_TTL_MS)
+            self._switch(key, "chunked", version, len(data), chunk_keys=chunk_keys)
+        except BaseException:
+            try:
+                self._client.unlink(*chunk_keys)
+            except Exception:  # they expire on their own
+                pass
+            raise
+
+    def __delitem__(self, name: str) -> None:
+        if self._guard is not None:
+            self._guard()
+        if not self._switch(self._key(name), "delete"):
+            raise KeyError(name)
+
+    def _bytes(self, name: str, value: Any) -> bytes:
         if isinstance(value, str):
             data = value.encode()
         elif isinstance(value, (bytes, bytearray, memoryview)):
@@ -71,23 +198,17 @@ class RedisAttachments(MutableMapping):
                 f"{self._max}-byte cap (max_attachment_bytes); raise it with RedisTrials(..., "
                 "max_attachment_bytes=N), or save large artifacts elsewhere and attach their "
                 "path")
-        if self._guard is not None:
-            self._guard()
-        self._client.set(self._key(name), data)
+        return data
 
-    def __delitem__(self, name: str) -> None:
-        if self._guard is not None:
-            self._guard()
-        if not self._client.delete(self._key(name)):
-            raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        n = len(self._prefix)
-        for key in self._client.scan_iter(match=glob_escape(self._prefix) + "*", count=500):
-            yield (key.decode() if isinstance(key, bytes) else key)[n:]
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(name) and bool(self._client.exists(self._key(name)))
+    def _switch(self, key: str, mode: str, value: bytes | str = b"", size: int = 0,
+                chunk_keys: list[str] | None = None) -> bool:
+        """Replace or delete the value at ``key`` atomically, then delete the chunks of the
+        value it replaced; True if there was one."""
+        existed, old_version, old_n = self._swap(keys=[key, *(chunk_keys or [])],
+                                                 args=[mode, value, size])
+        if int(existed) < 0:
+            raise CorruptAttachment(f"attachment at {key!r} of {self._owner}: chunks expired "
+                                    "or were deleted before the write completed; write it again")
+        if int(old_n) > 0:
+            self._client.unlink(*self._chunk_keys(key, _text(old_version), int(old_n)))
+        return bool(int(existed))

@@ -27,8 +27,11 @@ Per experiment (``hq:{exp}:...``)
     ``seq``                         string: last change sequence number
     ``events``                      stream: one entry per finished trial (tid, state)
     ``cancel``                      set: running tids asked to stop
-    ``attach:<tid>:<name>``         string: a trial attachment
-    ``attach:exp:<name>``           string: an experiment attachment
+    ``attach:<tid>:<name>``         a trial attachment: a string (at most 4 MiB), or for a
+                                    larger value a hash, its manifest {version, chunks, size}
+    ``attach:exp:<name>``           an experiment attachment (string or manifest, as above)
+    ``chunk:<version>:<i>``         string: piece ``i`` (4 MiB) of a large attachment; version
+                                    is a random id per write (24 h expiry until switched in)
     ``attachments``                 set: names of the experiment's attachment keys
     ``driver``                      string: id of the driver holding the experiment (PX lease)
 
@@ -82,6 +85,10 @@ class ExperimentKeys:
 
     def experiment_attachment(self, name: str) -> str:
         return f"{self.base}:attach:exp:{name}"
+
+    def attachment_chunk(self, version: str, i: int) -> str:
+        """Piece ``i`` of the large attachment value written as ``version``."""
+        return f"{self.base}:chunk:{version}:{int(i)}"
 
     def all_patterns(self) -> str:
         """A SCAN pattern matching every key of the experiment."""
