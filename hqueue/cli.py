@@ -31,6 +31,19 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (HqueueError, OSError) as exc:
             raise click.ClickException(_one_line(exc)) from None
+        except Exception as exc:
+            if not _is_redis_error(exc):
+                raise
+            raise click.ClickException(f"Redis failed: {_one_line(exc)} (is it still up? "
+                                       "check --url / HQUEUE_URL)") from None
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return False
+    return isinstance(exc, redis.RedisError)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -45,8 +58,12 @@ def main() -> None:
 
     \b
     Example (one box):
+      hqueue demo                                        # try it: Redis, 2 workers, a search
       hqueue serve --dir ./hq-data                       # Redis, persistence on
       hqueue worker --url redis://127.0.0.1:6379/0       # in another terminal
+      hqueue status --url redis://127.0.0.1:6379/0       # experiments and workers
+
+    Every command reads --url from HQUEUE_URL and --exp-key from HQUEUE_EXP_KEY.
     """
 
 
@@ -134,6 +151,16 @@ def worker(url: str, concurrency: int, queues: str, gpus: str | None, pool: str,
     status = launch.run_workers(url, concurrency=concurrency, queues=queue_list,
                                 gpus=launch.parse_gpus(gpus), pool=pool, loglevel=loglevel)
     raise SystemExit(status)
+
+
+from hqueue.commands import register as _register_commands  # noqa: E402
+
+_register_commands(main)  # demo, status, trials, show, best, cancel, requeue, enqueue, ...
+
+# `hqueue dashboard` (hqueue/dashboard/command.py)
+from hqueue.dashboard.command import dashboard  # noqa: E402
+
+main.add_command(dashboard)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class TrialStore:
     """Trial documents of one experiment in Redis, changed only through atomic scripts."""
 
     SCRIPTS = ("create", "claim", "heartbeat", "checkpoint", "finish", "release", "expire",
-               "cancel", "restore", "extend_leases", "raise_tid")
+               "cancel", "restore", "extend_leases", "raise_tid", "requeue")
 
     def __init__(self, client: Any, exp_key: str | None) -> None:
         self.client = client
@@ -265,10 +265,7 @@ class TrialStore:
         if not allowed <= {JOB_STATE_ERROR, JOB_STATE_CANCEL}:
             raise ValueError(f"requeue() takes ERROR or CANCEL trials, got states {allowed}")
         keys = self.keys
-        script = self._scripts.get("requeue") or self.client.register_script(
-            _load_script("requeue"))
-        self._scripts["requeue"] = script
-        return bool(script(
+        return bool(self._scripts["requeue"](
             keys=[keys.trial(tid), keys.queued, keys.running, keys.cancel, keys.changes,
                   keys.seq],
             args=[tid, _now_ms(), "," + ",".join(str(s) for s in sorted(allowed)) + ",",

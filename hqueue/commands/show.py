@@ -1,0 +1,118 @@
+"""``hqueue show TID`` and ``hqueue best``: one trial in full.
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> CliRunner().invoke(show, ["--help"]).exit_code
+    0
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..exceptions import HqueueError
+from ._common import exp_key_option, fmt, open_mirror, url_option
+
+
+def attachment_sizes(mirror: Any, tid: int) -> dict[str, int]:
+    """``{name: bytes}`` of a trial's attachments."""
+    from ..backends.redis.attachments import RedisAttachments
+
+    keys = mirror.keys
+    att = RedisAttachments(mirror.client, lambda name: keys.trial_attachment(tid, name),
+                           f"trial {tid}", max_bytes=0)
+    names = sorted(att)
+    pipe = mirror.client.pipeline(transaction=False)
+    for name in names:
+        pipe.strlen(keys.trial_attachment(tid, name))
+    return dict(zip(names, (int(n) for n in pipe.execute())))
+
+
+def describe(mirror: Any, tid: int) -> list[str]:
+    """The lines ``hqueue show`` prints for trial ``tid``."""
+    from ..backends.redis.overview import flat_params, trial_row
+
+    doc = mirror.docs[tid]
+    row = trial_row(doc)
+    lines = [f"trial {tid} of experiment {mirror.exp_key!r}: {row['state']}"]
+    for label, key in [("worker", "worker"), ("attempts", "attempts"), ("booked", "book_time"),
+                       ("last update", "refresh_time"), ("seconds", "duration_s")]:
+        if row[key] is not None:
+            lines.append(f"  {label:<12} {fmt(row[key])}")
+    params = flat_params(doc)
+    lines.append("params (choices as indices)")
+    lines += [f"  {k:<12} {fmt(v)}" for k, v in sorted(params.items())] or ["  (none)"]
+    result = dict(doc.get("result") or {})
+    traceback = result.pop("traceback", None)
+    lines.append("partial result" if row["state"] == "running" else "result")
+    lines += [f"  {k:<12} {_value(v)}" for k, v in result.items()] or ["  (none)"]
+    sizes = attachment_sizes(mirror, tid)
+    if sizes:
+        lines.append("attachments")
+        lines += [f"  {name:<12} {size} bytes" for name, size in sizes.items()]
+    if row["error"] or traceback:
+        lines.append("error")
+        if row["error"]:
+            lines.append(f"  {row['error']}")
+        if traceback:
+            lines += ["  " + line for line in str(traceback).rstrip().splitlines()]
+    return lines
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return fmt(value)
+
+
+@click.command()
+@click.argument("tid", type=int)
+@url_option
+@exp_key_option
+def show(tid: int, url: str | None, exp_key: str | None) -> None:
+    """One trial: params, result (or a running trial's partial result), attachments (names
+    and sizes), and the error with its traceback.
+
+    \b
+    Example:
+      hqueue show 17 --url redis://127.0.0.1:6379/0 --exp-key demo
+    """
+    mirror = open_mirror(url, exp_key)
+    if tid not in mirror.docs:
+        span = f"tids {min(mirror.docs)}-{max(mirror.docs)}" if mirror.docs else "no trials"
+        raise HqueueError(f"experiment {mirror.exp_key!r} has no trial {tid} ({span})")
+    click.echo("\n".join(describe(mirror, tid)))
+
+
+@click.command()
+@url_option
+@exp_key_option
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object: {"tid", "loss", "params"}.')
+def best(url: str | None, exp_key: str | None, as_json: bool) -> None:
+    """The best trial so far: its loss and parameters (choices as indices).
+
+    \b
+    Example:
+      hqueue best --url redis://127.0.0.1:6379/0 --exp-key demo
+      hqueue best --url redis://127.0.0.1:6379/0 --json | jq .params
+    """
+    from ..backends.redis.overview import summarize
+
+    mirror = open_mirror(url, exp_key)
+    s = summarize(mirror, workers=[])
+    if s.best_tid is None:
+        raise HqueueError(f"experiment {mirror.exp_key!r} has no trial with a loss yet "
+                          f"({s.counts['done']} done, {s.counts['running']} running, "
+                          f"{s.counts['error']} errors): see `hqueue trials`")
+    if as_json:
+        click.echo(json.dumps({"exp_key": mirror.exp_key, "tid": s.best_tid,
+                               "loss": s.best_loss, "params": s.best_params}, default=str))
+        return
+    click.echo(f"best loss {fmt(s.best_loss)} (trial {s.best_tid} of {s.counts['done']} done "
+               f"in {mirror.exp_key!r})")
+    for label, value in sorted(s.best_params.items()):
+        click.echo(f"  {label:<12} {fmt(value)}")

@@ -1,0 +1,105 @@
+"""``hqueue status``: every experiment at a glance, and the workers.
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> "--watch" in CliRunner().invoke(status, ["--help"]).output
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from ._common import connect, exp_key_option, fmt_age, table, url_option
+
+EXPERIMENT_HEADERS = ["EXPERIMENT", "NEW", "RUNNING", "DONE", "ERROR", "CANCEL", "BEST LOSS",
+                      "BEST TID", "TRIALS/MIN", "QUEUED", "WORKERS", "DRIVER"]
+WORKER_HEADERS = ["WORKER", "HOST", "PID", "QUEUES", "GPUS", "SEEN", "STATE", "RUNNING"]
+
+
+class StatusView:
+    """The mirrors of the experiments shown, kept between refreshes (``--watch`` reads only
+    what changed)."""
+
+    def __init__(self, client: Any, exp_key: str | None = None) -> None:
+        self.client, self.exp_key = client, exp_key
+        self.mirrors: dict[str, Any] = {}
+
+    def render(self, now: float | None = None) -> str:
+        """The experiments table and the workers table, as text."""
+        from ..backends.redis.overview import (
+            ExperimentMirror,
+            list_experiments,
+            require_experiment,
+            summarize,
+        )
+        from ..backends.redis.presence import WorkerRegistry
+
+        now = time.time() if now is None else now
+        keys = [require_experiment(self.client, self.exp_key)] if self.exp_key else \
+            list_experiments(self.client)
+        workers = WorkerRegistry(self.client).list(now=now)
+        rows = []
+        for key in keys:
+            mirror = self.mirrors.get(key) or ExperimentMirror(self.client, key)
+            self.mirrors[key] = mirror
+            mirror.refresh()
+            s = summarize(mirror, workers, now=now)
+            c = s.counts
+            rows.append([s.exp_key, c["new"], c["running"], c["done"], c["error"], c["cancel"],
+                         s.best_loss, s.best_tid, round(s.trials_per_min, 1), s.queue_depth,
+                         s.live_workers, "alive" if s.driver_alive else "-"])
+        parts = [table(EXPERIMENT_HEADERS, rows) if rows else
+                 "no experiments yet: run a search with RedisTrials(url, exp_key=...)"]
+        if keys and self.exp_key is None and len(keys) > 1:
+            parts[0] += f"\n({len(keys)} experiments)"
+        parts.append("")
+        parts.append(worker_table(workers, now) if workers else
+                     "no workers: start some with `hqueue worker --url URL`")
+        return "\n".join(parts)
+
+
+def worker_table(workers: list, now: float) -> str:
+    """The workers table: id, host, pid, queues, GPUs, heartbeat age, alive/stale, trials."""
+    rows = [[w.worker_id, w.host, w.pid, ",".join(w.queues), w.gpus or "-",
+             fmt_age(w.age_s(now)) + " ago", "alive" if w.alive(now) else "stale",
+             " ".join(f"{e}:{t}" for e, t in w.trials) or "idle"] for w in workers]
+    return table(WORKER_HEADERS, rows)
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@click.command()
+@url_option
+@exp_key_option
+@click.option("--watch", "-w", is_flag=True, help="Redraw every --interval seconds until Ctrl-C.")
+@click.option("--interval", "-n", type=click.FloatRange(0.2), default=2.0, show_default=True,
+              help="Seconds between redraws with --watch.")
+def status(url: str | None, exp_key: str | None, watch: bool, interval: float) -> None:
+    """Experiments (trials per state, best loss, trials/min, queue, workers) and workers.
+
+    A worker is "alive" while it announces itself (every 5 s); "stale" after 20 s of silence.
+
+    \b
+    Example:
+      hqueue status --url redis://127.0.0.1:6379/0
+      hqueue status --url redis://127.0.0.1:6379/0 --exp-key demo --watch
+    """
+    view = StatusView(connect(url), exp_key)
+    if not watch:
+        click.echo(view.render())
+        return
+    try:
+        while True:
+            text = view.render()
+            click.clear()
+            click.echo(f"{time.strftime('%H:%M:%S')}  every {interval:g} s, Ctrl-C to stop\n")
+            click.echo(text)
+            _pause(interval)
+    except KeyboardInterrupt:
+        pass
