@@ -185,3 +185,19 @@ def test_a_label_named_like_a_fixed_column_gets_a_prefix(client):
     mirror.refresh()
     [row] = trial_rows(mirror)
     assert row["param.loss"] == 3.0 and row["loss"] is None
+
+
+def test_a_running_trial_shows_its_last_reported_value_as_its_loss(client):
+    store = TrialStore(client, "report")
+    store.create([generate_trial(0, {"x": 1.0}), generate_trial(1, {"x": 2.0})])
+    for tid in (0, 1):
+        assert store.claim(tid, owner="w", lease_s=30) is not None
+        assert store.checkpoint(tid, "w", {"status": "new", "intermediate": [
+            {"step": 1, "value": 0.9}, {"step": 2, "value": 0.7}]})
+    assert store.finish(1, "w", JOB_STATE_ERROR, {"status": "fail", "intermediate": [
+        {"step": 1, "value": 0.9}]}, error=("ValueError", "boom"))
+    mirror = ExperimentMirror(client, "report")
+    mirror.refresh()
+    rows = trial_rows(mirror)
+    assert rows[0]["loss"] == 0.7  # running: the last report
+    assert rows[1]["loss"] is None  # finished without a loss: none

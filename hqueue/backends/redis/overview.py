@@ -346,11 +346,21 @@ def _iso(when: datetime.datetime | None) -> str | None:
     return None if when is None else when.isoformat(timespec="milliseconds")
 
 
-def _loss(result: Mapping[str, Any]) -> float | None:
-    loss = result.get("loss")
-    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(loss)
+    return float(value)
+
+
+def _loss(result: Mapping[str, Any], running: bool = False) -> float | None:
+    """The result's loss; for a running trial without one, its last reported value
+    (``ctrl.report``: ``result["intermediate"][-1]["value"]``)."""
+    loss = _number(result.get("loss"))
+    if loss is None and running:
+        history = result.get("intermediate")
+        if isinstance(history, list) and history and isinstance(history[-1], Mapping):
+            return _number(history[-1].get("value"))
+    return loss
 
 
 def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, Any]:
@@ -372,7 +382,8 @@ def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, A
     error = misc.get("error")
     row: dict[str, Any] = {
         "tid": int(doc["tid"]), "state": STATE_NAMES.get(doc["state"], str(doc["state"])),
-        "loss": _loss(result), "status": result.get("status"), "duration_s": duration,
+        "loss": _loss(result, running=doc["state"] == JOB_STATE_RUNNING),
+        "status": result.get("status"), "duration_s": duration,
         "worker": doc.get("owner"), "attempts": misc.get("attempts"),
         "book_time": _iso(book), "refresh_time": _iso(refresh),
         "error": f"{error[0]}: {error[1]}" if error and len(error) >= 2 else None,
@@ -385,7 +396,8 @@ def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, A
 
 def trial_rows(mirror: ExperimentMirror, state: int | str | None = None) -> list[dict]:
     """Flat rows of the mirrored trials, sorted by tid: ``tid``, ``state`` (a name),
-    ``loss`` (also a running trial's partial loss), ``status``, ``duration_s`` (finished
+    ``loss`` (for a running trial: its partial result's loss, else its last
+    ``ctrl.report`` value), ``status``, ``duration_s`` (finished
     trials), ``worker`` (the owner), ``attempts``, ``book_time`` and ``refresh_time`` (ISO 8601,
     UTC), ``error`` ("Type: message" of errored trials), then one key per parameter label
     (None where inactive; choices as indices; a label named like a fixed column gets the
