@@ -459,12 +459,15 @@ def test_flower_and_the_dashboard_watch_the_broker_the_workers_use():
     url = services["worker"]["environment"]["HQUEUE_URL"]
     assert services["flower"]["environment"]["CELERY_BROKER_URL"] == url
     assert services["flower"]["image"].startswith("mher/flower:")
-    command = services["dashboard"]["command"]
-    assert command[:2] == ["hqueue", "dashboard"]
-    options = dict(zip(command[2::2], command[3::2]))
-    assert options["--url"] == url and options["--host"] == "0.0.0.0"
-    assert options["--port"] == "8080" and options["--token"].startswith("${")
-    assert any(p.endswith(":8080:8080") for p in services["dashboard"]["ports"])
+    dashboard = services["dashboard"]
+    assert dashboard["command"][:2] == ["hqueue", "dashboard"]
+    options = dict(zip(dashboard["command"][2::2], dashboard["command"][3::2]))
+    assert options == {"--host": "0.0.0.0", "--port": "8080"}
+    # the URL and the token come from the environment (not visible in the command line)
+    assert dashboard["environment"]["HQUEUE_URL"] == url
+    assert dashboard["environment"]["HQUEUE_DASHBOARD_TOKEN"].startswith(
+        "${HQUEUE_DASHBOARD_TOKEN:?")
+    assert any(p.endswith(":8080:8080") for p in dashboard["ports"])
 
 
 def test_the_dashboard_command_in_compose_exists_with_those_options():
@@ -472,9 +475,13 @@ def test_the_dashboard_command_in_compose_exists_with_those_options():
 
     if "dashboard" not in main.commands:
         pytest.skip("hqueue dashboard is not part of the CLI in this tree")
-    options = {o for p in main.commands["dashboard"].params for o in p.opts}
-    command = compose()["services"]["dashboard"]["command"]
-    assert {a for a in command if a.startswith("--")} <= options
+    params = main.commands["dashboard"].params
+    options = {o for p in params for o in p.opts}
+    dashboard = compose()["services"]["dashboard"]
+    assert {a for a in dashboard["command"] if a.startswith("--")} <= options
+    envvars = {p.name: p.envvar for p in params}
+    assert envvars["url"] in dashboard["environment"]
+    assert envvars["token"] in dashboard["environment"]
 
 
 def test_every_compose_variable_is_documented_in_env_example():
@@ -537,7 +544,7 @@ def test_acl_key_patterns_cover_every_hqueue_key_and_the_default_queue():
                 *(v for v in vars(exp).values() if isinstance(v, str) and v.startswith("hq:")),
                 DEFAULT_QUEUE, f"{DEFAULT_QUEUE}\x06\x163", "_kombu.binding.hqueue",
                 "unacked", "unacked_index", "unacked_mutex", "w1@host.celery.pidbox",
-                "0f6c.reply.celery.pidbox"]
+                "0f6c.reply.celery.pidbox", "celeryev.0f6c"]
     for key in examples:
         assert any(fnmatch.fnmatchcase(key, p) for p in keys), key
     assert not any(fnmatch.fnmatchcase("other:key", p) for p in keys)
