@@ -227,3 +227,18 @@ def test_summary_tracker_matches_summarize_after_every_refresh(redis_url):
         assert tracker.summary([], now) == summarize(mirror, [], now)
     assert tracker.counts["done"] > 0 and tracker.counts["error"] > 0
     conn.close()
+
+
+def test_an_experiment_purged_and_created_again_is_shown_afresh(redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    board = Dashboard(conn)
+    store = TrialStore(conn, "again")
+    store.create([generate_trial(t, {"x": float(t)}) for t in store.new_tids(5)])
+    seq = board.experiment("again")["seq"]
+    assert board.trials("again")["total"] == 5
+    conn.delete(*conn.keys("hq:{again}:*"))  # what a purge leaves: no trial keys
+    store.create([generate_trial(t, {"x": 9.0}) for t in store.new_tids(2)])
+    data = board.experiment("again", since=seq)
+    assert data["full"] and data["summary"]["total"] == 2
+    assert [r["x"] for r in board.trials("again")["rows"]] == [9.0, 9.0]
+    conn.close()

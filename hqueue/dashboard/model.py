@@ -25,12 +25,13 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime
 import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,7 @@ from hqueue.exceptions import HqueueError
 
 MAX_PAGE_ROWS = 1000
 CHANGE_LOG_LEN = 256  # refreshes remembered for ``since=``; an older client gets every point
+MAX_SORTED_INDEXES = 6  # (column, state) orders kept sorted between polls
 MAX_PARTIAL_REPORTS = 50  # of a running trial's result["intermediate"], the last ones sent
 
 
@@ -62,15 +64,18 @@ class ExperimentView:
     """One experiment's mirror, summary tracker, table rows and recent changes."""
 
     def __init__(self, client: Any, exp_key: str) -> None:
+        self.lock = threading.Lock()
+        self._reset(client, exp_key)
+
+    def _reset(self, client: Any, exp_key: str) -> None:
         self.mirror = ExperimentMirror(client, exp_key)
         self.tracker = SummaryTracker(self.mirror)
-        self.lock = threading.Lock()
         self.rows: dict[int, dict[str, Any]] = {}
         self.labels: set[str] = set()
         self.running: set[int] = set()
         self._log: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=CHANGE_LOG_LEN)
         self._log_floor = 0  # changes up to this sequence number are no longer in the log
-        self._orders: dict[tuple[str, int | None], tuple[list[int], list[int]]] = {}
+        self._orders: OrderedDict[tuple[str, str | None], SortedIndex] = OrderedDict()
 
     @property
     def seq(self) -> int:
@@ -78,16 +83,23 @@ class ExperimentView:
         return self.mirror.seq
 
     def refresh(self) -> int:
-        """Read what changed in Redis; returns how many trials changed. Call with ``lock``."""
+        """Read what changed in Redis; returns how many trials changed. Call with ``lock``.
+
+        When the experiment's change counter went back (purged and created again, or Redis
+        restored from an older snapshot) the view starts over from an empty mirror.
+        """
+        mirror = self.mirror
+        if mirror.seq and int(mirror.client.get(mirror.keys.seq) or 0) < mirror.seq:
+            self._reset(mirror.client, mirror.exp_key)
         changed = self.mirror.refresh()
         if not changed:
             return 0
         tids = tuple(self.mirror.changed)
         self.tracker.update(tids)
+        before = {tid: self.rows.get(tid) for tid in tids}
         for tid in tids:
             doc = self.mirror.docs[tid]
-            params = flat_params(doc)
-            self.labels.update(params)
+            self.labels.update(flat_params(doc))
             self.rows[tid] = trial_row(doc)
             if STATE_NAMES.get(doc["state"]) == "running":
                 self.running.add(tid)
@@ -96,7 +108,11 @@ class ExperimentView:
         if len(self._log) == self._log.maxlen:
             self._log_floor = self._log[0][0]
         self._log.append((self.seq, tids))
-        self._orders.clear()
+        if len(tids) > max(64, len(self.rows) // 8):
+            self._orders.clear()  # cheaper to sort again when asked
+        for index in self._orders.values():
+            for tid, old in before.items():
+                index.replace(tid, old, self.rows[tid])
         return changed
 
     def points_since(self, since: int) -> tuple[bool, list[list[Any]]]:
@@ -114,24 +130,99 @@ class ExperimentView:
             tids.update(changed)
         return False, [[tid, _plot_loss(self.rows[tid])] for tid in sorted(tids)]
 
-    def order(self, sort: str, state: int | None) -> tuple[list[int], list[int]]:
-        """Tids sorted by column ``sort`` (ascending), and the tids where it is empty."""
+    def order(self, sort: str, state: str | None) -> SortedIndex:
+        """The tids sorted by column ``sort``, only ``state`` trials when given (kept up to
+        date by :meth:`refresh` for the few most recently asked orders)."""
         key = (sort, state)
-        if key not in self._orders:
-            filled, empty = [], []
-            for tid, row in self.rows.items():
-                if state is not None and row["state"] != STATE_NAMES[state]:
-                    continue
-                (empty if _sort_key(row.get(sort)) is None else filled).append(tid)
-            filled.sort(key=lambda t: (_sort_key(self.rows[t].get(sort)), t))
-            empty.sort()
-            self._orders[key] = (filled, empty)
-        return self._orders[key]
+        index = self._orders.get(key)
+        if index is None:
+            index = self._orders[key] = SortedIndex(self.rows, sort, state)
+            while len(self._orders) > MAX_SORTED_INDEXES:
+                self._orders.popitem(last=False)
+        self._orders.move_to_end(key)
+        return index
 
     def columns(self) -> list[str]:
         """Table columns: the fixed ones, then one per parameter label."""
         return list(FIXED_COLUMNS) + [PARAM_PREFIX + label if label in FIXED_COLUMNS else label
                                       for label in sorted(self.labels)]
+
+
+class SortedIndex:
+    """Tids of the table rows in one column's order, updated row by row.
+
+    Rows with a value are kept as ``(rank, value, tid)`` keys in a sorted list (numbers rank
+    before text; ties by tid); rows where the column is empty (None, NaN) are kept apart and
+    always listed last. A changed row moves with two binary searches.
+
+    Example:
+        >>> rows = {0: {"state": "done", "loss": 0.5}, 1: {"state": "done", "loss": None},
+        ...         2: {"state": "done", "loss": 0.1}}
+        >>> index = SortedIndex(rows, "loss", None)
+        >>> index.page(0, 10), index.page(0, 10, desc=True)
+        ([2, 0, 1], [0, 2, 1])
+        >>> index.replace(1, rows[1], {"state": "done", "loss": 0.3})
+        >>> index.page(0, 10)
+        [2, 1, 0]
+    """
+
+    def __init__(self, rows: Mapping[int, Mapping[str, Any]], column: str,
+                 state: str | None) -> None:
+        self.column, self.state = column, state
+        self._keys: list[tuple[int, Any, int]] = []
+        self._empty: list[int] = []
+        for tid, row in rows.items():
+            if state is None or row["state"] == state:
+                key = self._key(tid, row)
+                if key is None:
+                    self._empty.append(tid)
+                else:
+                    self._keys.append(key)
+        self._keys.sort()
+        self._empty.sort()
+
+    def _key(self, tid: int, row: Mapping[str, Any]) -> tuple[int, Any, int] | None:
+        value = row.get(self.column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, (int, float)):
+            return (0, float(value), tid)
+        return (1, str(value), tid)
+
+    def _remove(self, tid: int, row: Mapping[str, Any] | None) -> None:
+        if row is None or (self.state is not None and row["state"] != self.state):
+            return
+        key = self._key(tid, row)
+        target, item = (self._empty, tid) if key is None else (self._keys, key)
+        i = bisect.bisect_left(target, item)
+        if i < len(target) and target[i] == item:
+            del target[i]
+
+    def replace(self, tid: int, old: Mapping[str, Any] | None,
+                new: Mapping[str, Any]) -> None:
+        """Move ``tid`` from where row ``old`` (None: a new trial) sorted to where ``new``
+        sorts."""
+        self._remove(tid, old)
+        if self.state is not None and new["state"] != self.state:
+            return
+        key = self._key(tid, new)
+        if key is None:
+            bisect.insort(self._empty, tid)
+        else:
+            bisect.insort(self._keys, key)
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self._empty)
+
+    def page(self, offset: int, limit: int, desc: bool = False) -> list[int]:
+        """Tids at positions ``offset`` .. ``offset + limit`` (empty values last either way)."""
+        n, stop = len(self._keys), offset + limit
+        if desc:
+            lo, hi = max(0, n - stop), max(0, n - offset)
+            filled = [key[2] for key in reversed(self._keys[lo:hi])]
+        else:
+            filled = [key[2] for key in self._keys[offset:stop]]
+        return filled + self._empty[max(0, offset - n):max(0, stop - n)]
 
 
 class Dashboard:
@@ -213,10 +304,9 @@ class Dashboard:
             columns = view.columns()
             if sort not in columns:
                 raise BadQuery(f"cannot sort by {sort!r}: use one of {', '.join(columns)}")
-            filled, empty = view.order(sort, wanted)
-            ordered = (filled[::-1] if desc else filled) + empty
-            page = [_jsonable(view.rows[tid]) for tid in ordered[offset:offset + limit]]
-        return {"seq": view.seq, "total": len(ordered), "offset": offset, "limit": limit,
+            index = view.order(sort, None if wanted is None else STATE_NAMES[wanted])
+            page = [_jsonable(view.rows[tid]) for tid in index.page(offset, limit, desc)]
+        return {"seq": view.seq, "total": len(index), "offset": offset, "limit": limit,
                 "sort": sort, "order": "desc" if desc else "asc", "columns": columns,
                 "rows": page}
 
@@ -277,15 +367,6 @@ def _plot_loss(row: Mapping[str, Any]) -> float | None:
     if row.get("state") != "done" or loss is None or not math.isfinite(loss):
         return None
     return loss
-
-
-def _sort_key(value: Any) -> tuple[int, Any] | None:
-    """Numbers before text; None and NaN have no key (they sort last)."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return None if isinstance(value, float) and math.isnan(value) else (0, float(value))
-    return (1, str(value))
 
 
 def _jsonable(value: Any) -> Any:
