@@ -145,17 +145,20 @@ class LocalCluster:
         """Start ``hqueue serve`` and wait until Redis answers."""
         import redis
 
+        from .backends.redis.server import CONFIG_NAME
+
         self.dir.mkdir(parents=True, exist_ok=True)
+        config = self.dir / "redis" / CONFIG_NAME
         self.redis = self._spawn([sys.executable, "-m", "hqueue.cli", "serve", "--port",
-                                  str(self.port), "--dir", str(self.dir / "redis")], "serve.log")
+                                  str(self.port), "--dir", str(config.parent)], "serve.log")
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + timeout_s
         try:
             while True:
                 if self.redis.poll() is not None:
                     raise DemoError(f"Redis did not start: {self._tail('serve.log')}")
-                try:
-                    if client.ping():
+                try:  # ours, not another Redis that already held the port
+                    if client.info("server").get("config_file") == str(config):
                         return
                 except (redis.ConnectionError, redis.TimeoutError):
                     pass

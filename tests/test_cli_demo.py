@@ -160,3 +160,14 @@ def test_demo_usage_errors(args, message):
 
     result = CliRunner().invoke(main, ["demo", *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_port_held_by_another_redis_is_refused_not_used(tmp_path):
+    from hqueue.backends.redis.server import RedisServer
+
+    with RedisServer(dir=tmp_path / "other") as other:
+        proc = start_demo(tmp_path, "--port", str(other.port), "--trials", "2", *FAST)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out
+        assert f"port {other.port} is already in use" in out
+        assert other.client().keys("hq:*") == []  # nothing was written to the other Redis
