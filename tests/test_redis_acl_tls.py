@@ -16,6 +16,7 @@ with the configuration under test, runs a small search with a driver and a real
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -166,8 +167,9 @@ def assert_all_done(trials: RedisTrials, n: int) -> None:
 
 
 # -- AUTH ------------------------------------------------------------------------------------
-def test_a_search_runs_with_the_password_in_the_url_and_the_worker_log_never_shows_it(
-        tmp_path, servers, workers):
+def test_a_search_runs_with_the_password_in_the_url_and_no_log_shows_it(
+        tmp_path, servers, workers, caplog):
+    caplog.set_level(logging.DEBUG)  # the driver's side: hqueue, celery, kombu, redis
     password = "pw-" + secrets.token_hex(16)
     server = servers(tmp_path / "redis", [f"requirepass {password}"])
     url = f"redis://:{password}@127.0.0.1:{server.port}/0"
@@ -180,6 +182,7 @@ def test_a_search_runs_with_the_password_in_the_url_and_the_worker_log_never_sho
     log = worker.log.read_text()
     assert "ready." in log and f"127.0.0.1:{server.port}" in log  # the log was captured
     assert password not in log
+    assert caplog.records and password not in caplog.text
 
 
 def test_a_wrong_password_is_one_line_from_hqueue_worker_without_the_password(tmp_path,
