@@ -283,3 +283,11 @@ def check_exactly_once(url: str, exp_key: str, n: int, log_path: Path | str | No
         summary["re_evaluations"] = sum(c - 1 for c in starts.values() if c > 1)
         summary["evaluations"] = sum(starts.values())
     return summary
+
+
+def record(fault: str, **figures: Any) -> None:
+    """Append one row of figures to ``$HQ_FAULT_REPORT`` (a JSON-lines file) when it is set:
+    ``scripts/fault-campaign`` prints them as a table. A no-op otherwise."""
+    path = os.environ.get("HQ_FAULT_REPORT")
+    if path:
+        append_line(path, {"fault": fault, **figures})

@@ -28,6 +28,7 @@ from e2e_helpers import (
     check_exactly_once,
     finish_events,
     read_log,
+    record,
     wait_until,
 )
 
@@ -136,6 +137,12 @@ def test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial(redis_u
           f"{time.monotonic() - begin:.0f} s")
     assert killer.kills >= 3, "the fault was hardly injected"
     assert recovered, "no kill hit a running trial"
+    record("worker SIGKILLed every 1-3 s (3 solo workers, a killer thread restarts them)",
+           test="test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial",
+           injected=killer.kills, trials=n, lost=0, duplicated=0,
+           re_evaluations=summary["re_evaluations"],
+           observed=f"{len(recovered)} trials recovered through their lease (lease_s=2)",
+           seconds=round(time.monotonic() - begin, 1))
 
 
 # -- b. a worker cut off from Redis for longer than its lease ----------------------------------
@@ -147,7 +154,7 @@ def test_a_worker_cut_off_past_its_lease_loses_the_trial_and_its_late_result_is_
 
     target = urlsplit(redis_url)
     gate = tmp_path / "gate"
-    lease_s, n = 2.0, 6
+    lease_s, n, begin = 2.0, 6, time.monotonic()
     objective = LoggedObjective(tmp_path / "evals.jsonl", behaviours={0: "gate"})
     with TcpProxy((target.hostname, target.port)) as proxy:
         cut_off = pool.start(url=f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}",
@@ -195,6 +202,13 @@ def test_a_worker_cut_off_past_its_lease_loses_the_trial_and_its_late_result_is_
     print(f"\nworker cut off: {dropped} connections dropped, cut held {held_s:.1f} s "
           f"(lease {lease_s:g} s); trial 0 evaluated twice, stored once (the other worker's); "
           f"{summary['trials']} trials, lost 0, duplicated 0")
+    record("worker cut off from Redis past its lease (TCP proxy drops its connections)",
+           test="test_a_worker_cut_off_past_its_lease_loses_the_trial_and_its_late_result_"
+                "is_discarded",
+           injected=1, trials=n, lost=0, duplicated=0, re_evaluations=summary["re_evaluations"],
+           observed=f"cut held {held_s:.1f} s > lease {lease_s:g} s; trial requeued and finished "
+                    "by the other worker; the late result discarded (stored once)",
+           seconds=round(time.monotonic() - begin, 1))
 
 
 # -- c. an objective that kills its own process under the prefork pool -------------------------
@@ -224,6 +238,14 @@ def test_an_objective_killing_its_pool_process_errors_at_the_retry_cap_and_the_p
     print(f"\nobjective kills its process: 2 trials x {max_retries} deaths, "
           f"{len(pool_pids)} pool processes used, {n} trials, lost 0, duplicated 0, "
           f"{duration:.0f} s")
+    record("objective kills its own prefork pool process (SIGKILL, os._exit)",
+           test="test_an_objective_killing_its_pool_process_errors_at_the_retry_cap_and_the_"
+                "pool_lives_on",
+           injected=2 * max_retries, trials=n, lost=0, duplicated=0,
+           re_evaluations=2 * (max_retries - 1),
+           observed=f"each of the 2 trials ran {max_retries} times (max_retries) then ERROR "
+                    f"LeaseExpired 'lost its worker {max_retries} times'; the pool replaced "
+                    "its processes and ran the other trials", seconds=round(duration, 1))
 
 
 # -- d. an objective that exhausts memory ------------------------------------------------------
@@ -236,7 +258,7 @@ def _limit_memory() -> None:
 
 def test_an_objective_exhausting_a_memory_limit_errors_with_memoryerror_and_the_worker_goes_on(
         redis_url, pool, tmp_path):
-    n = 6
+    n, begin = 6, time.monotonic()
     objective = LoggedObjective(tmp_path / "evals.jsonl", behaviours={2: "hog"})
     worker = pool.start(preexec_fn=_limit_memory)
     _search(redis_url, "memory", objective, n, algo=rand.suggest, queue_len=1, lease_s=5.0,
@@ -251,6 +273,13 @@ def test_an_objective_exhausting_a_memory_limit_errors_with_memoryerror_and_the_
     assert {r["pid"] for r in read_log(objective.log_path)} == {worker.pid}  # it went on
     print(f"\nmemory exhausted under RLIMIT_AS={MEMORY_LIMIT >> 20} MiB: MemoryError -> "
           f"ERROR at once, the same worker ran the {n - 1} other trials")
+    record("objective exhausts memory (worker under RLIMIT_AS)",
+           test="test_an_objective_exhausting_a_memory_limit_errors_with_memoryerror_and_the_"
+                "worker_goes_on",
+           injected=1, trials=n, lost=0, duplicated=0, re_evaluations=0,
+           observed=f"MemoryError at {MEMORY_LIMIT >> 20} MiB: ERROR with its traceback, not "
+                    "retried; the same worker ran the other trials",
+           seconds=round(time.monotonic() - begin, 1))
 
 
 # -- e. hanging objectives end at the per-trial timeout ----------------------------------------
@@ -278,6 +307,12 @@ def test_hanging_objectives_end_at_trial_timeout_keeping_their_partial_result(
     assert "blocked in native code" in pool.log_text(worker)  # hang_c: thread abandoned
     print(f"\nhanging objectives: Python loop and time.sleep both ERROR at trial_timeout="
           f"{timeout:g} s (+ grace), partial result kept, {n} trials in {duration:.0f} s")
+    record("objective hangs (a Python loop, and time.sleep in C), ignoring should_stop()",
+           test="test_hanging_objectives_end_at_trial_timeout_keeping_their_partial_result",
+           injected=2, trials=n, lost=0, duplicated=0, re_evaluations=0,
+           observed=f"both ERROR TrialTimeout at trial_timeout={timeout:g} s + 5 s grace, "
+                    "checkpointed partial result kept; the worker went on",
+           seconds=round(duration, 1))
 
 
 # -- f. malformed documents in Redis -----------------------------------------------------------
@@ -306,7 +341,7 @@ def test_malformed_trial_hashes_are_errored_or_dropped_and_the_worker_goes_on(
     from hqueue.fmin import generate_trial
     from hqueue.worker.app import TASK_NAME, make_app
 
-    exp_key, client = "bad", redis.Redis.from_url(redis_url)
+    exp_key, client, begin = "bad", redis.Redis.from_url(redis_url), time.monotonic()
     store = TrialStore(client, exp_key)
     _publish_abs_domain(client, exp_key)
     store.create([generate_trial(t, {"x": -0.5}) for t in (0, 1, 2, 3, 6)])
@@ -350,6 +385,13 @@ def test_malformed_trial_hashes_are_errored_or_dropped_and_the_worker_goes_on(
     assert client.zcard(keys.running) == 0 and client.zcard(keys.queued) == 0
     assert worker.poll() is None and "Traceback" not in log
     client.close()
+    record("malformed trial hashes in Redis (garbage doc, missing field, wrong type, bad "
+           "state, not a hash, bad attempts counter)",
+           test="test_malformed_trial_hashes_are_errored_or_dropped_and_the_worker_goes_on",
+           injected=6, trials=7, lost=0, duplicated=0, re_evaluations=0,
+           observed="3 ERROR CorruptTrialDocument naming the key, 2 dropped with a warning, "
+                    "the bad counter repaired; every task sent twice, nothing re-run",
+           seconds=round(time.monotonic() - begin, 1))
 
 
 _FIELDS = ["doc", "state", "owner", "attempts", "result", "book_time", "refresh_time", "error"]

@@ -18,7 +18,15 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import SECRET, LoggedObjective, WorkerPool, all_docs, check_exactly_once, read_log
+from e2e_helpers import (
+    SECRET,
+    LoggedObjective,
+    WorkerPool,
+    all_docs,
+    check_exactly_once,
+    read_log,
+    record,
+)
 
 from hqueue import fmin, hp, rand
 from hqueue.backends.redis.trials import RedisTrials
@@ -82,3 +90,8 @@ def test_ten_experiments_at_once_each_get_exactly_their_own_trials(redis_url, po
           f"worker processes ({len(pids)} pids seen) in {total_s:.1f} s "
           f"({N_EXPERIMENTS * n / total_s:.0f} trials/s); slowest experiment "
           f"{max(durations.values()):.1f} s; lost 0, duplicated 0, cross-talk 0")
+    record(f"load: {N_EXPERIMENTS} experiments x {n} trials at once, 8 worker processes",
+           test="test_ten_experiments_at_once_each_get_exactly_their_own_trials",
+           injected=0, trials=N_EXPERIMENTS * n, lost=0, duplicated=0, re_evaluations=0,
+           observed=f"{N_EXPERIMENTS * n / total_s:.0f} trials/s; every trial ran its own "
+                    "experiment's objective", seconds=round(total_s, 1))
