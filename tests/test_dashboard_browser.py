@@ -60,66 +60,80 @@ def wait_until(predicate, what: str, timeout: float = 30.0, every: float = 0.1):
         time.sleep(every)
 
 
-@pytest.fixture
-def processes(redis_url, tmp_path):
-    """Two `hqueue worker` processes and the `hqueue dashboard` server; stopped after."""
-    env = dict(os.environ, HQUEUE_URL=redis_url, HQUEUE_SECRET=SECRET)
-    procs: list[subprocess.Popen] = []
-    for i in range(2):
-        with open(tmp_path / f"worker-{i}.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "hqueue.cli", "worker", "--pool", "solo",
-                 "--loglevel", "WARNING"], env=env, stdout=log, stderr=subprocess.STDOUT))
-    port = free_port()
-    with open(tmp_path / "dashboard.log", "wb") as log:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "hqueue.cli", "dashboard", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT))
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert procs[-1].poll() is None, (tmp_path / "dashboard.log").read_text()
-        try:
-            with urllib.request.urlopen(base + "/api/workers", timeout=5):
-                return True
-        except OSError:
-            return False
-
-    wait_until(answers, "the dashboard to listen")
-    yield base
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-@pytest.fixture
-def browser():
+def new_browser():
+    """Headless Chromium through the system chromedriver, with a fresh profile."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
     profile = tempfile.mkdtemp(prefix="hqueue-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options), profile
 
 
-def start_search(url: str) -> tuple[threading.Thread, list[BaseException]]:
-    """fmin on RedisTrials in a thread: N_TRIALS trials of ~0.4 s, each reporting 3 steps."""
+@pytest.fixture
+def stack(redis_url, tmp_path):
+    """Two `hqueue worker` processes, the `hqueue dashboard` server and a browser (started
+    while the processes boot); yields ``(dashboard_base_url, browser)``, stops all after."""
+    env = dict(os.environ, HQUEUE_URL=redis_url, HQUEUE_SECRET=SECRET)
+    procs: list[subprocess.Popen] = []
+    port = free_port()
+    with open(tmp_path / "dashboard.log", "wb") as log:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "hqueue.cli", "dashboard", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT))
+    for i in range(2):
+        with open(tmp_path / f"worker-{i}.log", "wb") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "hqueue.cli", "worker", "--pool", "solo",
+                 "--loglevel", "WARNING"], env=env, stdout=log, stderr=subprocess.STDOUT))
+    base = f"http://127.0.0.1:{port}"
+    browser, profile = None, None
+    try:
+        browser, profile = new_browser()
+
+        def answers() -> bool:
+            assert procs[0].poll() is None, (tmp_path / "dashboard.log").read_text()
+            try:
+                with urllib.request.urlopen(base + "/api/workers", timeout=5):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(answers, "the dashboard to listen")
+        yield base, browser
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        if browser is not None:
+            browser.quit()
+        if profile is not None:
+            shutil.rmtree(profile, ignore_errors=True)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def start_search(url: str, gate: Path) -> tuple[threading.Thread, list[BaseException]]:
+    """fmin on RedisTrials in a thread: N_TRIALS short trials reporting 3 steps each; trial 0
+    reports one step, then waits until ``gate`` exists (so the test can watch it run)."""
     from hqueue.pyll import rec_eval
+
+    gate_path = str(gate)
 
     def objective(expr, memo, ctrl):
         cfg = rec_eval(expr, memo=memo)
         loss = (cfg["x"] - 0.7) ** 2 + (0.0 if cfg["kind"]["name"] == "a" else cfg["kind"]["y"])
+        if ctrl.current_trial["tid"] == 0:
+            ctrl.report(loss * 2, step=1)
+            deadline = time.monotonic() + 120  # a safety net only: the test opens the gate
+            while not os.path.exists(gate_path) and time.monotonic() < deadline:
+                time.sleep(0.05)
         for step in range(1, 4):
-            time.sleep(0.13)
+            time.sleep(0.08)
             ctrl.report(loss * (1 + 1.0 / step), step=step)
         return {"loss": loss, "status": STATUS_OK}
 
@@ -147,37 +161,45 @@ def count(browser, element_id: str) -> int | None:
 
 
 def table_losses(browser) -> list[float | None]:
-    header = [th.text.rstrip(" ▲▼") for th in browser.find_elements(By.CSS_SELECTOR, "#trials th")]
-    col = header.index("loss")
-    cells = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#trials tbody tr'))"
-        ".map(tr => tr.children[arguments[0]] ? tr.children[arguments[0]].textContent : null)",
-        col)
+    """The loss column of the trials table, read in one script (the page may redraw it)."""
+    cells = browser.execute_script("""
+        const col = Array.from(document.querySelectorAll('#trials th'))
+          .findIndex(th => th.dataset.col === 'loss');
+        return Array.from(document.querySelectorAll('#trials tbody tr'))
+          .map(tr => tr.children[col] ? tr.children[col].textContent : null);""")
     return [float(c) if c else None for c in cells]
 
 
+def header_class(browser, column: str) -> str:
+    return browser.execute_script(
+        "const th = document.querySelector(`#trials th[data-col='${arguments[0]}']`);"
+        "return th ? th.className : '';", column)
+
+
 def test_the_page_follows_a_live_search_sorts_and_draws_the_chart(
-        redis_url, processes, browser, tmp_path, monkeypatch):
+        redis_url, stack, tmp_path, monkeypatch):
     monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    base = processes
+    base, browser = stack
     browser.get(base + "/")
     wait_until(lambda: "no experiment yet" in browser.find_element(By.ID, "experiments").text,
                "the empty experiments list")
 
-    driver, errors = start_search(redis_url)
+    gate = tmp_path / "let-trial-0-finish"
+    driver, errors = start_search(redis_url, gate)
     link = wait_until(lambda: browser.find_elements(By.LINK_TEXT, EXP), "the experiment to appear")
     link[0].click()
     wait_until(lambda: browser.current_url.endswith(f"/experiments/{EXP}"), "the experiment page")
     browser.execute_script("window.__not_reloaded = true;")
 
-    # while the search runs, the trial count grows without a reload, and running trials show
-    # their partial results
+    # while the search runs (trial 0 waits for the gate), running trials show their partial
+    # results and the trial count grows without a reload
+    wait_until(lambda: "step=1" in browser.find_element(By.ID, "running").text,
+               "trial 0's partial result")
     first = wait_until(lambda: count(browser, "trials-count"), "the first trials")
-    assert driver.is_alive(), "the search ended before the page could watch it"
-    wait_until(lambda: "step=" in browser.find_element(By.ID, "running").text,
-               "a running trial's partial result")
     wait_until(lambda: (count(browser, "trials-count") or 0) > first, "the count to grow")
+    assert driver.is_alive()
     assert browser.execute_script("return window.__not_reloaded === true;")
+    gate.touch()
 
     driver.join(timeout=60)
     assert not driver.is_alive() and not errors, errors
@@ -194,8 +216,7 @@ def test_the_page_follows_a_live_search_sorts_and_draws_the_chart(
     # sorting: click the loss column header, ascending
     best = min(t["result"]["loss"] for t in RedisTrials(redis_url, exp_key=EXP).trials)
     browser.find_element(By.CSS_SELECTOR, "#trials th[data-col='loss']").click()
-    wait_until(lambda: "asc" in browser.find_element(
-        By.CSS_SELECTOR, "#trials th[data-col='loss']").get_attribute("class"), "sorted by loss")
+    wait_until(lambda: "asc" in header_class(browser, "loss"), "sorted by loss")
     losses = wait_until(lambda: (v := table_losses(browser)) and v == sorted(v) and v, "rows")
     assert len(losses) == N_TRIALS and losses[0] == pytest.approx(best, rel=1e-3)
     assert browser.find_element(By.ID, "c-best").text and float(

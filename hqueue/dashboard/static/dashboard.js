@@ -123,6 +123,7 @@
     const api = "/api/experiments/" + encodeURIComponent(exp);
     const points = new Map(); // tid -> loss of finished trials
     let sorted = [];
+    let drawn = false;
     let seq = 0;
     const table = { sort: "tid", order: "desc", state: "", offset: 0, limit: 100, seq: null,
                     columns: [], total: 0 };
@@ -132,10 +133,11 @@
       for (const [tid, loss] of data.points) {
         if (loss === null) points.delete(tid); else points.set(tid, loss);
       }
-      if (data.full || data.points.length) {
+      if (data.full || data.points.length || !drawn) {  // redraw only when a point changed
         sorted = Array.from(points.entries()).sort((a, b) => a[0] - b[0]);
+        LossChart.draw($("chart"), sorted);
+        drawn = true;
       }
-      LossChart.draw($("chart"), sorted);
     }
 
     function renderSummary(s) {
@@ -156,17 +158,23 @@
       const rows = running.map((r) => {
         const tr = el("tr");
         const last = r.reports.length ? r.reports[r.reports.length - 1] : null;
-        const reports = last === null ? "" : r.n_reports + " · last " + kv(last);
+        const parts = [];
+        if (last !== null) parts.push("last report " + kv(last) + " (" + r.n_reports + " so far)");
+        if (Object.keys(r.partial).length) parts.push(kv(r.partial));
         tr.append(el("td", r.tid, "num"), el("td", r.worker || "", "mono"),
                   el("td", duration(r.running_s), "num"), el("td", kv(r.params), "mono"),
-                  el("td", kv(r.partial), "mono partial"), el("td", reports, "mono"));
+                  el("td", parts.join("  ·  ") || "nothing reported yet", "mono partial"));
         return tr;
       });
       $("running-count").textContent = running.length ? "(" + running.length + ")" : "";
-      fill(document.querySelector("#running tbody"), rows, 6, "no trial running");
+      fill(document.querySelector("#running tbody"), rows, 5, "no trial running");
     }
 
+    let headerKey = "";
     function renderHeader() {
+      const key = [table.columns.join(","), table.sort, table.order].join("|");
+      if (key === headerKey) return;  // unchanged: keep the elements (and a click in flight)
+      headerKey = key;
       const tr = document.querySelector("#trials thead tr");
       tr.replaceChildren(...table.columns.map((c) => {
         const th = el("th", c);
@@ -201,9 +209,7 @@
       if (data.unchanged) return;
       table.seq = data.seq;
       table.total = data.total;
-      if (data.columns.join() !== table.columns.join() || force) {
-        table.columns = data.columns;
-      }
+      table.columns = data.columns;
       renderHeader();
       const rows = data.rows.map((row) => {
         const tr = el("tr");
