@@ -87,11 +87,11 @@ def test_experiment_shows_running_trials_with_their_partial_results(redis_url, c
 def test_loss_points_are_sent_again_only_when_they_change(redis_url, client):
     tids = populate(redis_url)
     first = client.get(f"/api/experiments/{EXP}").get_json()
-    again = client.get(f"/api/experiments/{EXP}?since={first['seq']}").get_json()
-    assert again["seq"] == first["seq"] and not again["full"] and again["points"] == []
+    again = client.get(f"/api/experiments/{EXP}?since={first['cursor']}").get_json()
+    assert again["cursor"] == first["cursor"] and not again["full"] and again["points"] == []
     store = TrialStore.from_url(redis_url, EXP)
     store.finish(tids["running"], "box:12:bbbb", JOB_STATE_DONE, {"status": "ok", "loss": 0.1})
-    later = client.get(f"/api/experiments/{EXP}?since={first['seq']}").get_json()
+    later = client.get(f"/api/experiments/{EXP}?since={first['cursor']}").get_json()
     assert not later["full"] and later["points"] == [[tids["running"], 0.1]]
     assert later["summary"]["best_loss"] == 0.1 and later["running"] == []
 
@@ -128,8 +128,8 @@ def test_trials_filter_by_state_and_page(redis_url, client):
 def test_trials_answers_unchanged_when_nothing_changed(redis_url, client):
     populate(redis_url)
     first = client.get(f"/api/experiments/{EXP}/trials").get_json()
-    again = client.get(f"/api/experiments/{EXP}/trials?if_version={first['seq']}").get_json()
-    assert again == {"unchanged": True, "seq": first["seq"]}
+    again = client.get(f"/api/experiments/{EXP}/trials?if_version={first['cursor']}").get_json()
+    assert again == {"unchanged": True, "cursor": first["cursor"]}
 
 
 def test_bad_queries_get_400_with_the_reason(redis_url, client):
@@ -198,8 +198,8 @@ def test_points_since_a_forgotten_version_resend_everything(redis_url):
     first = board.experiment("many")
     for tid in range(1, CHANGE_LOG_LEN + 2):  # more refreshes than the change log keeps
         store.create([generate_trial(tid, {"x": float(tid)})])
-        board.experiment("many", since=first["seq"])
-    old = board.experiment("many", since=first["seq"])
+        board.experiment("many", since=first["cursor"])
+    old = board.experiment("many", since=first["cursor"])
     assert old["full"] and old["points"] == [[0, 1.0]]
     conn.close()
 
@@ -234,11 +234,15 @@ def test_an_experiment_purged_and_created_again_is_shown_afresh(redis_url):
     board = Dashboard(conn)
     store = TrialStore(conn, "again")
     store.create([generate_trial(t, {"x": float(t)}) for t in store.new_tids(5)])
-    seq = board.experiment("again")["seq"]
+    cursor = board.experiment("again")["cursor"]
     assert board.trials("again")["total"] == 5
     conn.delete(*conn.keys("hq:{again}:*"))  # what a purge leaves: no trial keys
+    # fewer changes than before the purge: the change counter went back (that is what is
+    # detected), and the old cursor (5) must not be taken for a recent one of the new counter
     store.create([generate_trial(t, {"x": 9.0}) for t in store.new_tids(2)])
-    data = board.experiment("again", since=seq)
+    data = board.experiment("again", since=cursor)
     assert data["full"] and data["summary"]["total"] == 2
     assert [r["x"] for r in board.trials("again")["rows"]] == [9.0, 9.0]
+    store.create([generate_trial(t, {"x": 8.0}) for t in store.new_tids(5)])
+    assert board.experiment("again", since=cursor)["full"]  # 5 is a seq of the new counter
     conn.close()

@@ -1,8 +1,8 @@
 """The dashboard's Flask application: two pages and the JSON API they poll every 2 s.
 
 Pages: ``/`` (experiments and workers) and ``/experiments/<exp>`` (one experiment). API (all
-GET, all read-only): ``/api/experiments``, ``/api/experiments/<exp>?since=V`` (summary, running
-trials, the loss points changed after version V), ``/api/experiments/<exp>/trials`` (one sorted
+GET, all read-only): ``/api/experiments``, ``/api/experiments/<exp>?since=C`` (summary, running
+trials, the loss points changed after cursor C), ``/api/experiments/<exp>/trials`` (one sorted
 page of rows: ``sort``, ``order``, ``state``, ``offset``, ``limit``) and ``/api/workers``.
 
 Example:
@@ -111,7 +111,7 @@ def create_app(dashboard: Dashboard, *, token: str | None = None, redis_label: s
 
     @app.get("/api/experiments/<exp_key>")
     def api_experiment(exp_key: str) -> Response:
-        return jsonify(dashboard.experiment(exp_key, since=_int_arg("since", 0)))
+        return jsonify(dashboard.experiment(exp_key, since=request.args.get("since")))
 
     @app.get("/api/experiments/<exp_key>/trials")
     def api_trials(exp_key: str) -> Response:
@@ -119,11 +119,10 @@ def create_app(dashboard: Dashboard, *, token: str | None = None, redis_label: s
         if order not in ("asc", "desc"):
             abort(400, "order must be asc or desc")
         state = request.args.get("state") or None
-        if_version = request.args.get("if_version")
         return jsonify(dashboard.trials(
             exp_key, sort=request.args.get("sort", "tid"), desc=order == "desc", state=state,
             offset=_int_arg("offset", 0), limit=min(_int_arg("limit", 100), MAX_PAGE_ROWS),
-            if_version=int(if_version) if if_version and if_version.isdigit() else None))
+            if_version=request.args.get("if_version")))
 
     @app.get("/api/workers")
     def api_workers() -> Response:

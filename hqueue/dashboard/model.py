@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime
+import itertools
 import math
 import threading
 import time
@@ -52,6 +53,7 @@ from hqueue.exceptions import HqueueError
 
 MAX_PAGE_ROWS = 1000
 CHANGE_LOG_LEN = 256  # refreshes remembered for ``since=``; an older client gets every point
+_GENERATIONS = itertools.count(1)
 MAX_SORTED_INDEXES = 6  # (column, state) orders kept sorted between polls
 MAX_PARTIAL_REPORTS = 50  # of a running trial's result["intermediate"], the last ones sent
 
@@ -68,6 +70,7 @@ class ExperimentView:
         self._reset(client, exp_key)
 
     def _reset(self, client: Any, exp_key: str) -> None:
+        self.generation = next(_GENERATIONS)
         self.mirror = ExperimentMirror(client, exp_key)
         self.tracker = SummaryTracker(self.mirror)
         self.rows: dict[int, dict[str, Any]] = {}
@@ -81,6 +84,12 @@ class ExperimentView:
     def seq(self) -> int:
         """The experiment's change sequence number as of the last refresh."""
         return self.mirror.seq
+
+    @property
+    def cursor(self) -> str:
+        """``"<generation>.<seq>"``: what a client passes back as ``since`` / ``if_version``.
+        The generation changes when the view starts over, so an old cursor never matches."""
+        return f"{self.generation}.{self.mirror.seq}"
 
     def refresh(self) -> int:
         """Read what changed in Redis; returns how many trials changed. Call with ``lock``.
@@ -115,12 +124,15 @@ class ExperimentView:
                 index.replace(tid, old, self.rows[tid])
         return changed
 
-    def points_since(self, since: int) -> tuple[bool, list[list[Any]]]:
+    def points_since(self, cursor: str | None) -> tuple[bool, list[list[Any]]]:
         """``(full, points)``: ``[tid, loss]`` of finished trials whose loss changed after
-        change ``since`` (``loss`` None: drop that point), or every point when ``full``."""
+        ``cursor`` (``loss`` None: drop that point), or every point when ``full`` (no cursor,
+        one from another generation, or one older than the change log)."""
+        generation, _, seq = (cursor or "").partition(".")
+        since = int(seq) if seq.isdigit() and generation == str(self.generation) else -1
         if since == self.seq:
             return False, []
-        if since < self._log_floor or since > self.seq or since == 0:
+        if since < self._log_floor or since > self.seq or since <= 0:
             return True, [[tid, loss] for tid in sorted(self.rows)
                           if (loss := _plot_loss(self.rows[tid])) is not None]
         tids: set[int] = set()
@@ -266,7 +278,7 @@ class Dashboard:
         return {"now": now, "experiments": summaries,
                 "workers": {"alive": sum(w.alive(now) for w in workers), "known": len(workers)}}
 
-    def experiment(self, exp_key: str, since: int = 0) -> dict[str, Any]:
+    def experiment(self, exp_key: str, since: str | None = None) -> dict[str, Any]:
         """One experiment: summary, loss points changed after ``since``, running trials
         (with their partial results) and the workers serving it."""
         self.require(exp_key)
@@ -281,15 +293,15 @@ class Dashboard:
         queue = summary.pop("queue")
         serving = [_worker(w, now) for w in workers
                    if queue in w.queues or any(e == exp_key for e, _ in w.trials)]
-        return {"now": now, "seq": view.seq, "summary": summary, "full": full,
+        return {"now": now, "cursor": view.cursor, "summary": summary, "full": full,
                 "points": points, "running": running, "workers": serving}
 
     def trials(self, exp_key: str, *, sort: str = "tid", desc: bool = False,
                state: str | None = None, offset: int = 0, limit: int = 100,
-               if_version: int | None = None) -> dict[str, Any]:
+               if_version: str | None = None) -> dict[str, Any]:
         """One page of table rows sorted by ``sort`` (empty cells last either way), only
-        ``state`` trials when given. With ``if_version`` equal to the current change
-        sequence number, only ``{"unchanged": True, "seq": ...}``."""
+        ``state`` trials when given. With ``if_version`` equal to the current cursor (nothing
+        changed since that answer), only ``{"unchanged": True, "cursor": ...}``."""
         self.require(exp_key)
         try:
             wanted = None if state in (None, "", "all") else state_code(state)
@@ -299,14 +311,14 @@ class Dashboard:
         view = self._view(exp_key)
         with view.lock:
             view.refresh()
-            if if_version is not None and if_version == view.seq:
-                return {"unchanged": True, "seq": view.seq}
+            if if_version is not None and if_version == view.cursor:
+                return {"unchanged": True, "cursor": view.cursor}
             columns = view.columns()
             if sort not in columns:
                 raise BadQuery(f"cannot sort by {sort!r}: use one of {', '.join(columns)}")
             index = view.order(sort, None if wanted is None else STATE_NAMES[wanted])
             page = [_jsonable(view.rows[tid]) for tid in index.page(offset, limit, desc)]
-        return {"seq": view.seq, "total": len(index), "offset": offset, "limit": limit,
+        return {"cursor": view.cursor, "total": len(index), "offset": offset, "limit": limit,
                 "sort": sort, "order": "desc" if desc else "asc", "columns": columns,
                 "rows": page}
 
@@ -327,7 +339,6 @@ def _summary(view: ExperimentView, workers: list[WorkerPresence], now: float
     summary = view.tracker.summary(workers, now)
     data = _jsonable(dataclasses.asdict(summary))
     data["total"] = summary.total
-    data["seq"] = view.seq
     data["queue"] = view.mirror.queue
     return data
 

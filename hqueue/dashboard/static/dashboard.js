@@ -124,8 +124,8 @@
     const points = new Map(); // tid -> loss of finished trials
     let sorted = [];
     let drawn = false;
-    let seq = 0;
-    const table = { sort: "tid", order: "desc", state: "", offset: 0, limit: 100, seq: null,
+    let cursor = "";
+    const table = { sort: "tid", order: "desc", state: "", offset: 0, limit: 100, cursor: null,
                     columns: [], total: 0 };
 
     function applyPoints(data) {
@@ -204,10 +204,10 @@
       const q = new URLSearchParams({ sort: table.sort, order: table.order, offset: table.offset,
                                       limit: table.limit });
       if (table.state) q.set("state", table.state);
-      if (!force && table.seq !== null) q.set("if_version", table.seq);
+      if (!force && table.cursor !== null) q.set("if_version", table.cursor);
       const data = await getJSON(api + "/trials?" + q);
       if (data.unchanged) return;
-      table.seq = data.seq;
+      table.cursor = data.cursor;
       table.total = data.total;
       table.columns = data.columns;
       renderHeader();
@@ -224,7 +224,6 @@
       $("trials-count").textContent = "(" + data.total + ")";
       $("prev").disabled = data.offset === 0;
       $("next").disabled = data.offset + data.rows.length >= data.total;
-      body.dataset.tableSeq = String(data.seq);
     }
 
     const onControl = (fn) => () => { fn(); refreshTable(true).catch((e) => status(false, String(e.message || e))); };
@@ -238,8 +237,8 @@
     window.addEventListener("resize", () => LossChart.draw($("chart"), sorted));
 
     loop(async () => {
-      const data = await getJSON(api + "?since=" + seq);
-      seq = data.seq;
+      const data = await getJSON(api + "?since=" + encodeURIComponent(cursor));
+      cursor = data.cursor;
       renderSummary(data.summary);
       applyPoints(data);
       renderRunning(data.running);
