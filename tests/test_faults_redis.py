@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from e2e_helpers import record
 
 from hqueue import STATUS_OK, fmin, hp, rand
 from hqueue.backends.redis.driver import DriverBusy, DriverLock
@@ -135,6 +136,10 @@ def test_redis_restarted_mid_search_driver_and_workers_reconnect_and_nothing_run
     assert search.error is None, repr(search.error)
     assert_converged(server)
     assert evaluations(log) == N_TRIALS  # nothing lost, so nothing evaluated twice
+    record("Redis stopped (SIGTERM) and restarted 2 s later", injected=1, trials=N_TRIALS,
+           lost=0, duplicated=0, re_evaluations=evaluations(log) - N_TRIALS,
+           observed="driver and 2 workers reconnected by themselves; search completed",
+           test="test_faults_redis.py::test_redis_restarted_mid_search_*")
 
 
 def kill_and_restart(server: RedisServer) -> None:
@@ -155,6 +160,10 @@ def test_redis_killed_mid_search_with_aof_everysec_loses_nothing(server, workers
     assert search.error is None, repr(search.error)
     assert_converged(server)
     assert evaluations(log) == N_TRIALS
+    record("Redis SIGKILLed (AOF everysec) and restarted", injected=1, trials=N_TRIALS,
+           lost=0, duplicated=0, re_evaluations=evaluations(log) - N_TRIALS,
+           observed="no write lost (a killed process's writes are in the OS); completed",
+           test="test_faults_redis.py::test_redis_killed_mid_search_with_aof_everysec_*")
 
 
 @pytest.mark.parametrize("server", [False], indirect=True, ids=["aof-off"])
@@ -173,7 +182,10 @@ def test_redis_rolled_back_to_an_old_snapshot_the_search_converges_with_exact_co
     assert search.error is None, repr(search.error)
     assert_converged(server)
     assert evaluations(log) >= N_TRIALS  # a result Redis lost may have been recomputed
-    print(f"rollback: {N_TRIALS} trials, {evaluations(log)} evaluations")
+    record("Redis rolled back ~20 evaluations (SIGKILL, AOF off, old snapshot)", injected=1,
+           trials=N_TRIALS, lost=0, duplicated=0, re_evaluations=evaluations(log) - N_TRIALS,
+           observed="driver restored lost results and trials from its copy; converged",
+           test="test_faults_redis.py::test_redis_rolled_back_*")
 
 
 def test_a_second_driver_taking_over_a_lapsed_lease_stops_the_first(redis_url):
