@@ -425,3 +425,5 @@ def run_demo(trials: int = 60, workers: int = 2, data_dir: str | Path | None = N
         finally:
             if not kept:
                 cluster.stop()
+                echo("stopped the workers and Redis" + ("" if cluster.owns_dir else
+                                                        f"; data kept in {cluster.dir}"))

@@ -90,6 +90,7 @@ def test_the_demo_runs_a_search_on_workers_prints_the_best_and_cleans_up(tmp_pat
     best = next(line for line in lines if line.startswith("best loss "))
     assert re.match(r"best loss \d\.\d+ \(trial \d+ of 12\): \{'batch_size': ", best)
     assert "12/12" in out  # the progress bar reached the end
+    assert lines[-1] == "stopped the workers and Redis"
     assert wait_gone(port, pids) == []
     assert not data_dir.exists()  # the temporary data directory is removed
 
