@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 from click.testing import CliRunner
-from test_overview import make_experiment
+from test_overview import finish, make_experiment
 
 from hqueue.backends.redis.presence import WorkerPresence, WorkerRegistry
 from hqueue.backends.redis.store import TrialStore
@@ -78,7 +78,7 @@ def test_status_of_one_experiment_and_an_empty_redis(redis_url, exp1, client):
     assert "no experiments yet" in result.output and "no workers" in result.output
 
 
-def test_status_watch_redraws_until_ctrl_c(redis_url, exp1, monkeypatch):
+def test_status_watch_redraws_with_what_changed_until_ctrl_c(redis_url, exp1, monkeypatch):
     import importlib
 
     status_module = importlib.import_module("hqueue.commands.status")
@@ -87,14 +87,19 @@ def test_status_watch_redraws_until_ctrl_c(redis_url, exp1, monkeypatch):
 
     def sleep(seconds):
         sleeps.append(seconds)
-        if len(sleeps) == 2:
+        if len(sleeps) == 1:
+            finish(exp1, 4, 0.125)  # a trial finishes between two redraws
+        else:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(status_module, "_pause", sleep)
     result = run_url(redis_url, "status", "--watch", "--interval", "0.5")
     assert result.exit_code == 0
     assert sleeps == [0.5, 0.5]
-    assert result.output.count("EXPERIMENT") == 2
+    rows = [line.split() for line in result.output.splitlines() if line.startswith("exp1 ")]
+    # new, done, best loss, best tid, queued: before and after the trial finished
+    assert [[r[1], r[3], r[6], r[7], r[9]] for r in rows] == [["2", "2", "0.5", "1", "2"],
+                                                            ["1", "3", "0.125", "4", "1"]]
 
 
 # -- trials ----------------------------------------------------------------------------------

@@ -21,20 +21,20 @@ WORKER_HEADERS = ["WORKER", "HOST", "PID", "QUEUES", "GPUS", "SEEN", "STATE", "R
 
 
 class StatusView:
-    """The mirrors of the experiments shown, kept between refreshes (``--watch`` reads only
-    what changed)."""
+    """The summaries of the experiments shown, kept between redraws: with ``--watch`` each
+    redraw reads and recounts only the trials that changed."""
 
     def __init__(self, client: Any, exp_key: str | None = None) -> None:
         self.client, self.exp_key = client, exp_key
-        self.mirrors: dict[str, Any] = {}
+        self.trackers: dict[str, Any] = {}  # exp_key -> SummaryTracker
 
     def render(self, now: float | None = None) -> str:
         """The experiments table and the workers table, as text."""
         from ..backends.redis.overview import (
             ExperimentMirror,
+            SummaryTracker,
             list_experiments,
             require_experiment,
-            summarize,
         )
         from ..backends.redis.presence import WorkerRegistry
 
@@ -44,10 +44,12 @@ class StatusView:
         workers = WorkerRegistry(self.client).list(now=now)
         rows = []
         for key in keys:
-            mirror = self.mirrors.get(key) or ExperimentMirror(self.client, key)
-            self.mirrors[key] = mirror
-            mirror.refresh()
-            s = summarize(mirror, workers, now=now)
+            if key not in self.trackers:
+                self.trackers[key] = SummaryTracker(ExperimentMirror(self.client, key))
+            tracker = self.trackers[key]
+            tracker.mirror.refresh()
+            tracker.update(tracker.mirror.changed)
+            s = tracker.summary(workers, now=now)
             c = s.counts
             rows.append([s.exp_key, c["new"], c["running"], c["done"], c["error"], c["cancel"],
                          s.best_loss, s.best_tid, round(s.trials_per_min, 1), s.queue_depth,
