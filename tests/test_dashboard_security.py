@@ -172,3 +172,27 @@ def test_the_command_on_a_public_address_serves_only_with_the_token(protected_ur
     assert re.search(rf"http://0\.0\.0\.0:{port}/\?token=<your token>|http://127\.0\.0\.1:{port}/",
                      banner), banner
     assert PASSWORD not in banner and TOKEN not in banner
+
+
+def test_a_read_only_redis_acl_user_is_enough(redis_url):
+    """The dashboard works with a Redis user that may only read (ACL +@read)."""
+    populate(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_setuser("dash-reader", enabled=True, passwords=["+reader-pw-123"],
+                      keys=["hq:*"], commands=["+@read", "+ping"])
+    try:
+        host, port = admin.connection_pool.connection_kwargs["host"], \
+            admin.connection_pool.connection_kwargs["port"]
+        reader_url = f"redis://dash-reader:reader-pw-123@{host}:{port}/0"
+        reader = redis.Redis.from_url(reader_url)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            reader.set("hq:probe", "1")  # the user really cannot write
+        client = create_app(Dashboard(reader)).test_client()
+        for path in ("/api/experiments", f"/api/experiments/{EXP}", "/api/workers",
+                     f"/api/experiments/{EXP}/trials?sort=loss"):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.get_json())
+        reader.close()
+    finally:
+        admin.acl_deluser("dash-reader")
+        admin.close()
