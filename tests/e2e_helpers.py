@@ -59,11 +59,13 @@ class WorkerPool:
 
     def start(self, *, url: str | None = None, pool: str = "solo", concurrency: int = 1,
               env: Mapping[str, str] | None = None, preexec_fn: Callable[[], None] | None = None,
-              queue: str = "hqueue", loglevel: str = "WARNING") -> subprocess.Popen:
-        """One more worker process; its stderr goes to ``<log_dir>/worker-<n>.log``."""
+              queue: str = "hqueue", loglevel: str = "WARNING", app: str = "hqueue.worker"
+              ) -> subprocess.Popen:
+        """One more worker process (``celery -A <app> worker``); its stderr goes to
+        ``<log_dir>/worker-<n>.log``."""
         n = len(self.procs)
         log_path = self.log_dir / f"worker-{n}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "hqueue.worker", "worker",
+        cmd = [sys.executable, "-m", "celery", "-A", app, "worker",
                f"--pool={pool}", "-Q", queue, f"--loglevel={loglevel}",
                "-n", f"w{n}-{uuid.uuid4().hex[:6]}@%h",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]

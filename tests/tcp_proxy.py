@@ -1,9 +1,15 @@
 """A TCP proxy a test controls, to cut one client off from Redis and let it back.
 
 ``TcpProxy(("127.0.0.1", redis_port))`` listens on a free loopback port and forwards every
-connection to the target. :meth:`TcpProxy.cut` closes every open connection (the client sees
-a reset) and, while cut, accepts new connections only to close them at once (a refused
-reconnect); :meth:`TcpProxy.restore` forwards again. Threads only, no event loop.
+connection to the target. Two ways to cut the client off:
+
+- :meth:`TcpProxy.cut` closes every open connection (the client sees a reset) and, while cut,
+  accepts new connections only to close them at once (a refused reconnect);
+- :meth:`TcpProxy.freeze` keeps every connection open but forwards nothing, either way (a
+  silent partition: the client's requests go unanswered, nothing tells it why); what was
+  sent meanwhile is delivered once :meth:`TcpProxy.restore` is called.
+
+:meth:`TcpProxy.restore` forwards again. Threads only, no event loop.
 
 Example:
     with TcpProxy(("127.0.0.1", 6379)) as proxy:
@@ -30,6 +36,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._is_cut = False
+        self._flowing = threading.Event()
+        self._flowing.set()  # cleared while frozen
         self._closed = False
         self.accepted = 0  # connections forwarded
         self.refused = 0  # connections closed at once because the proxy was cut
@@ -53,13 +61,19 @@ class TcpProxy:
         self.dropped += len(socks) // 2
         return len(socks) // 2
 
+    def freeze(self) -> None:
+        """Stop forwarding on every connection, open or new, without closing any."""
+        self._flowing.clear()
+
     def restore(self) -> None:
-        """Forward new connections again."""
+        """Forward again (new connections after a cut; held data after a freeze)."""
         self._is_cut = False
+        self._flowing.set()
 
     def close(self) -> None:
         """Stop listening and drop every connection."""
         self._closed = True
+        self._flowing.set()
         self.cut()
         with contextlib.suppress(OSError):
             self._listener.close()
@@ -103,6 +117,7 @@ class TcpProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
