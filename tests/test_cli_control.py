@@ -174,7 +174,7 @@ def test_the_requeue_script_is_atomic_about_states(client):
 def test_enqueue_inserts_a_trial_with_those_vals_and_sends_its_task(redis_url, exp1, client):
     result = run(redis_url, "enqueue", '{"opt": 1, "x": 0.25}')
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "trial 6 queued on 'hqueue': opt=1 x=0.25"
+    assert result.output.splitlines()[-1] == "trial 6 queued on 'hqueue': opt=1 x=0.25"
     doc = exp1.get(6)
     assert doc["state"] == JOB_STATE_NEW and doc["exp_key"] == "exp1"
     assert doc["misc"]["vals"] == {"opt": [1], "x": [0.25], "lr": []}
@@ -198,9 +198,68 @@ def test_enqueue_a_list_from_stdin(redis_url, exp1, client):
 def test_enqueue_refuses_bad_configurations_in_one_line(redis_url, exp1, client, config,
                                                         message):
     result = run(redis_url, "enqueue", config)
-    assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert message in result.output
+    assert result.exit_code == 1 and result.output.count("Error:") == 1
+    assert message in result.output.splitlines()[-1]
     assert exp1.get(6) is None and sent_tasks(client) == []
+
+
+@pytest.fixture
+def published(client, monkeypatch):
+    """Experiment "space" with a signed domain over a conditional space, as fmin publishes it."""
+    from hqueue import Domain, hp
+    from hqueue.backends.redis.driver import publish_domain
+    from hqueue.backends.redis.trials import RedisTrials
+
+    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
+    space = {"model": hp.choice("model", [
+        {"kind": "linear", "l2": hp.loguniform("l2", -10, 0)},
+        {"kind": "mlp", "layers": hp.quniform("layers", 1, 4, 1)}]),
+        "lr": hp.uniform("lr", 0.0, 1.0)}
+    trials = RedisTrials(client=client, exp_key="space")
+    publish_domain(trials, Domain(lambda cfg: cfg["lr"], space))
+    return trials.store
+
+
+def test_enqueue_checks_a_configuration_against_the_search_space(redis_url, published,
+                                                                client):
+    result = run(redis_url, "enqueue", '{"model": 1, "layers": 3, "lr": 0.5}')
+    assert result.exit_code == 0, result.output
+    assert result.output == "trial 0 queued on 'hqueue': model=1 layers=3 lr=0.5\n"
+    doc = published.get(0)
+    assert doc["misc"]["vals"] == {"model": [1], "layers": [3], "lr": [0.5], "l2": []}
+    assert sent_tasks(client) == [("space", 0)]
+
+
+@pytest.mark.parametrize("config, problem", [
+    ('{"model": 1, "lr": 0.5}', "'layers' is missing (it applies when model=1)"),
+    ('{"model": 0, "l2": 0.1, "layers": 2, "lr": 0.5}',
+     "'layers' does not apply to this configuration (it needs model=1)"),
+    ('{"model": 2, "lr": 0.5}', "'model' is 2: it takes an integer from 0 to 1"),
+    ('{"model": 0, "l2": 2.0, "lr": 0.5}', "'l2' is 2.0: it takes a number from 4.53999e-05 to 1"),
+    ('{"model": 1, "layers": 3, "lr": 1.5}', "'lr' is 1.5: it takes a number from 0 to 1"),
+    ('{"model": 1, "layers": 3, "lr": 0.5, "momentum": 0.9}',
+     "'momentum' is not a parameter of the space (its labels: l2, layers, lr, model)"),
+])
+def test_enqueue_refuses_what_does_not_fit_the_search_space(redis_url, published, client,
+                                                            config, problem):
+    result = run(redis_url, "enqueue", config)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("Error: the configuration does not fit the search space "
+                                    "of 'space': ")
+    assert problem in result.output
+    assert published.get(0) is None and sent_tasks(client) == []
+
+
+def test_enqueue_without_the_drivers_secret_falls_back_to_the_labels(redis_url, published,
+                                                                     monkeypatch):
+    from hqueue.cache import clear_process_cache
+
+    clear_process_cache()  # an earlier test in this process may have loaded the domain
+    monkeypatch.setenv("HQUEUE_SECRET", "another-secret-0123456789abcdef")
+    result = run(redis_url, "enqueue", '{"model": 1, "layers": 3, "lr": 0.5}')
+    assert result.exit_code == 0
+    assert result.output.startswith("note: not checked against the search space (")
+    assert "HQUEUE_SECRET" in result.output.splitlines()[0]
 
 
 def test_enqueue_needs_a_published_search_space(redis_url, client):

@@ -180,9 +180,11 @@ def enqueue(config: str, url: str | None, exp_key: str | None) -> None:
     """Queue configurations to evaluate: a JSON object {label: value} or a list of them.
 
     Values are as the search space stores them: a number for uniform/log/quantized
-    parameters, the index of the option for hp.choice. Labels are checked against the
-    experiment's trials; conditional labels that do not apply may be left out. Use - to
-    read the JSON from stdin.
+    parameters, the index of the option for hp.choice; give exactly the labels that apply
+    (conditional ones only under their choice). Each configuration is checked against the
+    experiment's search space when its signed domain can be loaded here (same HQUEUE_SECRET
+    as the driver, the objective's module importable), else its labels against the
+    experiment's trials. Use - to read the JSON from stdin.
 
     \b
     Example:
@@ -191,16 +193,31 @@ def enqueue(config: str, url: str | None, exp_key: str | None) -> None:
       cat points.json | hqueue enqueue --url redis://127.0.0.1:6379/0 --exp-key demo -
     """
     from ..fmin import generate_trials_to_calculate
+    from ._space import load_space, space_problems
 
     points = parse_points(sys.stdin.read() if config == "-" else config)
     url = require_url(url)
     mirror = open_mirror(url, exp_key)
-    labels = mirror.labels()
-    check_labels(points, labels, mirror.exp_key)
     if not mirror.meta().get("domain"):
         raise HqueueError(f"experiment {mirror.exp_key!r} has no search space published yet "
                           "(its driver never started), so no worker could evaluate these: "
                           "start the search with fmin(..., trials=RedisTrials(...)) first")
+    try:
+        space = load_space(mirror.store)
+    except Exception as exc:  # not verifiable or loadable here: fall back to the labels
+        reason = " ".join(str(exc).split())[:200]
+        click.echo(f"note: not checked against the search space ({reason}); labels checked "
+                   "against the experiment's trials", err=True)
+        labels = mirror.labels()
+        check_labels(points, labels, mirror.exp_key)
+    else:
+        labels = list(space.labels)
+        for i, point in enumerate(points):
+            problems = space_problems(space, point)
+            if problems:
+                which = f"configuration {i + 1}" if len(points) > 1 else "the configuration"
+                raise HqueueError(f"{which} does not fit the search space of "
+                                  f"{mirror.exp_key!r}: {'; '.join(problems)}")
     store = mirror.store
     tids = store.new_tids(len(points))
     docs = generate_trials_to_calculate(points, tids=tids).trials
