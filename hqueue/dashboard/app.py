@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -41,7 +42,6 @@ def create_app(dashboard: Dashboard, *, token: str | None = None, redis_label: s
     Strings in ``hide`` (the Redis password) are blanked out of any error message.
     """
     app = Flask(__name__)
-    app.config.update(JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     app.json.compact = True
 
@@ -88,6 +88,9 @@ def create_app(dashboard: Dashboard, *, token: str | None = None, redis_label: s
             if request.path.startswith("/api/") and exc.code is not None:
                 return _error(exc.code, exc.description or exc.name)
             return exc
+        if not isinstance(exc, redis.RedisError):
+            logger.exception("dashboard request %s failed", request.path)
+            return _error(500, f"internal error ({type(exc).__name__}); see the dashboard's log")
         logger.warning("dashboard request %s failed: %s", request.path, _one_line(exc))
         message = f"cannot read Redis at {redis_label}: {type(exc).__name__}: {_one_line(exc)}"
         for secret in hide:
