@@ -240,8 +240,8 @@ def celery(url: str, *args: str) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-READ_COMMANDS = [["status"], ["trials", "--exp-key", "acl"], ["best", "--exp-key", "acl"],
-                 ["show", "0", "--exp-key", "acl"]]
+CLI_COMMANDS = [["status"], ["trials", "--exp-key", "acl"], ["best", "--exp-key", "acl"],
+                ["show", "0", "--exp-key", "acl"], ["export", "--exp-key", "acl"]]
 
 
 def test_the_shipped_acl_user_runs_a_search_the_cli_and_what_flower_needs(
@@ -253,12 +253,17 @@ def test_the_shipped_acl_user_runs_a_search_the_cli_and_what_flower_needs(
     trials = run_search(url, "acl")
     assert_all_done(trials, 6)
 
-    # hqueue's own read commands, as that user
+    # hqueue's own commands, as that user
     env = dict(os.environ, HQUEUE_URL=url, HQUEUE_SECRET=SECRET)
-    for args in (a for a in READ_COMMANDS if a[0] in main.commands):
-        out = subprocess.run([sys.executable, "-m", "hqueue.cli", *args], env=env,
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, (args, out.stderr)
+
+    def cli(*args: str) -> None:
+        if args[0] in main.commands:
+            out = subprocess.run([sys.executable, "-m", "hqueue.cli", *args], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, (args, out.stderr)
+
+    for args in CLI_COMMANDS:
+        cli(*args)
 
     # Flower's way in: remote control (ping, enable_events) and the event stream
     assert "pong" in celery(url, "inspect", "ping", "--timeout", "5").stdout
@@ -271,6 +276,8 @@ def test_the_shipped_acl_user_runs_a_search_the_cli_and_what_flower_needs(
         assert dump.wait_for("task succeeded", "hqueue.run_trial"), dump.text()
     finally:
         dump.stop()
+    cli("purge", "--exp-key", "acl-events", "--yes")
+    assert admin.sismember("hq:experiments", "acl-events") == ("purge" not in main.commands)
     worker.stop()
     assert denials(admin, "hqueue") == [], worker.log.read_text()[-3000:]
 
