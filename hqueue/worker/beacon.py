@@ -92,6 +92,9 @@ class Beacon:
     def stop(self) -> None:
         """Stop announcing and delete this process's entry."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)  # an announcement in flight must not land after the delete
         try:
             self.registry.remove(self.worker_id)
         except Exception as exc:  # leaving: the entry goes stale and is forgotten later
