@@ -7,7 +7,7 @@ trial's logged evaluations. The figures each test prints (``-s``) are the ones r
 docs/RELIABILITY.md; ``scripts/fault-campaign`` runs the long variants.
 
 Environment knobs (the CI defaults in brackets):
-``HQ_FAULT_KILL_TRIALS`` trials of the repeated-SIGKILL search [120].
+``HQ_FAULT_KILL_TRIALS`` trials of the repeated-SIGKILL search [100].
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Killer(threading.Thread):
 
 def test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial(redis_url, pool,
                                                                           tmp_path):
-    n = int(os.environ.get("HQ_FAULT_KILL_TRIALS", "120"))
+    n = int(os.environ.get("HQ_FAULT_KILL_TRIALS", "100"))
     for _ in range(3):
         pool.start()
     objective = LoggedObjective(tmp_path / "evals.jsonl", sleep_s=0.2)
