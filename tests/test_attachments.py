@@ -77,6 +77,14 @@ def test_a_value_over_one_chunk_round_trips_and_is_listed_once(client):
     assert list(other) == [] and "big" not in other  # another trial's view: none of them
 
 
+def test_size_reads_inline_and_chunked_values_without_fetching_them(client):
+    att = _trial_att(client)
+    att["big"], att["small"], att["empty"] = os.urandom(1234), b"x" * 7, b""
+    assert [att.size(n) for n in ("big", "small", "empty")] == [1234, 7, 0]
+    with pytest.raises(KeyError):
+        att.size("absent")
+
+
 def test_deleting_a_chunked_value_deletes_every_chunk(client):
     att = _trial_att(client)
     att["big"] = os.urandom(1000)

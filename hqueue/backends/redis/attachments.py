@@ -144,6 +144,33 @@ class RedisAttachments(MutableMapping):
         value = b"".join(parts)
         return value if len(value) == int(size) else None
 
+    def size(self, name: str) -> int:
+        """The size in bytes of attachment ``name`` without reading it (KeyError if absent).
+
+        Use this, not ``STRLEN``: a chunked value's key holds its manifest, not its bytes.
+
+        Example:
+            >>> import fakeredis
+            >>> att = RedisAttachments(fakeredis.FakeRedis(), lambda n: f"hq:{{e}}:attach:exp:{n}",
+            ...                        "experiment e", max_bytes=100, chunk_bytes=4)
+            >>> att["a"], att["b"] = b"abc", b"0123456789"
+            >>> att.size("a"), att.size("b")
+            (3, 10)
+        """
+        key = self._key(name)
+        try:
+            n = int(self._client.strlen(key))
+        except ResponseError as exc:  # WRONGTYPE: a chunked value's manifest
+            if "WRONGTYPE" not in str(exc):
+                raise
+            size = self._client.hget(key, "size")
+            if size is None:
+                raise KeyError(name) from None
+            return int(size)
+        if n == 0 and not self._client.exists(key):
+            raise KeyError(name)
+        return n
+
     def __iter__(self) -> Iterator[str]:
         n = len(self._prefix)
         for key in self._client.scan_iter(match=glob_escape(self._prefix) + "*", count=500):
