@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -137,10 +138,16 @@ def start_here() -> Beacon | None:
         return None
     _BEACON[pid] = beacon
     beacon.start()
+    atexit.register(_on_exit)  # cold shutdowns skip Celery's worker_shutdown signal
     return beacon
 
 
 def _on_pool_process_init(**_: Any) -> None:
+    from billiard.process import current_process
+
+    if current_process()._name == "MainProcess":
+        return  # the solo pool sends this too, before the worker handles SIGTERM: wait for
+        # worker_ready, so an entry never outlives a worker stopped while starting
     start_here()
 
 
