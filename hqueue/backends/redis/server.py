@@ -486,5 +486,11 @@ def redis_url(host: str, port: int, password: str | None = None, db: int = 0) ->
     return f"redis://{auth}{netloc}:{port}/{db}"
 
 
-# `hqueue serve` (foreground server for one box) lives in serve.py
-from .serve import default_data_dir, describe, serve  # noqa: E402, F401
+def __getattr__(name: str) -> object:
+    """``serve``, ``describe`` and ``default_data_dir`` (``hqueue serve``) live in serve.py,
+    which imports this module: looked up on first use, so either may be imported first."""
+    if name in ("serve", "describe", "default_data_dir"):
+        from . import serve as serve_module
+
+        return getattr(serve_module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
