@@ -376,15 +376,7 @@ def render(n: int, changed: int, res: dict[str, dict[str, Any]]) -> str:
     rt = res.get("redis_trials", {})
     ref = rt.get("rss_with_history")
     drows = []
-    for label, key, field in (
-        ("hqueue RedisTrials mirror (after refresh)", "redis_trials", "rss_mirror"),
-        ("hqueue RedisTrials mirror + sampler history", "redis_trials", "rss_with_history"),
-        ("hqueue Trials (in memory)", "hqueue_trials", "rss"),
-        ("hqueue Trials + sampler history", "hqueue_trials", "rss_with_history"),
-        ("hyperopt 0.3.0 Trials", "hyperopt_trials", "rss"),
-        ("Optuna in-memory study", "optuna_memory", "rss"),
-        ("Optuna study loaded from JournalRedisStorage", "optuna_journal_load", "rss"),
-    ):
+    for label, key, field in DRIVER_ROWS:
         r = res.get(key, {})
         if "error" in r:
             drows.append([label, r["error"], "-", "-"])
@@ -426,6 +418,39 @@ def render(n: int, changed: int, res: dict[str, dict[str, Any]]) -> str:
             + "\n\nThe first hqueue call indexes the whole history (columns, sort orders); "
             "later calls reuse the index. hyperopt rebuilds everything on every call.\n")
     return "\n".join(parts)
+
+
+DRIVER_ROWS = (
+    ("hqueue RedisTrials mirror (after refresh)", "redis_trials", "rss_mirror"),
+    ("hqueue RedisTrials mirror + sampler history", "redis_trials", "rss_with_history"),
+    ("hqueue Trials (in memory)", "hqueue_trials", "rss"),
+    ("hqueue Trials + sampler history", "hqueue_trials", "rss_with_history"),
+    ("hyperopt 0.3.0 Trials", "hyperopt_trials", "rss"),
+    ("Optuna in-memory study", "optuna_memory", "rss"),
+    ("Optuna study loaded from JournalRedisStorage", "optuna_journal_load", "rss"),
+)
+
+
+def plot(n: int, res: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Bars: Redis bytes per trial (left) and driver bytes per trial (right)."""
+    plt = report.pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), width_ratios=(1, 2.4))
+    redis_bars = [("hqueue", res.get("store", {}).get("per_trial")),
+                  ("Optuna journal", res.get("optuna_journal_fill", {}).get("per_trial"))]
+    redis_bars = [(k, v) for k, v in redis_bars if v]
+    left.bar([k for k, _ in redis_bars], [v for _, v in redis_bars], color=["C0", "C2"])
+    left.set(title="Redis bytes per finished trial", ylabel="bytes")
+    driver = [(label.replace(" (after refresh)", "").replace("hqueue ", "hqueue\n"),
+               res.get(key, {}).get(field)) for label, key, field in DRIVER_ROWS]
+    driver = [(k, v / n) for k, v in driver if v]
+    right.barh([k for k, _ in driver][::-1], [v for _, v in driver][::-1], color="C1")
+    right.set(title="driver RSS growth per trial", xlabel="bytes")
+    right.tick_params(axis="y", labelsize=8)
+    fig.suptitle(f"{n:,} finished trials (mixed10 space)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -473,5 +498,6 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     text = report.header_markdown("memory at 100,000 trials" if n == 100_000 else
                                   f"memory at {n:,} trials", report.environment(argv), notes)
     md = report.write_text(out / "memory.md", text + "\n" + body)
-    print(f"wrote {md}")
+    png = plot(n, res, out / "memory.png")
+    print(f"wrote {md} and {png}")
     return 1 if errors else 0

@@ -43,5 +43,6 @@ def test_small_run_reports_every_holder(tmp_path) -> None:
                 "| hqueue RedisTrials mirror + sampler history |", "| hyperopt 0.3.0 Trials |",
                 "| Optuna in-memory study |", "_refresh_incremental(), 20 new trials finished"):
         assert row in text
+    assert (tmp_path / "memory.png").stat().st_size > 0
     per_trial = re.search(r"\| hqueue \(RedisTrials store\) \| (\d+) \| (\d+) \|", text)
     assert per_trial and int(per_trial.group(2)) > 100  # a trial hash holds a whole document
