@@ -29,6 +29,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `hqueue export | head`: the reader left, nothing to report
+            _silence_stdout()
+            raise SystemExit(0) from None
         except (HqueueError, OSError) as exc:
             raise click.ClickException(_one_line(exc)) from None
         except Exception as exc:
@@ -36,6 +39,18 @@ class _Group(click.Group):
                 raise
             raise click.ClickException(f"Redis failed: {_one_line(exc)} (is it still up? "
                                        "check --url / HQUEUE_URL)") from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing more."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _is_redis_error(exc: BaseException) -> bool:

@@ -142,6 +142,28 @@ def test_show_prints_params_result_attachments_and_error_with_traceback(redis_ur
     assert "ValueError: boom" in out and "Traceback ..." in out
 
 
+def test_show_sizes_a_chunked_attachment_by_its_bytes_not_its_manifest(redis_url, exp1,
+                                                                      client):
+    from hqueue.backends.redis.attachments import RedisAttachments
+
+    att = RedisAttachments(client, lambda n: exp1.keys.trial_attachment(2, n), "trial 2",
+                           max_bytes=2**30, chunk_bytes=1024)
+    att["weights"] = b"w" * 5000  # five chunks
+    result = run_url(redis_url, "show", "2")
+    assert result.exit_code == 0, result.output
+    assert "weights      5000 bytes" in result.output
+
+
+def test_export_into_a_closed_pipe_exits_quietly(redis_url, exp1):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m hqueue.cli export --url {redis_url} --format csv | true",
+        shell=True, capture_output=True, text=True, timeout=60)
+    assert "Error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_show_of_a_running_trial_shows_its_partial_result(redis_url, exp1):
     out = run_url(redis_url, "show", "3").output
     assert "partial result" in out and "epoch        3" in out

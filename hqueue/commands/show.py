@@ -24,11 +24,7 @@ def attachment_sizes(mirror: Any, tid: int) -> dict[str, int]:
     keys = mirror.keys
     att = RedisAttachments(mirror.client, lambda name: keys.trial_attachment(tid, name),
                            f"trial {tid}", max_bytes=0)
-    names = sorted(att)
-    pipe = mirror.client.pipeline(transaction=False)
-    for name in names:
-        pipe.strlen(keys.trial_attachment(tid, name))
-    return dict(zip(names, (int(n) for n in pipe.execute())))
+    return {name: att.size(name) for name in sorted(att)}  # chunked values: not STRLEN
 
 
 def describe(mirror: Any, tid: int) -> list[str]:
