@@ -122,6 +122,17 @@ def test_expired_lease_requeues_then_errors_at_the_retry_cap(store):
     assert "lost its worker 2 times" in doc["misc"]["error"][1]
 
 
+def test_a_trial_errored_at_the_retry_cap_keeps_its_checkpoint_marked_failed(store):
+    [tid] = created(store)
+    store.claim(tid, "w1", lease_s=0.001)
+    store.checkpoint(tid, "w1", {"status": "ok", "loss": 0.7, "epoch": 3})
+    time.sleep(0.01)
+    assert store.expire_leases(max_attempts=1) == ([], [tid])
+    result = store.get(tid)["result"]
+    assert result["status"] == "fail" and "lost its worker 1 times" in result["failure"]
+    assert (result["loss"], result["epoch"]) == (0.7, 3)
+
+
 def test_a_late_result_after_requeue_is_dropped(store):
     [tid] = created(store)
     store.claim(tid, "stale", lease_s=0.001)

@@ -174,3 +174,18 @@ def test_a_restarted_driver_resends_every_queued_trial(monkeypatch, server):
     trials.store.create(docs)
     run(trials, 4)
     assert all(t["state"] == 2 for t in trials.trials) and len(trials) == 4
+
+
+def test_a_damaged_trial_document_reads_as_an_error_trial_and_refresh_goes_on(server):
+    trials = RedisTrials(client=fakeredis.FakeRedis(server=server), exp_key="damaged")
+    from hqueue.fmin import generate_trial
+
+    trials.store.create([generate_trial(0, {"x": 0.5}), generate_trial(1, {"x": -0.5})])
+    trials.client.hset(trials.keys.trial(1), "doc", b"\xc1 not msgpack")
+    trials.client.incr(trials.keys.seq)
+    trials.client.zadd(trials.keys.changes, {"1": int(trials.client.get(trials.keys.seq))})
+    trials.refresh()  # does not raise
+    by_tid = {t["tid"]: t for t in trials._dynamic_trials}
+    assert by_tid[1]["state"] == JOB_STATE_ERROR
+    assert "corrupt trial data" in by_tid[1]["result"]["failure"]
+    assert by_tid[0]["misc"]["vals"] == {"x": [0.5]}

@@ -189,21 +189,31 @@ class TrialStore:
         requeued, errored = [], []
         for raw in self.client.zrangebyscore(keys.running, "-inf", now):
             tid = int(raw)
-            error = encode_value([
-                "LeaseExpired",
-                f"trial {tid} lost its worker {max_attempts} times (killed, out of memory or "
-                "cut off from Redis); raise max_retries or check the worker logs",
-            ])
+            reason = (f"trial {tid} lost its worker {max_attempts} times (killed, out of "
+                      "memory or cut off from Redis); raise max_retries or check the worker "
+                      "logs")
             outcome = int(self._scripts["expire"](
                 keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq,
                       keys.events],
-                args=[tid, now, max_attempts, error, encode_value(utcnow())],
+                args=[tid, now, max_attempts, encode_value(["LeaseExpired", reason]),
+                      encode_value(utcnow()), self._failed_result(tid, reason)],
             ))
             if outcome == 1:
                 requeued.append(tid)
             elif outcome == 2:
                 errored.append(tid)
         return requeued, errored
+
+    def _failed_result(self, tid: int, reason: str) -> bytes:
+        """The result an expired trial gets if it becomes ERROR: its last partial result (a
+        checkpoint), marked failed with the reason."""
+        try:
+            last = decode_value(self.client.hget(self.keys.trial(tid), "result") or b"")
+        except Exception:  # unreadable partial result: keep only the reason
+            last = None
+        result = dict(last) if isinstance(last, Mapping) else {}
+        result.update(status="fail", failure=reason)
+        return encode_value(result)
 
     def cancel(self, tid: int) -> str:
         """Cancel a trial: "cancelled" (was queued), "stopping" (running) or "finished"."""
@@ -294,7 +304,30 @@ class TrialStore:
         if not rows:
             return seq, []
         new_seq = int(max(score for _, score in rows))
-        return new_seq, self.get_many([int(t) for t, _ in rows])
+        tids = [int(t) for t, _ in rows]
+        pipe = self.client.pipeline(transaction=False)
+        for tid in tids:
+            pipe.hgetall(self.keys.trial(tid))
+        docs = []
+        for tid, fields in zip(tids, pipe.execute()):
+            if not fields:
+                continue
+            try:
+                docs.append(_assemble(fields, self.keys.trial(tid)))
+            except CorruptTrialDocument as exc:  # a reader must not stop over one bad trial
+                logger.warning("trial %s of %r is unreadable, counted as ERROR: %s", tid,
+                               self.exp_key, exc)
+                docs.append(self._unreadable(tid, exc))
+        return new_seq, docs
+
+    def _unreadable(self, tid: int, exc: Exception) -> dict:
+        """What readers see of a trial whose stored document is damaged: an ERROR trial."""
+        return {"tid": tid, "spec": None, "exp_key": self.exp_key, "version": 0,
+                "state": JOB_STATE_ERROR, "owner": None, "book_time": None,
+                "refresh_time": None,
+                "result": {"status": "fail", "failure": str(exc)},
+                "misc": {"tid": tid, "cmd": None, "workdir": None, "idxs": {}, "vals": {},
+                         "attempts": 0, "error": (type(exc).__name__, str(exc))}}
 
     def running_tids(self) -> list[int]:
         return [int(t) for t in self.client.zrange(self.keys.running, 0, -1)]
