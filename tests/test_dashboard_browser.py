@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import e2e_helpers
 import numpy as np
 import pytest
 import redis
@@ -50,14 +51,7 @@ CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-de
 
 def wait_until(predicate, what: str, timeout: float = 30.0, every: float = 0.1):
     """Poll ``predicate`` until truthy; the timeout only turns a hang into a failure."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
+    return e2e_helpers.wait_until(predicate, timeout, what, every)
 
 
 def new_browser():

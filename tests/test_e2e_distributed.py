@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from e2e_helpers import all_docs, wait_until
 
 from hqueue import STATUS_OK, fmin, hp, tpe
 from hqueue.backends.redis.trials import RedisTrials
@@ -119,30 +120,6 @@ def start_worker(workers: Workers, log_path, *, secret: str = SECRET,
         )
     workers.procs.append(proc)
     return proc
-
-
-def all_docs(url: str, exp_key: str) -> list[dict]:
-    """Every trial document of an experiment, straight from Redis, in tid order."""
-    from hqueue.backends.redis.store import TrialStore
-
-    store = TrialStore.from_url(url, exp_key)
-    try:
-        return sorted(store.changes_since(0)[1], key=lambda d: d["tid"])
-    finally:
-        store.client.close()
-
-
-def wait_until(predicate, timeout: float, what: str, every: float = 0.02):
-    """Poll ``predicate`` until it returns something truthy; ``timeout`` is only a safety net
-    so that a broken run fails instead of hanging."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 class OpenOnUnpickle:
