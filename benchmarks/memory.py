@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=None, help="N (default 100000; quick 2000)")
     parser.add_argument("--changed", type=int, default=100, help="trials changed between refreshes")
     parser.add_argument("--no-journal", action="store_true", help="skip Optuna's Redis journal")
+    parser.add_argument("--journal-trials", type=int, default=None,
+                        help="trials in the Optuna journal study (default min(N, 10000): its "
+                        "writes slow down as it grows, 100,000 took over 15 minutes)")
     parser.add_argument("--no-suggest", action="store_true", help="skip the suggest timings")
     parser.add_argument("--case-timeout", type=float, default=900.0,
                         help="seconds one measurement may take before it is reported as cut off")
@@ -321,7 +324,7 @@ def case_optuna_journal_load(url: str, study_name: str, n: int) -> dict[str, Any
     study = optuna.load_study(study_name=study_name, storage=storage)
     count = len(study.get_trials(deepcopy=False))
     seconds = time.perf_counter() - start
-    return {"rss": settled_rss() - base, "load_s": seconds, "n": count}
+    return {"rss": settled_rss() - base, "load_s": seconds, "n": count, "per_n": count}
 
 
 def in_child(fn: Callable[..., dict[str, Any]], *args: Any, timeout: float) -> dict[str, Any]:
@@ -381,12 +384,16 @@ def render(n: int, changed: int, res: dict[str, dict[str, Any]]) -> str:
         if "error" in r:
             drows.append([label, r["error"], "-", "-"])
         elif field in r:
-            ratio = f"{r[field] / ref:.2f}" if ref else "-"
-            drows.append([label, f"{r[field] / 2**20:.1f}", f"{r[field] / n:.0f}", ratio])
+            per_n = r.get("per_n", n)
+            per_trial = r[field] / per_n
+            ratio = f"{per_trial / (ref / n):.2f}" if ref else "-"
+            if per_n != n:
+                label += f" (N = {per_n:,})"
+            drows.append([label, f"{r[field] / 2**20:.1f}", f"{per_trial:.0f}", ratio])
     parts.append(
         f"## Driver memory with N = {n:,} finished trials\n\nGrowth of the process's resident "
-        "set (RSS) from the empty object to the full one; ratio to the RedisTrials mirror "
-        "with its sampler history (what a running hqueue driver holds):\n\n"
+        "set (RSS) from the empty object to the full one; ratio (per trial) to the "
+        "RedisTrials mirror with its sampler history (what a running hqueue driver holds):\n\n"
         + report.markdown_table(["holder", "MiB", "bytes per trial", "ratio"], drows, left=1)
         + "\n")
     if rt and "error" not in rt:
@@ -441,8 +448,9 @@ def plot(n: int, res: dict[str, dict[str, Any]], path: Path) -> Path:
     left.bar([k for k, _ in redis_bars], [v for _, v in redis_bars], color=["C0", "C2"])
     left.set(title="Redis bytes per finished trial", ylabel="bytes")
     driver = [(label.replace(" (after refresh)", "").replace("hqueue ", "hqueue\n"),
-               res.get(key, {}).get(field)) for label, key, field in DRIVER_ROWS]
-    driver = [(k, v / n) for k, v in driver if v]
+               res.get(key, {}).get(field), res.get(key, {}).get("per_n", n))
+              for label, key, field in DRIVER_ROWS]
+    driver = [(k, v / per_n) for k, v, per_n in driver if v]
     right.barh([k for k, _ in driver][::-1], [v for _, v in driver][::-1], color="C1")
     right.set(title="driver RSS growth per trial", xlabel="bytes")
     right.tick_params(axis="y", labelsize=8)
@@ -482,8 +490,12 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         ]
         if not args.no_journal:
             study = f"mem-{uuid.uuid4().hex[:8]}"
-            steps += [("optuna_journal_fill", case_optuna_journal_fill, (server.url, study, n)),
-                      ("optuna_journal_load", case_optuna_journal_load, (server.url, study, n))]
+            nj = min(n, args.journal_trials or 10_000)
+            steps += [("optuna_journal_fill", case_optuna_journal_fill, (server.url, study, nj)),
+                      ("optuna_journal_load", case_optuna_journal_load, (server.url, study, nj))]
+            if nj != n:
+                notes.append(f"Optuna JournalRedisStorage rows are measured with {nj:,} trials "
+                             f"(per-trial figures; --journal-trials), not {n:,}")
         for name, fn, fargs in steps:
             print(f"{name} ...", flush=True)
             res[name] = in_child(fn, *fargs, timeout=t)
