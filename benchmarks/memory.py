@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-journal", action="store_true", help="skip Optuna's Redis journal")
     parser.add_argument("--journal-trials", type=int, default=None,
                         help="trials in the Optuna journal study (default min(N, 10000): its "
-                        "writes slow down as it grows, 100,000 took over 15 minutes)")
+                        "writes slow down as the journal grows)")
     parser.add_argument("--no-suggest", action="store_true", help="skip the suggest timings")
     parser.add_argument("--case-timeout", type=float, default=900.0,
                         help="seconds one measurement may take before it is reported as cut off")
@@ -450,7 +450,8 @@ def plot(n: int, res: dict[str, dict[str, Any]], path: Path) -> Path:
     driver = [(label.replace(" (after refresh)", "").replace("hqueue ", "hqueue\n"),
                res.get(key, {}).get(field), res.get(key, {}).get("per_n", n))
               for label, key, field in DRIVER_ROWS]
-    driver = [(k, v / per_n) for k, v, per_n in driver if v]
+    driver = [(k + (f"\n(N = {per_n:,})" if per_n != n else ""), v / per_n)
+              for k, v, per_n in driver if v]
     right.barh([k for k, _ in driver][::-1], [v for _, v in driver][::-1], color="C1")
     right.set(title="driver RSS growth per trial", xlabel="bytes")
     right.tick_params(axis="y", labelsize=8)
