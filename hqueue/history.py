@@ -60,7 +60,11 @@ class History:
         self.n_failed = 0
         self._best_row: int | None = None
         self._orders: dict[str, np.ndarray] = {}
+        self._loss_order = np.empty(0, dtype=np.int64)
         self.best_loss = float("inf")
+        #: arrays samplers derive from the columns and extend as rows are appended (the
+        #: history only grows, so nothing kept here goes stale; a rebuilt history starts empty)
+        self.derived: dict[Any, Any] = {}
 
     def __len__(self) -> int:
         return len(self._tids)
@@ -104,12 +108,15 @@ class History:
         _, values = self.column(label)
         order = self._orders.get(label, np.empty(0, dtype=np.int64))
         if len(order) < len(values):
-            new = np.arange(len(order), len(values))
-            new = new[np.argsort(values[new], kind="stable")]
-            at = np.searchsorted(values[order], values[new], side="right")
-            order = np.insert(order, at, new)
-            self._orders[label] = order
+            order = self._orders[label] = _extend_order(order, values)
         return order
+
+    def loss_order(self) -> np.ndarray:
+        """Rows sorted by loss ascending, ties in completion order (``np.argsort(losses,
+        kind="stable")``), kept between calls like :meth:`sorted_order`."""
+        if len(self._loss_order) < len(self._losses):
+            self._loss_order = _extend_order(self._loss_order, self.losses)
+        return self._loss_order
 
     def pending_column(self, label: str) -> np.ndarray:
         """Values of ``label`` in the pending trials where it is active."""
@@ -118,3 +125,13 @@ class History:
     def best_row(self) -> int | None:
         """Row of the lowest loss (first one on ties), or None when empty."""
         return self._best_row
+
+
+def _extend_order(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``order`` (a stable ascending sort of ``values[:len(order)]``) extended to all of
+    ``values``: the new positions sorted among themselves and merged in after equal values,
+    which is exactly ``np.argsort(values, kind="stable")``."""
+    new = np.arange(len(order), len(values))
+    new = new[np.argsort(values[new], kind="stable")]
+    at = np.searchsorted(values[order], values[new], side="right")
+    return np.insert(order, at, new)

@@ -1,5 +1,6 @@
-"""TPE in three layers: :mod:`.sampler` (split, score, pick), :mod:`.parzen` (observations to
-mixtures), :mod:`.mixture` (batched log-densities).
+"""TPE in three layers: :mod:`.sampler` (split, score, pick), :mod:`.parzen` and :mod:`.joint`
+(observations to mixtures, one label at a time or a group jointly), :mod:`.mixture` (batched
+log-densities); :mod:`.groups` keeps each group's observations as arrays between suggestions.
 
 Example:
     >>> from hqueue.algos.tpe import suggest

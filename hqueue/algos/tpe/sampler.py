@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from ...history import History
-from ...space.compiled import CompiledSpace, Param
+from ...space.compiled import CompiledSpace
 from ...space.distributions import LOG_FLOOR, Categorical, Numeric
 from ..docs import rows_to_docs
-from .joint import JointMixture, joint_estimator
+from .groups import GroupPlan, group_data, group_plans
+from .joint import PRIOR_FIRST, distinct, joint_pair
 from .parzen import forgetting_weights
 from .stacked import CategoricalTables, NumericKernels
 
@@ -42,10 +43,11 @@ _default_linear_forgetting = 25
 
 
 def split_good(losses: np.ndarray, gamma: float | None, cap: int | None,
-               good_fraction: float = 0.1) -> np.ndarray:
+               good_fraction: float = 0.1, order: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of the "good" trials: the ``ceil(good_fraction * n)`` lowest losses, or
     hyperopt's ``ceil(gamma * sqrt(n))`` when ``gamma`` is given; at most ``cap`` of them
-    (ties go to the earlier trial)."""
+    (ties go to the earlier trial). ``order``, when given, is ``losses``' stable sort order
+    (``History.loss_order``; saves the sort)."""
     n = len(losses)
     if gamma is not None:
         n_good = int(np.ceil(gamma * np.sqrt(n)))
@@ -54,7 +56,9 @@ def split_good(losses: np.ndarray, gamma: float | None, cap: int | None,
     if cap:
         n_good = min(n_good, cap)
     good = np.zeros(n, dtype=bool)
-    good[np.argsort(losses, kind="stable")[:n_good]] = True
+    if order is None:
+        order = np.argsort(losses, kind="stable")
+    good[order[:n_good]] = True
     return good
 
 
@@ -112,7 +116,8 @@ def suggest(
     if len(history) < n_startup_jobs:
         rows = space.sample(rng, len(new_ids))
         return rows_to_docs(new_ids, rows, domain, trials)
-    good = split_good(history.losses, gamma, linear_forgetting, good_fraction)
+    good = split_good(history.losses, gamma, linear_forgetting, good_fraction,
+                      history.loss_order())
     pending_rows = list(history.pending) if pending == "liar" else []
     prior = PriorPolicy(prior_weight, prior_share)
     cap = None if shrink is None else shrink / (1.0 + 0.1 * len(history))
@@ -153,6 +158,13 @@ class PriorPolicy:
         total = np.array([w.sum() for w in obs_weights])
         share = self.prior_share * np.where(total > 0, total, 1.0) / (1.0 - self.prior_share)
         return share / np.asarray(n_options) if n_options is not None else share
+
+    def good_weight(self, obs_weights: np.ndarray) -> float:
+        """:meth:`good` for one label (or one joint group) as a float."""
+        if self.prior_share is None:
+            return float(self.prior_weight)
+        total = float(obs_weights.sum())
+        return self.prior_share * (total if total > 0 else 1.0) / (1.0 - self.prior_share)
 
 
 def _liar_values(pending_rows: list, label: str) -> list:
@@ -260,63 +272,111 @@ def _categorical_choices(items: list, rng: np.random.Generator, prior: PriorPoli
     return {it[0].label: int(i) + d.offset for it, i, d in zip(items, chosen, dists)}
 
 
-def _group_columns(group: Sequence[Param], history: History) -> tuple[np.ndarray, list]:
-    """Rows where every member of ``group`` is active, and each member's values there."""
-    columns = [history.column(p.label) for p in group]
-    rows = columns[0][0]
-    for r, _ in columns[1:]:
-        if len(r) != len(rows) or not np.array_equal(r, rows):
-            rows = np.intersect1d(rows, r)
-    values = [v if len(r) == len(rows) else v[np.searchsorted(r, rows)] for r, v in columns]
-    return rows, values
+#: below this many kernels, sorting the observations here is cheaper than merging the
+#: history's kept sort orders
+_SORT_HERE = 512
 
 
-def _bad_orders(group: Sequence[Param], history: History, rows: np.ndarray,
-                is_good: np.ndarray) -> list[np.ndarray | None]:
-    """Sort order of each numeric member's bad values, from the history's kept order (only
-    where the group's rows are the label's whole column)."""
-    bad_index = np.cumsum(~is_good) - 1
-    orders: list[np.ndarray | None] = []
-    for p in group:
-        if not isinstance(p.dist, Numeric) or len(history.column(p.label)[0]) != len(rows):
-            orders.append(None)
-            continue
-        order = history.sorted_order(p.label)
-        orders.append(bad_index[order[~is_good[order]]])
-    return orders
+class _BadOrders:
+    """Sort order of each numeric member's bad observations (positions among the bad
+    kernels), from the history's kept order; None where the group's rows are not the
+    label's whole column."""
 
+    def __init__(self, plan: GroupPlan, history: History, is_good: np.ndarray) -> None:
+        self.plan, self.history, self.is_good = plan, history, is_good
 
-def _joint_candidates(dists: list, good: JointMixture, bad: JointMixture,
-                      kernels: np.ndarray, rng: np.random.Generator
-                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Candidates drawn from the good kernels ``kernels`` (values per group member) and the
-    (candidates, kernels) log-kernel terms of both models at them."""
-    values: list[np.ndarray] = [np.empty(0)] * len(dists)
-    good_terms, bad_terms = [], []
-    numeric = [i for i, d in enumerate(dists) if isinstance(d, Numeric)]
-    if numeric:
-        z = good.numeric.sample(rng, kernels)  # (candidates, numeric dims), internal axes
-        continuous = []
-        for j, i in enumerate(numeric):
-            d = dists[i]
-            x = d.from_internal(z[:, j])
-            values[i] = x
-            if d.q is None:
-                continuous.append(j)
+    def all(self) -> list[np.ndarray | None]:
+        is_good = self.is_good
+        bad_index = np.cumsum(~is_good) - 1
+        orders: list[np.ndarray | None] = []
+        for i in self.plan.numeric:
+            label = self.plan.labels[i]
+            if len(self.history.column(label)[0]) != len(is_good):
+                orders.append(None)
                 continue
-            lo, hi = d.to_internal(x - d.q / 2), d.to_internal(x + d.q / 2)
-            good_terms.append(good.numeric.log_bin_mass(j, x, lo, hi))
-            bad_terms.append(bad.numeric.log_bin_mass(j, x, lo, hi))
-        if continuous:
-            good_terms.append(good.numeric.log_density(continuous, z[:, continuous]))
-            bad_terms.append(bad.numeric.log_density(continuous, z[:, continuous]))
-    categorical = [i for i, d in enumerate(dists) if not isinstance(d, Numeric)]
-    for c, i in enumerate(categorical):
-        idx = good.categorical[c].sample(rng, kernels)
-        values[i] = idx + dists[i].offset
-        good_terms.append(good.categorical[c].log_kernels(idx))
-        bad_terms.append(bad.categorical[c].log_kernels(idx))
-    return values, good_terms, bad_terms
+            order = self.history.sorted_order(label)
+            orders.append(bad_index[order[~is_good[order]]])
+        return orders
+
+
+def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_rows: list,
+                   rng: np.random.Generator, prior: PriorPolicy, n_candidates: int,
+                   forgetting: int | None, bandwidth: str, cap: float | None
+                   ) -> dict[str, Any]:
+    """Joint TPE for one group: the good and bad mixtures (one :class:`.joint.JointPair`),
+    candidates drawn from the good one, the best log density ratio wins."""
+    data = group_data(history, plan)
+    is_good = good if data.n == len(good) else good[data.rows]
+    good_pos = np.flatnonzero(is_good)
+    is_bad = ~is_good
+    z_bad, cat_bad = data.z[is_bad], data.cat[is_bad]
+    n_bad_rows = len(z_bad)
+    liars = [r for r in pending_rows if all(r.get(label) for label in plan.labels)]
+    orders: Any = None
+    if liars:
+        values = [[r[label][0] for r in liars] for label in plan.labels]
+        z_bad = np.concatenate([z_bad, plan.to_internal(
+            len(liars), [values[i] for i in plan.numeric])])
+        cat_bad = np.concatenate([cat_bad, plan.to_index(
+            len(liars), [values[i] for i in plan.categorical])])
+    elif plan.numeric:
+        orders = PRIOR_FIRST if n_bad_rows < _SORT_HERE else _BadOrders(plan, history,
+                                                                         is_good).all
+    good_w = forgetting_weights(len(good_pos), forgetting)
+    pair = joint_pair(
+        plan, (data.z[good_pos], data.cat[good_pos], good_w, prior.good_weight(good_w)),
+        (z_bad, cat_bad, forgetting_weights(len(z_bad), forgetting), prior.prior_weight),
+        bandwidth, cap, orders)
+    split = pair.split
+    kernels = pair.sample_kernels(rng, n_candidates)
+    total: np.ndarray | None = None
+    values: list[np.ndarray] = [np.empty(0)] * len(plan.params)
+    if plan.numeric:
+        block = pair.numeric
+        z = block.sample(rng, kernels)  # (candidates, numeric members), internal axes
+        x = plan.from_internal(z)
+        if plan.q_dims:  # a quantized candidate scores its bin's mass
+            n_kernels = len(block.mus)
+            kernel_of_row = others = None
+            if n_kernels >= _SORT_HERE:  # evaluate only the kernels within reach
+                # each history row's kernel, to read the kernels' order off the history's
+                kernel_of_row = np.empty(data.n, dtype=np.intp)
+                kernel_of_row[good_pos] = np.arange(split - 1)
+                kernel_of_row[is_bad] = np.arange(split, split + n_bad_rows)
+                others = np.concatenate([[split - 1],  # the priors and the liars
+                                         np.arange(split + n_bad_rows, n_kernels)])
+            for t, j in enumerate(plan.q_dims):
+                first, inverse = distinct(x[:, j])  # candidates often share a value
+                u = x[first, j]
+                q = plan.q[t]
+                lo, hi = u - q / 2, u + q / 2
+                if plan.q_log[t]:
+                    lo, hi = np.log(np.maximum(lo, LOG_FLOOR)), np.log(np.maximum(hi, LOG_FLOOR))
+                label = plan.labels[plan.numeric[j]]
+                if kernel_of_row is None or len(history.column(label)[0]) != data.n:
+                    table = block.bin_table(j, lo, hi)
+                else:
+                    table = block.bin_table(j, lo, hi,
+                                            kernel_of_row[history.sorted_order(label)], others)
+                total = table[inverse] if total is None else _add(total, table[inverse])
+        if plan.cont_dims:
+            term = block.log_density(plan.cont_dims, z[:, plan.cont_dims], split)
+            total = term if total is None else _add(total, term)
+        for j, i in enumerate(plan.numeric):
+            values[i] = x[:, j]
+    for c, i in enumerate(plan.categorical):
+        cat = pair.categorical[c]
+        idx = cat.sample(rng, kernels)
+        values[i] = idx + plan.cat_dists[c].offset
+        term = cat.log_kernels(idx)
+        total = term if total is None else _add(total, term)
+    best = int(np.argmax(pair.log_ratio(total)))
+    return {p.label: p.dist.python_value(v[best]) for p, v in zip(plan.params, values)}
+
+
+def _add(total: np.ndarray, term: np.ndarray) -> np.ndarray:
+    total += term
+    return total
 
 
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
@@ -324,25 +384,7 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        n_candidates: int, forgetting: int | None, bandwidth: str,
                        cap: float | None) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
-    for group in space.groups:
-        rows, values = _group_columns(group, history)
-        is_good = good[rows]
-        good_cols = [v[is_good] for v in values]
-        bad_cols = [v[~is_good] for v in values]
-        liars = [r for r in pending_rows if all(r.get(p.label) for p in group)]
-        if liars:
-            bad_cols = [np.concatenate([c, [r[p.label][0] for r in liars]])
-                        for c, p in zip(bad_cols, group)]
-        dists = [p.dist for p in group]
-        good_w = forgetting_weights(len(good_cols[0]), forgetting)
-        l_mix = joint_estimator(good_cols, good_w, dists, float(prior.good([good_w])[0]),
-                                bandwidth, cap)
-        orders = None if liars else _bad_orders(group, history, rows, is_good)
-        g_mix = joint_estimator(bad_cols, forgetting_weights(len(bad_cols[0]), forgetting),
-                                dists, prior.prior_weight, bandwidth, cap, orders)
-        kernels = l_mix.sample_kernels(rng, n_candidates)
-        values, l_terms, g_terms = _joint_candidates(dists, l_mix, g_mix, kernels, rng)
-        best = int(np.argmax(l_mix.log_pdf(l_terms) - g_mix.log_pdf(g_terms)))
-        for p, x in zip(group, values):
-            chosen[p.label] = p.dist.python_value(x[best])
+    for plan in group_plans(space):
+        chosen.update(_suggest_group(plan, history, good, pending_rows, rng, prior,
+                                     n_candidates, forgetting, bandwidth, cap))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
