@@ -2,8 +2,9 @@
 of the good density to the bad one is highest.
 
 hyperopt's keyword arguments keep their meaning; ``pending`` says how trials that are still
-queued or running are treated (``"liar"``: as if they were bad, so parallel workers are pushed
-apart; ``"ignore"``: hyperopt's behaviour).
+queued or running are treated (``"liar"``, the default: as if they were bad, so parallel workers
+are pushed apart, which is also the effect of hyperopt giving running trials an infinite loss;
+``"ignore"``: left out, as if they did not exist).
 
 Example:
     >>> from functools import partial
@@ -103,7 +104,8 @@ def suggest(
       width, an annealing schedule that sharpens the search as evidence accumulates.
 
     ``pending="liar"`` counts queued and running trials as bad observations (a constant
-    liar) so parallel workers are pushed apart; ``"ignore"`` is hyperopt's behaviour.
+    liar) so parallel workers are pushed apart (hyperopt gives running trials an infinite loss,
+    which puts them in the bad set too); ``"ignore"`` leaves them out of both models.
     ``partial(tpe.suggest, **tpe.HYPEROPT_SETTINGS)`` reproduces hyperopt's TPE.
     """
     if pending not in ("liar", "ignore"):
