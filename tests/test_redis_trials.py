@@ -189,3 +189,44 @@ def test_a_damaged_trial_document_reads_as_an_error_trial_and_refresh_goes_on(se
     assert by_tid[1]["state"] == JOB_STATE_ERROR
     assert "corrupt trial data" in by_tid[1]["result"]["failure"]
     assert by_tid[0]["misc"]["vals"] == {"x": [0.5]}
+
+
+def _finish_inline(trials, tid, loss):
+    trials.store.claim(tid, "w", lease_s=30)
+    trials.store.finish(tid, "w", JOB_STATE_DONE, {"loss": loss, "status": STATUS_OK})
+
+
+def test_refresh_appends_what_changed_and_keeps_the_sampler_history(server):
+    from hqueue.fmin import generate_trial
+
+    trials = redis_trials(server, "incremental")
+    trials.store.create([generate_trial(t, {"x": 0.1 * t, "k": 0}) for t in range(3)])
+    for tid in range(3):
+        _finish_inline(trials, tid, float(tid))
+    trials.refresh()
+    history = trials.history()
+    assert len(history.losses) == 3
+    trials.store.create([generate_trial(3, {"x": 0.4, "k": 1})])
+    _finish_inline(trials, 3, -1.0)
+    trials.refresh()
+    assert trials.history() is history  # not rebuilt from scratch
+    assert len(trials) == 4 and trials.best_trial["tid"] == 3
+    assert sorted(history.losses.tolist()) == [-1.0, 0.0, 1.0, 2.0]
+
+
+def test_a_requeued_error_trial_comes_back_into_trials_after_refresh(server):
+    from hqueue.fmin import generate_trial
+
+    trials = redis_trials(server, "requeued")
+    trials.store.create([generate_trial(t, {"x": 0.0, "k": 0}) for t in range(2)])
+    _finish_inline(trials, 0, 1.0)
+    trials.store.claim(1, "w", lease_s=30)
+    trials.store.finish(1, "w", JOB_STATE_ERROR, {"status": "fail"}, error=("E", "boom"))
+    trials.refresh()
+    assert trials.tids == [0]
+    assert trials.store.requeue(1)
+    trials._refresh_incremental()  # what the driver calls every loop
+    assert trials.tids == [0, 1]
+    _finish_inline(trials, 1, 0.5)
+    trials.refresh()
+    assert sorted(trials.history().losses.tolist()) == [0.5, 1.0]

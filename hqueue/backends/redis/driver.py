@@ -288,8 +288,7 @@ class AsyncLoop:
                            "re-created %d pending one(s) from the driver's copy",
                            len(restored), len(recreated))
         trials.send_tasks(store.queued_tids())
-        trials._seq = 0
-        trials.refresh()
+        trials._reload()
 
     def stop(self, reason: str) -> None:
         """Cancel queued trials and ask running ones to stop (their ctrl.should_stop())."""

@@ -82,38 +82,53 @@ class RedisTrials(Trials):
 
     # -- keeping the local mirror in step with Redis --------------------------------------
     def _pull(self) -> bool:
-        """Apply the changes since the last pull; True if a doc left the valid states."""
+        """Apply the changes since the last pull; True if a known doc left or re-entered the
+        valid states (``trials.trials`` and the sampler history must then be rebuilt)."""
         self._seq, docs = self.store.changes_since(self._seq)
-        left_view = False
+        view_changed = False
         for doc in docs:
             local = self._mirror.get(doc["tid"])
             if local is None:
                 self._mirror[doc["tid"]] = doc
                 self._dynamic_trials.append(doc)
                 continue
-            left_view |= local["state"] in JOB_VALID_STATES and doc["state"] not in \
-                JOB_VALID_STATES
+            # ERROR -> NEW (a requeue) re-enters the view; DONE -> ERROR etc. leaves it
+            view_changed |= (local["state"] in JOB_VALID_STATES) != (doc["state"] in
+                                                                     JOB_VALID_STATES)
             local.clear()
             local.update(doc)  # in place: views and the sampler history hold this dict
-        return left_view
+        return view_changed
 
     def _in_view(self, doc: Mapping) -> bool:
         return doc["state"] in JOB_VALID_STATES
 
     def refresh(self) -> None:
-        """Bring the mirror up to date and rebuild the views."""
-        if hasattr(self, "store"):
-            self._pull()
-        super().refresh()
+        """Bring the mirror up to date with Redis; cost proportional to what changed.
 
-    def _refresh_incremental(self) -> None:
-        if not hasattr(self, "_synced"):
-            self.refresh()
-            return
-        if self._pull():
-            super().refresh()  # rare: a trial became ERROR/CANCEL and leaves trials.trials
+        New trials are appended and changed ones updated in place, so the sampler's history
+        survives; only a trial leaving or re-entering ``trials.trials`` (an ERROR, a cancel, a
+        requeue) makes it rebuild the views from the whole mirror.
+
+        Example:
+            >>> trials.refresh()  # doctest: +SKIP
+            >>> len(trials), trials.best_trial["result"]["loss"]  # doctest: +SKIP
+        """
+        if not hasattr(self, "store"):  # Trials.__init__ runs before the store exists
+            super().refresh()
+        elif self._pull() or not hasattr(self, "_synced"):
+            super().refresh()
         else:
             super()._refresh_incremental()
+
+    def _refresh_incremental(self) -> None:
+        self.refresh()
+
+    def _reload(self) -> None:
+        """Re-read every trial from Redis and rebuild the views and the sampler history (after
+        Redis lost writes, when documents may have changed in ways the change log missed)."""
+        self._seq = 0
+        self._pull()
+        super().refresh()
 
     # -- writing --------------------------------------------------------------------------
     def new_trial_ids(self, n: int) -> list[int]:
