@@ -60,8 +60,9 @@ def redis_trials(server, exp_key="exp", **options):
 
 
 def run(trials, max_evals, seed=0, **kw):
+    kw.setdefault("show_progressbar", False)
     return fmin(objective, SPACE, algo=tpe.suggest, max_evals=max_evals, trials=trials,
-                rstate=np.random.default_rng(seed), show_progressbar=False, **kw)
+                rstate=np.random.default_rng(seed), **kw)
 
 
 def test_search_runs_through_redis_and_keeps_hyperopt_documents(monkeypatch, server):
@@ -230,3 +231,30 @@ def test_a_requeued_error_trial_comes_back_into_trials_after_refresh(server):
     _finish_inline(trials, 1, 0.5)
     trials.refresh()
     assert sorted(trials.history().losses.tolist()) == [0.5, 1.0]
+
+
+def test_the_progress_bar_counts_errored_trials_and_ends_at_max_evals(monkeypatch, server):
+    import contextlib
+
+    inline_workers(monkeypatch, fail_tids={0, 3})
+    seen = {}
+
+    class Bar:
+        postfix = None
+        n = 0
+
+        def update(self, k=1):
+            self.n += k
+
+    @contextlib.contextmanager
+    def progress(initial, total):
+        bar = Bar()
+        bar.n = initial
+        seen["bar"], seen["total"] = bar, total
+        yield bar
+
+    trials = redis_trials(server)
+    run(trials, 8, show_progressbar=progress)
+    assert trials.count_by_state_unsynced(JOB_STATE_ERROR) == 2
+    assert (seen["bar"].n, seen["total"]) == (8, 8)
+    assert trials.count_in_states(JOB_STATE_DONE) == 6

@@ -28,7 +28,13 @@ from ...domain import Domain
 from ...exceptions import AllTrialsFailed, HqueueError
 from ...fmin import StopRules, _max_evals, _rstate, generate_trials_to_calculate, space_eval
 from ...security import dumps_domain, load_secret
-from ...states import JOB_STATE_CANCEL, JOB_STATE_NEW, JOB_STATE_RUNNING
+from ...states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+)
 from .connection import server_run_id
 from .store import _load_script
 
@@ -162,12 +168,11 @@ class AsyncLoop:
         self.last_event = self._latest_event_id()
 
     def n_finished(self) -> int:
-        return sum(1 for t in self.trials.trials if t["state"] not in (JOB_STATE_NEW,
-                                                                       JOB_STATE_RUNNING))
+        """Trials with a final result, errored ones included (they use up the budget too)."""
+        return self.trials.count_in_states(JOB_STATE_DONE, JOB_STATE_ERROR)
 
     def n_pending(self) -> int:
-        return sum(1 for t in self.trials.trials if t["state"] in (JOB_STATE_NEW,
-                                                                   JOB_STATE_RUNNING))
+        return self.trials.count_in_states(JOB_STATE_NEW, JOB_STATE_RUNNING)
 
     def run(self, bar: Any) -> None:
         done_before = self.n_finished()
@@ -196,7 +201,7 @@ class AsyncLoop:
         """Trials still to queue. Every trial counts toward max_evals, errored ones too (a
         failing objective must not loop forever), except those cancelled when a previous run
         stopped early."""
-        used = sum(1 for t in self.trials._dynamic_trials if t["state"] != JOB_STATE_CANCEL)
+        used = len(self.trials._dynamic_trials) - self.trials.count_in_states(JOB_STATE_CANCEL)
         return self.max_evals - used
 
     def top_up(self) -> None:
