@@ -15,9 +15,8 @@ finished (state DONE, a loss). Measured:
   hqueue's in-memory ``Trials``, hyperopt 0.3.0's ``Trials``, an Optuna in-memory study and
   an Optuna study loaded from a ``JournalRedisStorage`` (its Redis bytes per trial too).
   Trials are created in chunks of 1,000, so the generator's garbage stays small.
-* **Refresh cost at N**: ``RedisTrials.refresh()`` (public: pulls the changes, then rebuilds
-  the views) and ``_refresh_incremental()`` (what the asynchronous driver calls each loop)
-  with nothing changed and after 100 new trials finished; and one ``tpe.suggest`` at N
+* **Refresh cost at N**: ``RedisTrials.refresh()`` (also what the asynchronous driver calls
+  each loop) with nothing changed and after 100 new trials finished; and one ``tpe.suggest`` at N
   (first call, which indexes the history, and a second one), next to hyperopt's TPE and
   Optuna's ``ask`` at the same N.
 
@@ -212,19 +211,14 @@ def case_redis_trials(url: str, exp_key: str, n: int, changed: int, suggest: boo
     out["history_build_s"] = time.perf_counter() - start
     out["rss_with_history"] = settled_rss() - base
     out["refresh_nochange_s"] = _median_time(trials.refresh, 5)
-    trials.history()
-    out["incremental_nochange_s"] = _median_time(trials._refresh_incremental, 5)
-    for name, method in (("incremental", trials._refresh_incremental),
-                         ("refresh", trials.refresh)):
-        times = []
-        for _ in range(3):
-            fill_store(url, exp_key, changed, first_tid=10**7 + len(trials.trials))
-            start = time.perf_counter()
-            method()
-            times.append(time.perf_counter() - start)
-        out[f"{name}_changed_s"] = statistics.median(times)
+    times = []
+    for _ in range(3):
+        fill_store(url, exp_key, changed, first_tid=10**7 + len(trials.trials))
+        start = time.perf_counter()
+        trials.refresh()
+        times.append(time.perf_counter() - start)
+    out["refresh_changed_s"] = statistics.median(times)
     if suggest:
-        trials.refresh()  # the public refresh drops the sampler's history: a cold suggest
         rng = np.random.default_rng(0)
         for label in ("suggest_cold_s", "suggest_warm_s"):
             ids = trials.new_trial_ids(1)
@@ -401,18 +395,15 @@ def render(n: int, changed: int, res: dict[str, dict[str, Any]]) -> str:
             ["first refresh() (loads the mirror)", _ms(rt.get("first_refresh_s"))],
             ["sampler history build (first history())", _ms(rt.get("history_build_s"))],
             ["refresh(), nothing changed", _ms(rt.get("refresh_nochange_s"))],
-            ["_refresh_incremental(), nothing changed", _ms(rt.get("incremental_nochange_s"))],
             [f"refresh(), {changed} new trials finished", _ms(rt.get("refresh_changed_s"))],
-            [f"_refresh_incremental(), {changed} new trials finished",
-             _ms(rt.get("incremental_changed_s"))],
         ]
         parts.append(f"## RedisTrials refresh at N = {n:,}\n\n" + report.markdown_table(
             ["operation", "ms (median)"], trows, left=1) + "\n\n`refresh()` pulls only the "
-            "changed trials but then rebuilds the in-memory views and drops the sampler "
-            "history (O(N)); the asynchronous driver calls `_refresh_incremental()`, which "
-            "appends what changed.\n")
+            "changed trials and appends them to the views and the sampler history, so its "
+            "cost follows what changed, not N (the asynchronous driver calls it every "
+            "loop).\n")
     srows = []
-    for label, key in (("hqueue tpe (RedisTrials, after a public refresh())", "redis_trials"),
+    for label, key in (("hqueue tpe (RedisTrials)", "redis_trials"),
                        ("hqueue tpe (in-memory Trials)", "hqueue_trials"),
                        ("hyperopt 0.3.0 tpe", "hyperopt_trials"),
                        ("Optuna TPESampler ask + suggest_*", "optuna_memory")):

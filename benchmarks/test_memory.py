@@ -41,7 +41,7 @@ def test_small_run_reports_every_holder(tmp_path) -> None:
     text = (tmp_path / "memory.md").read_text()
     for row in ("| hqueue (RedisTrials store) |", "| Optuna JournalRedisStorage |",
                 "| hqueue RedisTrials mirror + sampler history |", "| hyperopt 0.3.0 Trials |",
-                "| Optuna in-memory study |", "_refresh_incremental(), 20 new trials finished"):
+                "| Optuna in-memory study |", "refresh(), 20 new trials finished"):
         assert row in text
     assert (tmp_path / "memory.png").stat().st_size > 0
     per_trial = re.search(r"\| hqueue \(RedisTrials store\) \| (\d+) \| (\d+) \|", text)
