@@ -1,7 +1,7 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
 Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
-``parallel_quality``, ``memory``. Common options:
+``parallel_quality``, ``memory``, ``scaling``. Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
 MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
@@ -21,7 +21,13 @@ from collections.abc import Sequence
 from benchmarks import peers
 
 BENCHMARKS = (
-    "suggest_latency", "serial_overhead", "quality", "dispatch", "parallel_quality", "memory"
+    "suggest_latency",
+    "serial_overhead",
+    "quality",
+    "dispatch",
+    "parallel_quality",
+    "memory",
+    "scaling",
 )
 
 
@@ -53,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         memory,
         parallel_quality,
         quality,
+        scaling,
         serial_overhead,
         suggest_latency,
     )
@@ -70,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("dispatch", dispatch),
         ("parallel_quality", parallel_quality),
         ("memory", memory),
+        ("scaling", scaling),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)

@@ -77,6 +77,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 URL_ENV = "HQUEUE_BENCH_DISPATCH_URL"  # tells `celery -A benchmarks.dispatch:celery` its Redis
 BARE_QUEUE = "bench_dispatch"
 ADD_TASK = "bench_dispatch.add"
+SLOW_ADD_TASK = "bench_dispatch.slow_add"
 WHOAMI_TASK = "bench_dispatch.whoami"
 WARMUP_TRIALS = 24
 CELLS: dict[str, tuple[str, str]] = {  # key: (system, sampler)
@@ -119,7 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def make_bare_app(url: str) -> Any:
-    """The plain Celery app of the ``bare Celery`` cell: ``add(x, y)`` and ``whoami()``."""
+    """The plain Celery app of the ``bare Celery`` cell: ``add(x, y)``, ``slow_add(x, y,
+    seconds)`` (sleeps, then adds: the scaling benchmark's timed objective) and ``whoami()``."""
     from celery import Celery
 
     app = Celery("bench_dispatch", broker=url, backend=url, set_as_current=False)
@@ -139,6 +141,11 @@ def make_bare_app(url: str) -> Any:
 
     @app.task(name=ADD_TASK, shared=False)
     def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name=SLOW_ADD_TASK, shared=False)
+    def slow_add(x: int, y: int, seconds: float) -> int:
+        time.sleep(seconds)
         return x + y
 
     @app.task(name=WHOAMI_TASK, shared=False)
@@ -344,6 +351,7 @@ class Context:
     queue_len: int
     run_timeout: float
     seed: int
+    keep_logs: bool = False  # set after a failure: bench_redis() keeps the worker logs
 
     def client(self) -> Any:
         import redis
@@ -364,8 +372,9 @@ def _get(result: Any, deadline: float, procs: Processes) -> Any:
             procs.check_alive()
 
 
-def run_celery(ctx: Context, n: int, tag: str) -> Run:
-    """The bare Celery round trip: ``n`` ``add`` tasks, ``queue_len`` in flight."""
+def run_celery(ctx: Context, n: int, tag: str, objective_s: float = 0.0) -> Run:
+    """The bare Celery round trip: ``n`` ``add`` tasks (``slow_add`` sleeping ``objective_s``
+    when it is > 0), ``queue_len`` in flight."""
     deadline = time.monotonic() + ctx.run_timeout
     app = make_bare_app(ctx.url)
     client = ctx.client()
@@ -391,7 +400,7 @@ def run_celery(ctx: Context, n: int, tag: str) -> Run:
             inflight: deque[tuple[int, Any]] = deque()
             sent = 0
             while sent < min(ctx.queue_len, n):
-                inflight.append((sent, app.send_task(ADD_TASK, args=[sent, 1], queue=BARE_QUEUE)))
+                inflight.append((sent, _send_add(app, sent, objective_s)))
                 sent += 1
             waited = 0.0
             while inflight:
@@ -402,9 +411,7 @@ def run_celery(ctx: Context, n: int, tag: str) -> Run:
                 if value != i + 1:
                     raise BenchError(f"add({i}, 1) returned {value!r}")
                 if sent < n:
-                    inflight.append(
-                        (sent, app.send_task(ADD_TASK, args=[sent, 1], queue=BARE_QUEUE))
-                    )
+                    inflight.append((sent, _send_add(app, sent, objective_s)))
                     sent += 1
             seconds = time.perf_counter() - start
             cpu, calls = meter.stop()
@@ -412,6 +419,12 @@ def run_celery(ctx: Context, n: int, tag: str) -> Run:
         app.close()
         client.close()
     return Run(seconds, n, cpu, calls, client_wait_s=waited)
+
+
+def _send_add(app: Any, i: int, objective_s: float) -> Any:
+    if objective_s > 0:
+        return app.send_task(SLOW_ADD_TASK, args=[i, 1, objective_s], queue=BARE_QUEUE)
+    return app.send_task(ADD_TASK, args=[i, 1], queue=BARE_QUEUE)
 
 
 # ----------------------------------------------------------------------------- hqueue
@@ -533,11 +546,15 @@ def idle_gaps_ms(docs: Sequence[dict]) -> list[float]:
     return gaps
 
 
-def run_hqueue(ctx: Context, algo_name: str, n: int, tag: str, seed: int) -> Run:
-    """``fmin`` of the trivial objective for ``n`` trials on warm workers."""
+def run_hqueue(
+    ctx: Context, algo_name: str, n: int, tag: str, seed: int, objective_s: float = 0.0
+) -> Run:
+    """``fmin`` for ``n`` trials on warm workers: the trivial objective, or one that sleeps
+    ``objective_s`` when it is > 0."""
     from hqueue import rand, tpe
 
     algo = {"rand": rand.suggest, "tpe": tpe.suggest}[algo_name]
+    objective = make_sleepy(objective_s) if objective_s > 0 else _square
     deadline = time.monotonic() + ctx.run_timeout
     client = ctx.client()
     try:
@@ -547,7 +564,7 @@ def run_hqueue(ctx: Context, algo_name: str, n: int, tag: str, seed: int) -> Run
                 hqueue_fmin(ctx, algo, WARMUP_TRIALS, _square, deadline, seed)
             meter = Meter(client, ctx.redis_pid, procs.pids)
             meter.start()
-            seconds, trials, waited = hqueue_fmin(ctx, algo, n, _square, deadline, seed)
+            seconds, trials, waited = hqueue_fmin(ctx, algo, n, objective, deadline, seed)
             cpu, calls = meter.stop()
     finally:
         client.close()
@@ -591,6 +608,15 @@ def _optuna_objective(trial: Any) -> float:
     return trial.suggest_float("x", -1.0, 1.0) ** 2
 
 
+def _sleepy_optuna_objective(seconds: float) -> Callable[[Any], float]:
+    def objective(trial: Any) -> float:
+        x = trial.suggest_float("x", -1.0, 1.0)
+        time.sleep(seconds)
+        return x**2
+
+    return objective
+
+
 def _optuna_storage(optuna: Any, url: str) -> Any:
     journal = optuna.storages.journal
     return optuna.storages.JournalStorage(journal.JournalRedisBackend(url))
@@ -614,11 +640,14 @@ def optuna_worker(argv: Sequence[str]) -> int:
     """One Optuna worker process: warm up, say ready, wait for "go", optimise, report.
 
     ``argv``: url, study name, sampler ("random"/"tpe"), n_trials, key prefix, deadline
-    (Unix time). Started by :func:`run_optuna` as ``python -c ...``.
+    (Unix time) and optionally the seconds the objective sleeps (default 0: trivial). Started
+    by :func:`run_optuna` as ``python -c ...``.
     """
     import redis
 
-    url, study_name, sampler, n, key, deadline = argv
+    url, study_name, sampler, n, key, deadline = argv[:6]
+    objective_s = float(argv[6]) if len(argv) > 6 else 0.0
+    objective = _sleepy_optuna_objective(objective_s) if objective_s > 0 else _optuna_objective
     optuna = _quiet_optuna()
     storage = _optuna_storage(optuna, url)
     client = redis.Redis.from_url(url)
@@ -636,7 +665,7 @@ def optuna_worker(argv: Sequence[str]) -> int:
     if client.blpop([f"{key}:go"], timeout=timeout) is None:
         return 3
     start = time.time()
-    study.optimize(_optuna_objective, n_trials=int(n))
+    study.optimize(objective, n_trials=int(n))
     end = time.time()
     client.rpush(f"{key}:done", json.dumps({"pid": os.getpid(), "start": start, "end": end}))
     return 0
@@ -650,8 +679,9 @@ def _blpop(client: Any, key: str, deadline: float, procs: Processes) -> bytes:
         procs.check_alive()
 
 
-def run_optuna(ctx: Context, sampler: str, n: int, tag: str) -> Run:
-    """``workers`` processes each running ``study.optimize(n_trials=n // workers)``."""
+def run_optuna(ctx: Context, sampler: str, n: int, tag: str, objective_s: float = 0.0) -> Run:
+    """``workers`` processes each running ``study.optimize(n_trials=n // workers)``, the
+    objective sleeping ``objective_s`` when it is > 0."""
     optuna = _quiet_optuna()
     deadline = time.monotonic() + ctx.run_timeout
     name = f"dispatch-{uuid.uuid4().hex[:10]}"
@@ -668,7 +698,7 @@ def run_optuna(ctx: Context, sampler: str, n: int, tag: str) -> Run:
                 procs.start(
                     f"{tag}-optuna{i}",
                     [sys.executable, "-c", code, ctx.url, name, sampler, str(each), key,
-                     f"{unix_deadline:.0f}"],
+                     f"{unix_deadline:.0f}", repr(float(objective_s))],
                 )
             for _ in range(ctx.workers):
                 _blpop(client, f"{key}:ready", deadline, procs)
@@ -695,7 +725,8 @@ def run_optuna(ctx: Context, sampler: str, n: int, tag: str) -> Run:
 # ----------------------------------------------------------------------------- report
 
 
-def _versions(url: str) -> dict[str, str]:
+def versions(url: str) -> dict[str, str]:
+    """Versions of celery, kombu, redis-py and of the ``redis-server`` at ``url``."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -935,7 +966,13 @@ def plot(runs: dict[str, list[Run]], cells: Sequence[str], path: Path) -> Path:
 # ----------------------------------------------------------------------------- main
 
 
-def _loadavg() -> str:
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``"0.12 0.40 0.55"`` (``"unknown"`` if none).
+
+    Example:
+        >>> len(loadavg().split()) in (1, 3)
+        True
+    """
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
@@ -945,7 +982,6 @@ def _loadavg() -> str:
 def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Entry point: run every cell ``--reps`` times, the gap run, write ``dispatch.md``/``.png``."""
     from benchmarks import peers, report
-    from hqueue.backends.redis.server import RedisServer
 
     if peers.is_stand_in():
         raise SystemExit("dispatch needs hqueue itself (RedisTrials, workers): no stand-in")
@@ -954,67 +990,46 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise SystemExit(f"unknown cells {unknown}; choose from {','.join(CELLS)}")
     n = args.trials or (50 if args.quick else 500)
     gap_n = args.gap_trials if args.gap_trials is not None else (20 if args.quick else 200)
-    notes = [f"load average (1, 5, 15 min) at start: {_loadavg()}"]
+    notes = [f"load average (1, 5, 15 min) at start: {loadavg()}"]
     if args.variant:
         notes.append("--variant is ignored by this benchmark")
-    logdir = Path(tempfile.mkdtemp(prefix="hqueue-dispatch-"))
-    secret_was = os.environ.get("HQUEUE_SECRET")
-    if not secret_was:
-        os.environ["HQUEUE_SECRET"] = secrets.token_hex(32)
     runs: dict[str, list[Run]] = {k: [] for k in args.cells}
     gap: GapResult | None = None
-    versions: dict[str, str] = {}
+    versions_: dict[str, str] = {}
     failed = False
-    try:
-        with RedisServer() as server:
-            env = dict(os.environ, HQUEUE_URL=server.url)
-            env[URL_ENV] = server.url
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
-            )
-            ctx = Context(
-                server.url, server.pid, env, logdir, args.workers, args.queue_len,
-                args.run_timeout, args.seed,
-            )
-            versions = _versions(server.url)
-            for rep in range(args.reps):
-                for key in args.cells:
-                    tag = f"{key}-r{rep}"
-                    print(f"rep {rep + 1}/{args.reps}: {key} ({n} trials) ...", flush=True)
-                    try:
-                        run = _run_cell(ctx, key, n, tag, args.seed + rep)
-                    except Exception as exc:  # noqa: BLE001 - one broken cell must not stop all
-                        failed = True
-                        notes.append(f"FAILED {key} rep {rep + 1}: {exc!r}"[:600])
-                        print(f"  {key} failed: {exc!r}", flush=True)
-                        continue
-                    run.rep = rep
-                    runs[key].append(run)
-                    print(f"  {run.rate:.1f} trials/s ({run.seconds:.2f} s)", flush=True)
-            if gap_n > 0:
-                sleep = f"sleep({args.gap_objective_s:g})"
-                print(f"idle gap: {gap_n} trials of {sleep} ...", flush=True)
+    with bench_redis(args.workers, args.queue_len, args.run_timeout, args.seed) as ctx:
+        versions_ = versions(ctx.url)
+        for rep in range(args.reps):
+            for key in args.cells:
+                tag = f"{key}-r{rep}"
+                print(f"rep {rep + 1}/{args.reps}: {key} ({n} trials) ...", flush=True)
                 try:
-                    gap = run_gap(ctx, gap_n, args.gap_objective_s)
-                    print(
-                        f"  median gap {_pct(gap.gaps_ms, 50):.1f} ms, "
-                        f"p90 {_pct(gap.gaps_ms, 90):.1f} ms",
-                        flush=True,
-                    )
-                except Exception as exc:  # noqa: BLE001
-                    failed = True
-                    notes.append(f"FAILED idle-gap run: {exc!r}"[:600])
-                    print(f"  idle-gap run failed: {exc!r}", flush=True)
-    finally:
-        if not secret_was:
-            os.environ.pop("HQUEUE_SECRET", None)
-        if failed:
-            print(f"worker logs kept in {logdir}", flush=True)
-        else:
-            shutil.rmtree(logdir, ignore_errors=True)
-    notes.append(f"load average (1, 5, 15 min) at end: {_loadavg()}")
+                    run = run_cell(ctx, key, n, tag, args.seed + rep)
+                except Exception as exc:  # noqa: BLE001 - one broken cell must not stop all
+                    failed = ctx.keep_logs = True
+                    notes.append(f"FAILED {key} rep {rep + 1}: {exc!r}"[:600])
+                    print(f"  {key} failed: {exc!r}", flush=True)
+                    continue
+                run.rep = rep
+                runs[key].append(run)
+                print(f"  {run.rate:.1f} trials/s ({run.seconds:.2f} s)", flush=True)
+        if gap_n > 0:
+            sleep = f"sleep({args.gap_objective_s:g})"
+            print(f"idle gap: {gap_n} trials of {sleep} ...", flush=True)
+            try:
+                gap = run_gap(ctx, gap_n, args.gap_objective_s)
+                print(
+                    f"  median gap {_pct(gap.gaps_ms, 50):.1f} ms, "
+                    f"p90 {_pct(gap.gaps_ms, 90):.1f} ms",
+                    flush=True,
+                )
+            except Exception as exc:  # noqa: BLE001
+                failed = ctx.keep_logs = True
+                notes.append(f"FAILED idle-gap run: {exc!r}"[:600])
+                print(f"  idle-gap run failed: {exc!r}", flush=True)
+    notes.append(f"load average (1, 5, 15 min) at end: {loadavg()}")
     notes.append(
-        "libraries: " + ", ".join(f"{k} {v}" for k, v in versions.items())
+        "libraries: " + ", ".join(f"{k} {v}" for k, v in versions_.items())
     )
     notes.append(
         f"{n} trials per run, {args.reps} runs per cell, {args.workers} worker processes, "
@@ -1038,9 +1053,51 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
-def _run_cell(ctx: Context, key: str, n: int, tag: str, seed: int) -> Run:
+@contextlib.contextmanager
+def bench_redis(
+    workers: int, queue_len: int, run_timeout: float, seed: int
+) -> Iterator[Context]:
+    """A local ``redis-server`` (hqueue's ``RedisServer``), a signing secret (``HQUEUE_SECRET``,
+    made up unless set) and a log folder for worker processes, as a :class:`Context`. The logs
+    are deleted on exit unless ``ctx.keep_logs`` was set (then their folder is printed).
+
+    Example (starts a ``redis-server``):
+        >>> with bench_redis(workers=2, queue_len=4, run_timeout=60.0, seed=0) as ctx:
+        ...     ctx.client().ping()
+        True
+    """
+    from hqueue.backends.redis.server import RedisServer
+
+    logdir = Path(tempfile.mkdtemp(prefix="hqueue-dispatch-"))
+    secret_was = os.environ.get("HQUEUE_SECRET")
+    if not secret_was:
+        os.environ["HQUEUE_SECRET"] = secrets.token_hex(32)
+    ctx: Context | None = None
+    try:
+        with RedisServer() as server:
+            env = dict(os.environ, HQUEUE_URL=server.url)
+            env[URL_ENV] = server.url
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+            )
+            ctx = Context(
+                server.url, server.pid, env, logdir, workers, queue_len, run_timeout, seed
+            )
+            yield ctx
+    finally:
+        if not secret_was:
+            os.environ.pop("HQUEUE_SECRET", None)
+        if ctx is not None and ctx.keep_logs:
+            print(f"worker logs kept in {logdir}", flush=True)
+        else:
+            shutil.rmtree(logdir, ignore_errors=True)
+
+
+def run_cell(ctx: Context, key: str, n: int, tag: str, seed: int, objective_s: float = 0.0) -> Run:
+    """One timed run of cell ``key`` (a key of :data:`CELLS`) with ``ctx.workers`` workers: the
+    trivial objective, or one sleeping ``objective_s`` seconds when it is > 0."""
     if key == "celery":
-        return run_celery(ctx, n, tag)
+        return run_celery(ctx, n, tag, objective_s)
     if key.startswith("hqueue_"):
-        return run_hqueue(ctx, key.split("_", 1)[1], n, tag, seed)
-    return run_optuna(ctx, key.split("_", 1)[1], n, tag)
+        return run_hqueue(ctx, key.split("_", 1)[1], n, tag, seed, objective_s)
+    return run_optuna(ctx, key.split("_", 1)[1], n, tag, objective_s)
