@@ -18,6 +18,10 @@ worker processes on this machine:
   has no queue: each worker samples for itself).
 - Optional (``--cells``): ``hqueue_tpe`` and ``optuna_tpe``, trivial objective only.
 
+Timed as in ``dispatch``: Celery from the first send to the last result, hqueue the ``fmin``
+call, Optuna from the release of the waiting workers to the last one's return; warm-up
+(imports, connections, every worker process having run a trial) is outside the clock.
+
 Trials per run: with an objective of s > 0 seconds, ``max(40, 2 * W / s)`` (at least 2 s of
 ideal run time: 20 W for 0.1 s); trivial, ``max(300, 100 * W)``; ``--trials`` fixes it; rounded up
 to a multiple of W. Each cell is the median of ``--reps`` (3) runs, interleaved (rep 1 of every
@@ -29,9 +33,9 @@ rate: speedup = trials/s at W over trials/s at W = 1 of the same system, paralle
 speedup / W. Worker time beyond the objective = W / (trials/s) - s: what each trial costs a
 worker besides the objective (its share of dispatch, queueing and idle waiting). The driver,
 Redis and every worker share this machine's cores: with more worker processes than cores the
-numbers measure contention, not scaling. Rest of machine (all runs table) = CPU the rest of
-the machine used during a run per trial (``/proc/stat`` minus our processes); high values mark a
-noisy run.
+numbers measure contention, not scaling. Rest of machine (all runs table) = CPU seconds the
+rest of the machine used during a run (``/proc/stat`` minus our processes) over the run's
+seconds, in cores: near 0 on a quiet machine; high values mark a noisy run.
 """
 
 from __future__ import annotations
