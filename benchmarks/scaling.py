@@ -163,7 +163,7 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         f"load average (1, 5, 15 min) at end: {loadavg()}",
         "libraries: " + ", ".join(f"{k} {v}" for k, v in libs.items()),
         f"workers {','.join(map(str, workers))}; objectives "
-        f"{','.join(f'{s:g}' for s in objectives)} s; {reps} runs per cell; "
+        f"{','.join(f'{s:g}' for s in objectives)} s; runs per cell: {reps}; "
         f"{args.in_flight_per_worker} x W trials in flight (hqueue max_queue_len, Celery client)",
         *failures,
     ]
