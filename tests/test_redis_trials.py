@@ -258,3 +258,49 @@ def test_the_progress_bar_counts_errored_trials_and_ends_at_max_evals(monkeypatc
     assert trials.count_by_state_unsynced(JOB_STATE_ERROR) == 2
     assert (seen["bar"].n, seen["total"]) == (8, 8)
     assert trials.count_in_states(JOB_STATE_DONE) == 6
+
+
+def test_the_progress_bar_counts_a_trial_that_finishes_during_the_last_history_read(
+        monkeypatch, server):
+    """The last trial can land in the pull that the bar's best-loss read makes (history()),
+    after the loop counted finished trials: the bar must still reach max_evals."""
+    import contextlib
+
+    from hqueue import rand
+
+    def send_tasks(self, tids):  # tid 0 finishes at once, the others stay queued
+        self.store.mark_sent(tids)
+        for tid in tids:
+            if tid == 0:
+                _finish_inline(self, tid, 1.0)
+
+    original_history = RedisTrials.history
+
+    def history(self):
+        for tid in self.store.queued_tids():
+            _finish_inline(self, tid, 0.5)
+        return original_history(self)
+
+    monkeypatch.setattr(RedisTrials, "send_tasks", send_tasks)
+    monkeypatch.setattr(RedisTrials, "history", history)
+    bars = []
+
+    class Bar:
+        postfix = None
+
+        def __init__(self, n):
+            self.n = n
+
+        def update(self, k=1):
+            self.n += k
+
+    @contextlib.contextmanager
+    def progress(initial, total):
+        bars.append(Bar(initial))
+        yield bars[-1]
+
+    trials = redis_trials(server, "last-pull")
+    fmin(objective, SPACE, algo=rand.suggest, max_evals=2, trials=trials, max_queue_len=2,
+         rstate=np.random.default_rng(0), show_progressbar=progress)
+    assert trials.count_in_states(JOB_STATE_DONE) == 2
+    assert bars[0].n == 2

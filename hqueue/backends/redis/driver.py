@@ -182,13 +182,7 @@ class AsyncLoop:
                 self.wait_for_events()
             self.trials._refresh_incremental()
             self.housekeeping()
-            done = self.n_finished()
-            if done > done_before:
-                bar.update(done - done_before)
-                done_before = done
-                history = self.trials.history()
-                if history.best_row() is not None:
-                    bar.postfix = f"best loss: {history.best_loss:.6g}"
+            done_before = self._report(bar, done_before)
             reason = self.stop_rules.check(self.trials)
             if reason:
                 logger.info("fmin stopped early: %s", reason)
@@ -196,6 +190,17 @@ class AsyncLoop:
                 break
             if self.n_pending() == 0 and self.budget_left() <= 0:
                 break
+        self._report(bar, done_before)  # trials that finished in the last pull (history())
+
+    def _report(self, bar: Any, done_before: int) -> int:
+        """Advance the progress bar to the trials finished so far; the new count."""
+        done = self.n_finished()
+        if done > done_before:
+            bar.update(done - done_before)
+            history = self.trials.history()
+            if history.best_row() is not None:
+                bar.postfix = f"best loss: {history.best_loss:.6g}"
+        return done
 
     def budget_left(self) -> int:
         """Trials still to queue. Every trial counts toward max_evals, errored ones too (a
