@@ -57,7 +57,9 @@ def render(rows: list[dict], labels: list[str], title: str, path: Path) -> None:
         if points:
             xs, ys = zip(*points)
             sub.scatter(xs, ys, s=12, alpha=0.6)
-            if min(xs) > 0 and max(xs) / min(xs) > 100:
+            if all(float(x).is_integer() for x in xs) and len(set(xs)) <= 12:
+                sub.set_xticks(sorted(set(xs)))  # choice indices and small integer ranges
+            elif min(xs) > 0 and max(xs) / min(xs) > 100:
                 sub.set_xscale("log")
         sub.set(title=f"{label} ({len(points)} trials)", xlabel=label, ylabel="loss")
     fig.savefig(path, dpi=90, format="png")
