@@ -412,3 +412,29 @@ def test_a_worker_with_another_secret_refuses_the_domain(redis_url, workers, tmp
     assert [d["state"] for d in docs] == [JOB_STATE_ERROR] * 3 + [JOB_STATE_DONE] * 2
     assert {d["result"]["pid"] for d in docs[3:]} == {right.pid}
     assert marker.exists()
+
+
+def test_a_search_runs_over_a_unix_socket(tmp_path):
+    from hqueue.backends.redis.server import find_redis_server
+
+    sock = tmp_path / "redis.sock"
+    server = subprocess.Popen([find_redis_server(), "--port", "0", "--unixsocket", str(sock),
+                               "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                               "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"unix://{sock}?db=0"
+    workers = Workers(url)
+    try:
+        wait_until(sock.exists, 10, "redis-server's unix socket")
+        workers.start(1)
+        trials = RedisTrials(url, exp_key="over-unix", lease_s=10)
+        best = fmin(lambda x: {"loss": (x - 1.0) ** 2, "status": STATUS_OK, "pid": os.getpid()},
+                    hp.uniform("x", -3, 3), algo=tpe.suggest, max_evals=6, trials=trials,
+                    max_queue_len=2, rstate=np.random.default_rng(0), show_progressbar=False)
+        assert len(trials) == 6 and all(t["state"] == JOB_STATE_DONE for t in trials.trials)
+        assert os.getpid() not in {t["result"]["pid"] for t in trials.trials}  # the worker's
+        assert -3 <= best["x"] <= 3
+    finally:
+        workers.stop()
+        server.terminate()
+        server.wait(timeout=10)
