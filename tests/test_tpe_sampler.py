@@ -11,6 +11,7 @@ import pytest
 
 from hqueue import Trials, fmin, hp, rand, tpe
 from hqueue.domain import Domain
+from hqueue.states import JOB_STATE_DONE
 
 ALL_KINDS = {
     "u": hp.uniform("u", -2, 3),
@@ -136,3 +137,84 @@ def test_unknown_pending_policy_is_refused():
     with pytest.raises(ValueError, match="pending"):
         tpe.suggest([0], Domain(lambda c: 0.0, hp.uniform("x", 0, 1)), Trials(), 0,
                     pending="maybe")
+
+
+def running_cluster(n_running=15, seed=0):
+    """A 4-D search: 60 finished trials (loss: distance to the centre) and ``n_running``
+    trials suggested by TPE one at a time with pending trials ignored, so they crowd the good
+    trials as an asynchronous search's running trials do."""
+    space = {f"x{i}": hp.uniform(f"x{i}", 0, 1) for i in range(4)}
+    trials = Trials()
+    fmin(lambda c: sum((v - 0.5) ** 2 for v in c.values()), space, algo=rand.suggest,
+         max_evals=60, trials=trials, rstate=np.random.default_rng(seed),
+         show_progressbar=False)
+    domain = Domain(lambda c: 0.0, space)
+    for k in range(n_running):
+        docs = tpe.suggest(trials.new_trial_ids(1), domain, trials, 1000 * seed + k,
+                           pending="ignore")
+        trials.insert_trial_docs(docs)
+        trials.refresh()
+    return domain, trials
+
+
+def point(doc):
+    return np.array([doc["misc"]["vals"][f"x{i}"][0] for i in range(4)])
+
+
+def distance_to_running(seeds=range(5), **kwargs):
+    """Mean distance from TPE's next suggestions to the nearest running trial."""
+    gaps = []
+    for seed in seeds:
+        domain, trials = running_cluster(seed=seed)
+        running = np.array([point(t) for t in trials.trials if t["state"] != JOB_STATE_DONE])
+        for k in range(4):
+            doc = tpe.suggest(trials.new_trial_ids(1), domain, trials, 77 + k, **kwargs)[0]
+            gaps.append(np.linalg.norm(running - point(doc), axis=1).min())
+    return float(np.mean(gaps))
+
+
+def test_widening_with_pending_trials_keeps_new_suggestions_further_from_them():
+    before = distance_to_running(pending_widen=0.0, liar_width=1.0)
+    assert distance_to_running(liar_width=1.0) > 1.3 * before
+
+
+def test_liar_width_widens_only_the_pending_trials_kernels_up_to_the_prior():
+    from types import SimpleNamespace
+
+    from hqueue.algos.tpe.joint import joint_pair
+
+    plan = SimpleNamespace(prior_mu=np.array([0.5, 0.5]), prior_sigma=np.array([1.0, 1.0]),
+                           low=np.zeros(2), high=np.ones(2), cat_dists=[])
+    rng = np.random.default_rng(0)
+    good = (rng.uniform(size=(5, 2)), np.empty((5, 0), np.int64), np.ones(5), 1.0)
+    bad = (rng.uniform(size=(40, 2)), np.empty((40, 0), np.int64), np.ones(40), 1.0)
+    plain = joint_pair(plan, good, bad, "neighbour", 0.01).numeric.sigmas
+    wide = joint_pair(plan, good, bad, "neighbour", 0.01, liar_scale=(37, 30.0)).numeric.sigmas
+    liars = slice(6 + 37, 6 + 40)  # the last 3 bad observations, before the prior kernel
+    np.testing.assert_array_equal(wide[liars], np.minimum(30.0 * plain[liars], 1.0))
+    np.testing.assert_array_equal(np.delete(wide, np.r_[liars], axis=0),
+                                  np.delete(plain, np.r_[liars], axis=0))
+    huge = joint_pair(plan, good, bad, "neighbour", 0.01, liar_scale=(37, 1e6)).numeric.sigmas
+    np.testing.assert_array_equal(huge[liars], 1.0)
+
+
+def test_without_running_trials_the_parallel_settings_change_nothing():
+    domain, trials = running_cluster(n_running=0)
+    ids = trials.new_trial_ids(1)
+    plain = tpe.suggest(ids, domain, trials, 5, pending_widen=0.0, liar_width=1.0)
+    for kwargs in ({}, {"pending_widen": 3.0, "liar_width": 500.0}):
+        assert tpe.suggest(ids, domain, trials, 5, **kwargs) == plain
+
+
+def test_pending_ignore_is_unaffected_by_the_liar_settings():
+    domain, trials = running_cluster()
+    ids = trials.new_trial_ids(2)
+    plain = tpe.suggest(ids, domain, trials, 5, pending="ignore", pending_widen=0.0,
+                        liar_width=1.0)
+    assert tpe.suggest(ids, domain, trials, 5, pending="ignore") == plain
+
+
+@pytest.mark.parametrize("kwargs", [{"pending_widen": -0.5}, {"liar_width": 0.0}])
+def test_invalid_liar_settings_are_refused(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        tpe.suggest([0], Domain(lambda c: 0.0, hp.uniform("x", 0, 1)), Trials(), 0, **kwargs)

@@ -487,8 +487,8 @@ def joint_estimator(columns: list[np.ndarray], obs_weights: np.ndarray | None,
 def joint_pair(plan: Any, good: tuple[np.ndarray, np.ndarray, np.ndarray, float],
                bad: tuple[np.ndarray, np.ndarray, np.ndarray, float], bandwidth: str,
                sigma_cap: float | None,
-               bad_orders: list[np.ndarray | None] | Callable[[], list] | str | None = None
-               ) -> JointPair:
+               bad_orders: list[np.ndarray | None] | Callable[[], list] | str | None = None,
+               liar_scale: tuple[int, float] | None = None) -> JointPair:
     """The good and the bad joint estimators of a group (each as :func:`joint_estimator`
     builds it) in one :class:`JointPair`.
 
@@ -498,7 +498,9 @@ def joint_pair(plan: Any, good: tuple[np.ndarray, np.ndarray, np.ndarray, float]
     weight. ``plan`` gives the members' priors: ``prior_mu``, ``prior_sigma``, ``low``,
     ``high`` (arrays over the real-valued members) and ``cat_dists``.
     ``bad_orders`` sort the bad observations per real-valued member (see
-    :func:`kernel_widths`).
+    :func:`kernel_widths`). ``liar_scale=(k, factor)``: the bad kernels from the ``k``-th
+    observation on (the pending trials of a constant liar) are ``factor`` times as wide
+    (at most the prior's width).
     """
     z_good, idx_good, w_good, prior_good = good
     z_bad, idx_bad, w_bad, prior_bad = bad
@@ -514,6 +516,10 @@ def joint_pair(plan: Any, good: tuple[np.ndarray, np.ndarray, np.ndarray, float]
         z = np.concatenate([z_good, centre, z_bad, centre])
         sigmas, log_sigmas = pair_widths(z, split, plan.prior_sigma, bandwidth, sigma_cap,
                                          bad_orders)
+        if liar_scale is not None:  # the pending trials' kernels, widened
+            rows = slice(split + liar_scale[0], len(z) - 1)
+            sigmas[rows] = np.minimum(sigmas[rows] * liar_scale[1], plan.prior_sigma)
+            log_sigmas = None
         block = NumericBlock.build(z, sigmas, plan.low, plan.high, log_sigmas)
     categorical = categorical_tables([(idx_good, prior_good), (idx_bad, prior_bad)],
                                      plan.cat_dists, sampled=True)

@@ -4,7 +4,8 @@ of the good density to the bad one is highest.
 hyperopt's keyword arguments keep their meaning; ``pending`` says how trials that are still
 queued or running are treated (``"liar"``, the default: as if they were bad, so parallel workers
 are pushed apart, which is also the effect of hyperopt giving running trials an infinite loss;
-``"ignore"``: left out, as if they did not exist).
+``"ignore"``: left out, as if they did not exist); with pending trials the liar also widens the
+kernels and the pending trials' repulsion (``pending_widen``, ``liar_width``).
 
 Example:
     >>> from functools import partial
@@ -84,6 +85,8 @@ def suggest(
     good_fraction: float = 0.1,
     prior_share: float | None = 0.2,
     shrink: float | None = 0.2,
+    pending_widen: float = 0.5,
+    liar_width: float = 30.0,
 ) -> list[dict]:
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
     ``n_startup_jobs`` finished trials).
@@ -105,11 +108,44 @@ def suggest(
 
     ``pending="liar"`` counts queued and running trials as bad observations (a constant
     liar) so parallel workers are pushed apart (hyperopt gives running trials an infinite loss,
-    which puts them in the bad set too); ``"ignore"`` leaves them out of both models.
-    ``partial(tpe.suggest, **tpe.HYPEROPT_SETTINGS)`` reproduces hyperopt's TPE.
+    which puts them in the bad set too); ``"ignore"`` leaves them out of both models. With
+    ``P`` pending trials the liar also does two things that matter once kernels are narrow
+    (``benchmarks/results/parallel_quality.md`` measures them with 4 to 16 workers):
+
+    - ``pending_widen=0.5``: the ``shrink`` cap is multiplied by ``(1 + P) ** pending_widen``,
+      so concurrent suggestions spread over a wider neighbourhood of the good trials instead
+      of all landing within one narrow kernel of them (0: the cap ignores pending trials).
+    - ``liar_width=30``: in the joint (``multivariate``) sampler, each pending trial's kernel
+      in the bad model is that many times its usual width (at most the prior's), so a pending
+      trial repels candidates from its whole neighbourhood, not just from within one narrow
+      kernel width (1: as wide as a finished trial's kernel).
+
+    With no pending trials (one worker) neither changes anything: suggestions are those of
+    the serial sampler bit for bit. ``partial(tpe.suggest, **tpe.HYPEROPT_SETTINGS)``
+    reproduces hyperopt's TPE (no cap and independent labels, so neither applies).
+
+    Example (16 trials running: the widened liar spreads the next suggestions further):
+        >>> from hqueue import Trials, hp, rand
+        >>> from hqueue.domain import Domain
+        >>> domain = Domain(lambda c: 0.0, hp.uniform("x", 0, 1))
+        >>> trials = Trials()
+        >>> docs = rand.suggest(trials.new_trial_ids(60), domain, trials, 0)
+        >>> for doc in docs[:44]:  # 44 finished (loss = x), 16 still running
+        ...     loss = doc["misc"]["vals"]["x"][0]
+        ...     doc["state"], doc["result"] = 2, {"status": "ok", "loss": loss}
+        >>> _ = trials.insert_trial_docs(docs); trials.refresh()
+        >>> len(trials.history().pending)
+        16
+        >>> new = suggest(trials.new_trial_ids(1), domain, trials, 1)
+        >>> new[0]["misc"]["vals"]["x"][0] < 0.5
+        True
     """
     if pending not in ("liar", "ignore"):
         raise ValueError(f"pending must be 'liar' or 'ignore', got {pending!r}")
+    if not pending_widen >= 0.0:
+        raise ValueError(f"pending_widen must be >= 0, got {pending_widen!r}")
+    if not liar_width > 0.0:
+        raise ValueError(f"liar_width must be > 0, got {liar_width!r}")
     if bandwidth not in ("neighbour", "scott"):
         raise ValueError(f"bandwidth must be 'neighbour' or 'scott', got {bandwidth!r}")
     rng = np.random.default_rng(seed)
@@ -122,12 +158,16 @@ def suggest(
                       history.loss_order())
     pending_rows = list(history.pending) if pending == "liar" else []
     prior = PriorPolicy(prior_weight, prior_share)
-    cap = None if shrink is None else shrink / (1.0 + 0.1 * len(history))
+    base_cap = None if shrink is None else shrink / (1.0 + 0.1 * len(history))
     rows = []
     for _ in new_ids:
+        cap = base_cap
+        if cap is not None and pending_rows and pending_widen:
+            cap *= (1.0 + len(pending_rows)) ** pending_widen
         if multivariate:
             row = _suggest_row_joint(space, history, good, pending_rows, rng, prior,
-                                     n_EI_candidates, linear_forgetting, bandwidth, cap)
+                                     n_EI_candidates, linear_forgetting, bandwidth, cap,
+                                     liar_width)
         else:
             row = _suggest_row(space, history, good, pending_rows, rng, prior,
                                n_EI_candidates, linear_forgetting, cap)
@@ -303,8 +343,8 @@ class _BadOrders:
 
 def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_rows: list,
                    rng: np.random.Generator, prior: PriorPolicy, n_candidates: int,
-                   forgetting: int | None, bandwidth: str, cap: float | None
-                   ) -> dict[str, Any]:
+                   forgetting: int | None, bandwidth: str, cap: float | None,
+                   liar_width: float = 1.0) -> dict[str, Any]:
     """Joint TPE for one group: the good and bad mixtures (one :class:`.joint.JointPair`),
     candidates drawn from the good one, the best log density ratio wins."""
     data = group_data(history, plan)
@@ -325,10 +365,11 @@ def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_
         orders = PRIOR_FIRST if n_bad_rows < _SORT_HERE else _BadOrders(plan, history,
                                                                          is_good).all
     good_w = forgetting_weights(len(good_pos), forgetting)
+    liar_scale = (n_bad_rows, liar_width) if liars and liar_width != 1.0 else None
     pair = joint_pair(
         plan, (data.z[good_pos], data.cat[good_pos], good_w, prior.good_weight(good_w)),
         (z_bad, cat_bad, forgetting_weights(len(z_bad), forgetting), prior.prior_weight),
-        bandwidth, cap, orders)
+        bandwidth, cap, orders, liar_scale)
     split = pair.split
     kernels = pair.sample_kernels(rng, n_candidates)
     total: np.ndarray | None = None
@@ -384,9 +425,9 @@ def _add(total: np.ndarray, term: np.ndarray) -> np.ndarray:
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                        n_candidates: int, forgetting: int | None, bandwidth: str,
-                       cap: float | None) -> dict[str, Any]:
+                       cap: float | None, liar_width: float = 1.0) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
     for plan in group_plans(space):
         chosen.update(_suggest_group(plan, history, good, pending_rows, rng, prior,
-                                     n_candidates, forgetting, bandwidth, cap))
+                                     n_candidates, forgetting, bandwidth, cap, liar_width))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
