@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from importlib import resources
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from ...exceptions import BadArgument, HqueueError
 from .keys import ExperimentKeys
@@ -131,16 +131,25 @@ class RedisAttachments(MutableMapping):
             "by something other than hqueue); read it again or write it anew")
 
     def _read_chunked(self, key: str) -> bytes | None:
-        """The value of a manifest, or None when it changed or its chunks went meanwhile."""
-        version, n, size = self._client.hmget(key, "version", "chunks", "size")
-        if version is None or n is None or size is None:
-            return None
-        parts = []
-        for chunk_key in self._chunk_keys(key, _text(version), int(n)):
-            part = self._client.get(chunk_key)
-            if part is None:
+        """The value of a manifest, or None when it changed before its chunks were read.
+
+        The manifest is WATCHed and the chunks read in one MULTI, so the read is a consistent
+        snapshot in two round trips: an overwrite (which swaps the manifest and deletes the old
+        chunks atomically) in between makes EXEC fail instead of returning a mixed value."""
+        with self._client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)
+                version, n, size = pipe.hmget(key, "version", "chunks", "size")
+                if version is None or n is None or size is None:
+                    return None
+                pipe.multi()
+                for chunk_key in self._chunk_keys(key, _text(version), int(n)):
+                    pipe.get(chunk_key)
+                parts = pipe.execute()
+            except WatchError:
                 return None  # overwritten or deleted meanwhile: read the manifest again
-            parts.append(part)
+        if any(part is None for part in parts):
+            return None  # chunks deleted by something other than hqueue
         value = b"".join(parts)
         return value if len(value) == int(size) else None
 
