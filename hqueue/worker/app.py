@@ -61,7 +61,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
             "socket_keepalive": True,
             "socket_connect_timeout": 10,
             "health_check_interval": 25,
-            "retry_on_timeout": True,
+            "socket_timeout": 10,
         },
         task_serializer="json", accept_content=["json"], result_serializer="json",
         task_ignore_result=True, task_acks_late=False, task_track_started=False,
