@@ -61,6 +61,8 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
             "socket_keepalive": True,
             "socket_connect_timeout": 10,
             "health_check_interval": 25,
+            # without it, after a connection reset the remote-control pub/sub read could
+            # block forever and the worker ignore SIGTERM (BRPOP replies within 1 s anyway)
             "socket_timeout": 10,
         },
         task_serializer="json", accept_content=["json"], result_serializer="json",
