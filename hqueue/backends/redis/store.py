@@ -136,7 +136,9 @@ class TrialStore:
                                "its state is not a number); task dropped", tid, self.exp_key,
                                keys.trial(tid))
             return None
-        return Claim(int(tid), int(reply[1]), self.get(tid))
+        flat = reply[2]  # the claimed hash, read in the same script: no second round trip
+        fields = dict(zip(flat[::2], flat[1::2]))
+        return Claim(int(tid), int(reply[1]), _assemble(fields, keys.trial(tid)))
 
     def heartbeat(self, tid: int, owner: str, lease_s: float) -> Heartbeat:
         """Renew ``owner``'s lease on a running trial."""

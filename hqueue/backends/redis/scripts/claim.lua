@@ -3,8 +3,9 @@
 -- KEYS[4] = changes zset  KEYS[5] = seq counter
 -- ARGV[1] = tid  ARGV[2] = owner  ARGV[3] = now (ms)  ARGV[4] = lease (ms)
 -- ARGV[5] = book time (msgpack)
--- Returns {1, attempts, doc, result} when claimed, {0, state} otherwise (state -1: no trial,
--- -2: a malformed trial, not a hash or with a state that is not a number). A trial that is
+-- Returns {1, attempts, fields} when claimed (fields: the claimed hash as HGETALL's flat
+-- list), {0, state} otherwise (state -1: no trial, -2: a malformed trial, not a hash or with
+-- a state that is not a number). A trial that is
 -- not NEW leaves the queued set, so the driver stops re-sending it.
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then
@@ -29,4 +30,4 @@ redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 local seq = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
-return {1, attempts, redis.call('HGET', KEYS[1], 'doc'), redis.call('HGET', KEYS[1], 'result')}
+return {1, attempts, redis.call('HGETALL', KEYS[1])}
