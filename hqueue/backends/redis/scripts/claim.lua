@@ -5,8 +5,8 @@
 -- ARGV[5] = book time (msgpack)
 -- Returns {1, attempts, fields} when claimed (fields: the claimed hash as HGETALL's flat
 -- list), {0, state} otherwise (state -1: no trial, -2: a malformed trial, not a hash or with
--- a state that is not a number). A trial that is
--- not NEW leaves the queued set, so the driver stops re-sending it.
+-- a state that is not a number). A trial that is not NEW leaves the queued set, so the driver
+-- stops re-sending it.
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then
   return {0, -1}
