@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -319,26 +320,21 @@ def _categorical_choices(items: list, rng: np.random.Generator, prior: PriorPoli
 _SORT_HERE = 512
 
 
-class _BadOrders:
+def _bad_orders(plan: GroupPlan, history: History,
+                is_good: np.ndarray) -> list[np.ndarray | None]:
     """Sort order of each numeric member's bad observations (positions among the bad
     kernels), from the history's kept order; None where the group's rows are not the
     label's whole column."""
-
-    def __init__(self, plan: GroupPlan, history: History, is_good: np.ndarray) -> None:
-        self.plan, self.history, self.is_good = plan, history, is_good
-
-    def all(self) -> list[np.ndarray | None]:
-        is_good = self.is_good
-        bad_index = np.cumsum(~is_good) - 1
-        orders: list[np.ndarray | None] = []
-        for i in self.plan.numeric:
-            label = self.plan.labels[i]
-            if len(self.history.column(label)[0]) != len(is_good):
-                orders.append(None)
-                continue
-            order = self.history.sorted_order(label)
-            orders.append(bad_index[order[~is_good[order]]])
-        return orders
+    bad_index = np.cumsum(~is_good) - 1
+    orders: list[np.ndarray | None] = []
+    for i in plan.numeric:
+        label = plan.labels[i]
+        if len(history.column(label)[0]) != len(is_good):
+            orders.append(None)
+            continue
+        order = history.sorted_order(label)
+        orders.append(bad_index[order[~is_good[order]]])
+    return orders
 
 
 def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_rows: list,
@@ -362,8 +358,9 @@ def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_
         cat_bad = np.concatenate([cat_bad, plan.to_index(
             len(liars), [values[i] for i in plan.categorical])])
     elif plan.numeric:
-        orders = PRIOR_FIRST if n_bad_rows < _SORT_HERE else _BadOrders(plan, history,
-                                                                         is_good).all
+        # called by joint_pair only if it needs them
+        orders = PRIOR_FIRST if n_bad_rows < _SORT_HERE else functools.partial(
+            _bad_orders, plan, history, is_good)
     good_w = forgetting_weights(len(good_pos), forgetting)
     liar_scale = (n_bad_rows, liar_width) if liars and liar_width != 1.0 else None
     pair = joint_pair(
