@@ -290,23 +290,10 @@ class TrialStore:
         fields = self.client.hgetall(self.keys.trial(tid))
         return _assemble(fields, self.keys.trial(tid)) if fields else None
 
-    def get_many(self, tids: Sequence[int]) -> list[dict]:
-        """Several trial documents (missing tids are skipped)."""
-        pipe = self.client.pipeline(transaction=False)
-        for tid in tids:
-            pipe.hgetall(self.keys.trial(tid))
-        return [_assemble(f, self.keys.trial(t)) for t, f in zip(tids, pipe.execute()) if f]
-
-    def changes_since(self, seq: int) -> tuple[int, list[dict]]:
-        """Documents changed after change number ``seq``: ``(new_seq, docs)``.
-
-        Cost is proportional to the number of changed trials, not to the experiment's size.
-        """
-        rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf", withscores=True)
-        if not rows:
-            return seq, []
-        new_seq = int(max(score for _, score in rows))
-        tids = [int(t) for t, _ in rows]
+    def get_many(self, tids: Sequence[int], unreadable_as_error: bool = False) -> list[dict]:
+        """Several trial documents (missing tids are skipped). A damaged document raises
+        :class:`CorruptTrialDocument`, or with ``unreadable_as_error`` is logged and read as
+        an ERROR trial (what readers that must not stop over one bad trial want)."""
         pipe = self.client.pipeline(transaction=False)
         for tid in tids:
             pipe.hgetall(self.keys.trial(tid))
@@ -316,11 +303,25 @@ class TrialStore:
                 continue
             try:
                 docs.append(_assemble(fields, self.keys.trial(tid)))
-            except CorruptTrialDocument as exc:  # a reader must not stop over one bad trial
+            except CorruptTrialDocument as exc:
+                if not unreadable_as_error:
+                    raise
                 logger.warning("trial %s of %r is unreadable, counted as ERROR: %s", tid,
                                self.exp_key, exc)
                 docs.append(self._unreadable(tid, exc))
-        return new_seq, docs
+        return docs
+
+    def changes_since(self, seq: int) -> tuple[int, list[dict]]:
+        """Documents changed after change number ``seq``: ``(new_seq, docs)``; a damaged one
+        reads as an ERROR trial.
+
+        Cost is proportional to the number of changed trials, not to the experiment's size.
+        """
+        rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf", withscores=True)
+        if not rows:
+            return seq, []
+        new_seq = int(max(score for _, score in rows))
+        return new_seq, self.get_many([int(t) for t, _ in rows], unreadable_as_error=True)
 
     def _unreadable(self, tid: int, exc: Exception) -> dict:
         """What readers see of a trial whose stored document is damaged: an ERROR trial."""
