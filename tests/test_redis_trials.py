@@ -233,30 +233,37 @@ def test_a_requeued_error_trial_comes_back_into_trials_after_refresh(server):
     assert sorted(trials.history().losses.tolist()) == [0.5, 1.0]
 
 
-def test_the_progress_bar_counts_errored_trials_and_ends_at_max_evals(monkeypatch, server):
+class RecordedBar:
+    """A progress bar for ``fmin(show_progressbar=...)`` that keeps its count and total."""
+
+    postfix = None
+
+    def __init__(self, initial, total):
+        self.n, self.total = initial, total
+
+    def update(self, k=1):
+        self.n += k
+
+
+def recording_progress(bars):
+    """A ``show_progressbar`` callable appending each bar it makes to ``bars``."""
     import contextlib
-
-    inline_workers(monkeypatch, fail_tids={0, 3})
-    seen = {}
-
-    class Bar:
-        postfix = None
-        n = 0
-
-        def update(self, k=1):
-            self.n += k
 
     @contextlib.contextmanager
     def progress(initial, total):
-        bar = Bar()
-        bar.n = initial
-        seen["bar"], seen["total"] = bar, total
-        yield bar
+        bars.append(RecordedBar(initial, total))
+        yield bars[-1]
 
+    return progress
+
+
+def test_the_progress_bar_counts_errored_trials_and_ends_at_max_evals(monkeypatch, server):
+    inline_workers(monkeypatch, fail_tids={0, 3})
+    bars = []
     trials = redis_trials(server)
-    run(trials, 8, show_progressbar=progress)
+    run(trials, 8, show_progressbar=recording_progress(bars))
     assert trials.count_by_state_unsynced(JOB_STATE_ERROR) == 2
-    assert (seen["bar"].n, seen["total"]) == (8, 8)
+    assert (bars[0].n, bars[0].total) == (8, 8)
     assert trials.count_in_states(JOB_STATE_DONE) == 6
 
 
@@ -264,8 +271,6 @@ def test_the_progress_bar_counts_a_trial_that_finishes_during_the_last_history_r
         monkeypatch, server):
     """The last trial can land in the pull that the bar's best-loss read makes (history()),
     after the loop counted finished trials: the bar must still reach max_evals."""
-    import contextlib
-
     from hqueue import rand
 
     def send_tasks(self, tids):  # tid 0 finishes at once, the others stay queued
@@ -284,23 +289,8 @@ def test_the_progress_bar_counts_a_trial_that_finishes_during_the_last_history_r
     monkeypatch.setattr(RedisTrials, "send_tasks", send_tasks)
     monkeypatch.setattr(RedisTrials, "history", history)
     bars = []
-
-    class Bar:
-        postfix = None
-
-        def __init__(self, n):
-            self.n = n
-
-        def update(self, k=1):
-            self.n += k
-
-    @contextlib.contextmanager
-    def progress(initial, total):
-        bars.append(Bar(initial))
-        yield bars[-1]
-
     trials = redis_trials(server, "last-pull")
     fmin(objective, SPACE, algo=rand.suggest, max_evals=2, trials=trials, max_queue_len=2,
-         rstate=np.random.default_rng(0), show_progressbar=progress)
+         rstate=np.random.default_rng(0), show_progressbar=recording_progress(bars))
     assert trials.count_in_states(JOB_STATE_DONE) == 2
     assert bars[0].n == 2
