@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import BadArgument
 from .states import JOB_STATE_DONE
-from .trial_doc import utcnow
+from .trial_doc import generate_trial, utcnow
+
+if TYPE_CHECKING:
+    from .trials import Trials
 
 logger = logging.getLogger("hqueue.ctrl")
 
@@ -35,7 +38,7 @@ class Ctrl:
     error = logger.error
     debug = logger.debug
 
-    def __init__(self, trials: Any, current_trial: dict | None = None) -> None:
+    def __init__(self, trials: Trials, current_trial: dict | None = None) -> None:
         if trials is None:
             raise BadArgument("Ctrl needs a trials object")
         self.trials = trials
@@ -95,12 +98,9 @@ class Ctrl:
 
     def enqueue(self, points: Sequence[Mapping[str, Any]]) -> list[int]:
         """Queue new configurations (``{label: value}``, choices as indices) for evaluation."""
-        from .fmin import generate_trials_to_calculate  # fmin imports ctrl
-
         points = list(points)
         tids = self.trials.new_trial_ids(len(points))
-        docs = generate_trials_to_calculate(points, tids=tids).trials
+        docs = [generate_trial(tid, p, self.trials.exp_key) for tid, p in zip(tids, points)]
         for doc in docs:
-            doc["exp_key"] = self.trials._exp_key
             doc["misc"]["from_tid"] = self.current_trial["tid"] if self.current_trial else None
         return self.trials.insert_trial_docs(docs)

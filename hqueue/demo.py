@@ -134,12 +134,12 @@ class LocalCluster:
         return [p.pid for p in procs if p.poll() is None]
 
     def _spawn(self, cmd: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
-        from .backends.redis.server import _parent_death_signal
+        from .backends.redis.server import parent_death_signal
 
         with open(self.dir / log_name, "ab") as log:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                    preexec_fn=None if self.keep else _parent_death_signal())
+                                    preexec_fn=None if self.keep else parent_death_signal())
 
     def start_redis(self, timeout_s: float = 30.0) -> None:
         """Start ``hqueue serve`` and wait until Redis answers."""

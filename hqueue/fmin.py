@@ -17,36 +17,30 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import numbers
 import os
 import pickle
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import progress
-from .ctrl import Ctrl
 from .domain import Domain
 from .exceptions import AllTrialsFailed, BadArgument, InvalidAnnotatedParameter
 from .pyll.base import Apply, as_apply, rec_eval, toposort
-from .states import (
-    JOB_STATE_CANCEL,
-    JOB_STATE_DONE,
-    JOB_STATE_ERROR,
-    JOB_STATE_NEW,
-    JOB_STATE_RUNNING,
-    STATUS_FAIL,
+from .search import (  # noqa: F401  (STOP_EXPERIMENT, StopRules: public here since hyperopt)
+    STOP_EXPERIMENT,
+    Search,
+    SerialRunner,
+    StopRules,
+    as_generator,
+    check_settings,
 )
-from .trial_doc import DOMAIN_CMD, utcnow
-from .trials import Trials
+from .trial_doc import active_values, generate_trial
+from .trials import Trials, use_search_entry
 
 logger = logging.getLogger(__name__)
-
-STOP_EXPERIMENT = "stop"  # an algorithm returns this to end the search (hyperopt's StopExperiment)
-SEED_ENV_VARS = ("HQUEUE_FMIN_SEED", "HYPEROPT_FMIN_SEED")
 
 
 def fmin_pass_expr_memo_ctrl(f: Callable) -> Callable:
@@ -92,16 +86,6 @@ def space_eval(space: Any, hp_assignment: Mapping[str, Any]) -> Any:
     return rec_eval(space, memo=memo)
 
 
-def generate_trial(tid: int, point: Mapping[str, Any]) -> dict:
-    """A NEW trial document for one ``{label: value}`` point."""
-    return {
-        "state": JOB_STATE_NEW, "tid": tid, "spec": None, "result": {"status": "new"},
-        "misc": {"tid": tid, "cmd": DOMAIN_CMD, "workdir": None,
-                 "idxs": {k: [tid] for k in point}, "vals": {k: [v] for k, v in point.items()}},
-        "exp_key": None, "owner": None, "version": 0, "book_time": None, "refresh_time": None,
-    }
-
-
 def generate_trials_to_calculate(points: Sequence[Mapping[str, Any]],
                                  tids: Sequence[int] | None = None) -> Trials:
     """A Trials holding ``points`` as NEW trials, evaluated first by fmin.
@@ -118,22 +102,6 @@ def generate_trials_to_calculate(points: Sequence[Mapping[str, Any]],
     trials.insert_trial_docs([generate_trial(tid, p) for tid, p in zip(tids, points)])
     trials.refresh()
     return trials
-
-
-def _rstate(rstate: Any) -> np.random.Generator:
-    if rstate is None:
-        for var in SEED_ENV_VARS:
-            if os.environ.get(var, "").strip():
-                return np.random.default_rng(int(os.environ[var]))
-        return np.random.default_rng()
-    if isinstance(rstate, np.random.Generator):
-        return rstate
-    if isinstance(rstate, np.random.RandomState):
-        return np.random.default_rng(rstate.randint(2**31 - 1))
-    if isinstance(rstate, numbers.Integral):
-        return np.random.default_rng(int(rstate))
-    raise BadArgument(f"rstate must be a numpy Generator (np.random.default_rng(seed)), "
-                      f"got {type(rstate).__name__}")
 
 
 def _call_with_kwargs(fn: Callable, config: Mapping[str, Any]) -> Any:
@@ -155,16 +123,6 @@ def _annotated_space(fn: Callable) -> tuple[Callable, dict]:
     return functools.partial(_call_with_kwargs, fn), space
 
 
-def _max_evals(max_evals: Any) -> int:
-    if max_evals is None:
-        return sys.maxsize
-    if isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Real):
-        raise BadArgument(f"max_evals must be a number, got {max_evals!r}")
-    if max_evals != max_evals or max_evals < 0:
-        raise BadArgument(f"max_evals must be >= 0, got {max_evals!r}")
-    return sys.maxsize if max_evals == float("inf") else int(max_evals)
-
-
 def fmin(
     fn: Callable,
     space: Any,
@@ -176,7 +134,7 @@ def fmin(
     rstate: np.random.Generator | None = None,
     allow_trials_fmin: bool = True,
     pass_expr_memo_ctrl: bool | None = None,
-    catch_eval_exceptions: bool = False,
+    catch_eval_exceptions: bool | None = None,
     verbose: bool = True,
     return_argmin: bool = True,
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
@@ -190,54 +148,107 @@ def fmin(
     ``max_evals`` counts trials already in ``trials``; ``timeout`` (seconds),
     ``loss_threshold`` and ``early_stop_fn(trials, *state) -> (stop, state)`` end the search
     early. With ``return_argmin=False`` the best configuration (``space_eval`` of the best
-    point) is returned instead.
+    point) is returned instead. ``points_to_evaluate`` are evaluated first, on top of
+    ``max_evals``, when ``trials`` is empty. One setup and teardown for every backend; the
+    runner depends on who evaluates: this process (``Trials``) or workers (``RedisTrials``,
+    where the keywords that cannot apply are refused with a one-line BadArgument).
     """
+    if allow_trials_fmin and trials is not None and overrides_fmin(trials):
+        return trials.fmin(
+            fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
+            loss_threshold=loss_threshold, rstate=rstate, pass_expr_memo_ctrl=pass_expr_memo_ctrl,
+            catch_eval_exceptions=catch_eval_exceptions, verbose=verbose,
+            return_argmin=return_argmin, points_to_evaluate=points_to_evaluate,
+            max_queue_len=max_queue_len, show_progressbar=show_progressbar,
+            early_stop_fn=early_stop_fn, trials_save_file=trials_save_file)
     if algo is None:
         from .algos.tpe import suggest as algo
     if not callable(algo):
         raise BadArgument(f"algo must be a suggest function such as tpe.suggest, got {algo!r}")
     if isinstance(space, str) and space == "annotated":
         fn, space = _annotated_space(fn)
-    n_max = _max_evals(max_evals)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-                                or not timeout > 0):
-        raise BadArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if loss_threshold is not None and (isinstance(loss_threshold, bool)
-                                       or not isinstance(loss_threshold, numbers.Real)):
-        raise BadArgument(f"loss_threshold must be a number, got {loss_threshold!r}")
-    if not isinstance(max_queue_len, numbers.Integral) or max_queue_len < 1:
-        raise BadArgument(f"max_queue_len must be an int >= 1, got {max_queue_len!r}")
-    rng = _rstate(rstate)
+    n_max = check_settings(max_evals, timeout, loss_threshold, max_queue_len)
+    rng = as_generator(rstate)
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)
-    if points_to_evaluate and (trials is None or len(trials) == 0):
-        # the points come on top of max_evals (hyperopt's documented behaviour)
-        if trials is None:
-            trials = Trials()
-        tids = trials.new_trial_ids(len(points_to_evaluate))
-        trials.insert_trial_docs(generate_trials_to_calculate(points_to_evaluate, tids).trials)
-        n_max = n_max + len(points_to_evaluate) if n_max < sys.maxsize else n_max
-        if max_evals is not None:
-            max_evals = n_max
-    elif trials is None:
-        trials = Trials()
-    if allow_trials_fmin and hasattr(trials, "fmin"):
-        return trials.fmin(
-            fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
-            loss_threshold=loss_threshold, rstate=rng, pass_expr_memo_ctrl=pass_expr_memo_ctrl,
-            catch_eval_exceptions=catch_eval_exceptions, verbose=verbose,
-            return_argmin=return_argmin, max_queue_len=max_queue_len,
-            show_progressbar=show_progressbar, early_stop_fn=early_stop_fn,
-            trials_save_file=trials_save_file,
-        )
+    trials = Trials() if trials is None else trials
+    if trials.asynchronous:
+        refuse_on_workers(catch_eval_exceptions, trials_save_file)
     domain = Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
-    loop = SerialLoop(domain, trials, algo, rng, n_max, timeout=timeout,
-                      loss_threshold=loss_threshold, catch_eval_exceptions=catch_eval_exceptions,
-                      max_queue_len=max_queue_len, early_stop_fn=early_stop_fn,
-                      trials_save_file=trials_save_file, verbose=verbose)
-    loop.run(_progress_callback(show_progressbar if verbose else False))
-    getattr(trials, "_refresh_incremental", trials.refresh)()
+    search = Search(domain, trials, algo, rng, n_max, max_queue_len,
+                    StopRules(timeout, loss_threshold, early_stop_fn),
+                    catch_eval_exceptions=bool(catch_eval_exceptions),
+                    trials_save_file=trials_save_file)
+    runner = trials.backend.runner(search) if trials.asynchronous else SerialRunner(search)
+    runner.start()
+    try:
+        if points_to_evaluate:
+            add_points(search, points_to_evaluate)
+        progress_callback = _progress_callback(show_progressbar if verbose else False)
+        with progress_callback(initial=runner.n_done(), total=search.total()) as bar:
+            runner.run(bar)
+    except KeyboardInterrupt:
+        runner.interrupt()
+        raise
+    finally:
+        runner.close()
+    trials.sync()
+    return best_point(trials, domain, return_argmin)
+
+
+def overrides_fmin(trials: Any) -> bool:
+    """Whether ``trials`` is of a user's subclass that replaces ``Trials.fmin`` (hyperopt's
+    extension point, honoured while ``allow_trials_fmin``); hqueue's own façades never do.
+
+    Example:
+        >>> overrides_fmin(Trials())
+        False
+    """
+    return isinstance(trials, Trials) and type(trials).fmin is not Trials.fmin
+
+
+def refuse_on_workers(catch_eval_exceptions: bool | None, trials_save_file: str) -> None:
+    """A one-line BadArgument for an fmin keyword the asynchronous runner cannot honour.
+
+    Example:
+        >>> refuse_on_workers(None, "")
+        >>> try:
+        ...     refuse_on_workers(None, "t.pkl")
+        ... except BadArgument as e:
+        ...     print(str(e)[:52])
+        trials_save_file='t.pkl' is not supported with Redis
+    """
+    if catch_eval_exceptions is False:
+        raise BadArgument("catch_eval_exceptions=False is not supported with RedisTrials: "
+                          "workers record a failing trial as ERROR and the search goes on (as "
+                          "with catch_eval_exceptions=True); leave the argument out")
+    if trials_save_file:
+        raise BadArgument(f"trials_save_file={trials_save_file!r} is not supported with "
+                          "RedisTrials: the experiment is saved in Redis, and running the same "
+                          "script again resumes it")
+
+
+def add_points(search: Search, points: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``points_to_evaluate`` as NEW trials (first in line) when the experiment has no
+    trial yet; they come on top of ``max_evals`` (hyperopt's documented behaviour). Called
+    after the runner published the domain, so a worker can run them at once."""
+    if isinstance(points, Mapping) or not isinstance(points, Sequence):
+        raise BadArgument("points_to_evaluate must be a list of {label: value} dicts")
+    trials = search.trials
+    trials.sync()
+    if len(trials) > 0:
+        return
+    tids = trials.new_trial_ids(len(points))
+    trials.insert_trial_docs([generate_trial(tid, p, trials.exp_key)
+                              for tid, p in zip(tids, points)])
+    if search.max_evals < sys.maxsize:
+        search.max_evals += len(points)
+
+
+def best_point(trials: Trials, domain: Domain, return_argmin: bool) -> Any:
+    """What fmin returns: the best trial's point (``return_argmin``) or its configuration
+    (``space_eval``; None when nothing finished)."""
     if return_argmin:
         if len(trials.trials) == 0:
             raise AllTrialsFailed("There are no evaluation tasks, cannot return argmin of task "
@@ -257,142 +268,14 @@ def _progress_callback(show_progressbar: bool | Callable) -> Callable:
     return progress.no_progress_callback
 
 
-class StopRules:
-    """fmin's stop rules: ``timeout`` (seconds), ``loss_threshold`` and
-    ``early_stop_fn(trials, *state) -> (stop, state)`` (its state carried between calls).
+def spec_from_misc(misc: Mapping[str, Any]) -> dict[str, Any]:
+    """``{label: value}`` of a trial's active labels (:func:`hqueue.trial_doc.active_values`).
 
     Example:
-        >>> StopRules(timeout=None, loss_threshold=None, early_stop_fn=None).check(Trials())
+        >>> spec_from_misc({"vals": {"x": [1.0], "y": []}})
+        {'x': 1.0}
     """
-
-    def __init__(self, timeout: float | None, loss_threshold: float | None,
-                 early_stop_fn: Callable | None) -> None:
-        self.timeout, self.loss_threshold = timeout, loss_threshold
-        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
-        self.start_time = time.monotonic()
-
-    def check(self, trials: Any) -> str | None:
-        """The name of the rule that says stop, or None."""
-        if self.timeout is not None and time.monotonic() - self.start_time >= self.timeout:
-            return "timeout"
-        if self.loss_threshold is not None and \
-                trials.history().best_loss <= self.loss_threshold:
-            return "loss_threshold"
-        if self.early_stop_fn is not None:
-            stop, self.early_stop_args = self.early_stop_fn(trials, *self.early_stop_args)
-            if stop:
-                return "early_stop_fn"
-        return None
+    return active_values(misc)
 
 
-def spec_from_misc(misc: Mapping[str, Any]) -> dict[str, Any]:
-    """``{label: value}`` of a trial's active labels."""
-    return {k: v[0] for k, v in misc["vals"].items() if v}
-
-
-class SerialLoop:
-    """The in-process fmin loop: ask the algorithm, evaluate, record, check stop rules.
-
-    Per-trial cost does not grow with the number of trials: it only touches documents that
-    were added since the previous step.
-    """
-
-    def __init__(self, domain: Domain, trials: Any, algo: Callable, rng: np.random.Generator,
-                 max_evals: int, timeout: float | None = None,
-                 loss_threshold: float | None = None, catch_eval_exceptions: bool = False,
-                 max_queue_len: int = 1, early_stop_fn: Callable | None = None,
-                 trials_save_file: str = "", verbose: bool = True) -> None:
-        self.domain, self.trials, self.algo, self.rng = domain, trials, algo, rng
-        self.max_evals = max_evals
-        self.stop_rules = StopRules(timeout, loss_threshold, early_stop_fn)
-        self.catch_eval_exceptions = catch_eval_exceptions
-        self.max_queue_len = max_queue_len
-        self.trials_save_file = trials_save_file
-        self.verbose = verbose
-        self._seen = 0
-        self._queue: list[dict] = []
-
-    def _collect_new(self) -> None:
-        docs = self.trials._dynamic_trials
-        for doc in docs[self._seen:]:
-            if doc["state"] == JOB_STATE_NEW and self.trials._in_view(doc):
-                self._queue.append(doc)
-        self._seen = len(docs)
-
-    def run(self, progress_callback: Callable) -> None:
-        trials = self.trials
-        trials._refresh_incremental()
-        n_queued, budget = 0, self.max_evals - len(trials)
-        self._collect_new()
-        with progress_callback(initial=len(trials) - len(self._queue),
-                               total=self.max_evals if self.max_evals < sys.maxsize
-                               else None) as bar:
-            while True:
-                if not self._queue:
-                    if n_queued >= budget:
-                        break
-                    n = min(self.max_queue_len, budget - n_queued)
-                    new_ids = trials.new_trial_ids(n)
-                    trials._refresh_incremental()
-                    docs = self.algo(new_ids, self.domain, trials,
-                                     int(self.rng.integers(2**31 - 1)))
-                    if docs is STOP_EXPERIMENT or (isinstance(docs, str) and docs == "stop"):
-                        logger.info("the algorithm stopped the experiment")
-                        break
-                    if not docs:
-                        break
-                    trials.insert_trial_docs(docs)
-                    n_queued += len(docs)
-                    self._collect_new()
-                    continue
-                doc = self._queue.pop(0)
-                self._evaluate(doc)
-                self._collect_new()
-                history = trials.history()
-                if history.best_row() is not None:
-                    bar.postfix = f"best loss: {history.best_loss:.6g}"
-                bar.update(1)
-                if self.trials_save_file:
-                    _save_atomically(trials, self.trials_save_file)
-                reason = self.stop_rules.check(trials)
-                if reason:
-                    logger.info("fmin stopped early: %s", reason)
-                    break
-        for doc in self._queue:  # trials queued but never run when the search stopped early
-            doc["state"] = JOB_STATE_CANCEL
-            doc["result"] = {"status": STATUS_FAIL, "failure": "cancelled: search stopped"}
-        if self._queue:
-            trials.refresh()
-
-    def _evaluate(self, doc: dict) -> None:
-        trials = self.trials
-        now = utcnow()
-        doc["state"] = JOB_STATE_RUNNING
-        doc["book_time"] = doc["refresh_time"] = now
-        ctrl = Ctrl(trials, current_trial=doc)
-        try:
-            result = self.domain.evaluate(spec_from_misc(doc["misc"]), ctrl)
-        except KeyboardInterrupt:
-            doc["state"] = JOB_STATE_CANCEL
-            doc["result"] = {"status": STATUS_FAIL, "failure": "interrupted (KeyboardInterrupt)"}
-            trials.refresh()
-            raise
-        except Exception as e:
-            logger.error("trial %s raised %s: %s", doc["tid"], type(e).__name__, e)
-            doc["state"] = JOB_STATE_ERROR
-            doc["misc"]["error"] = (str(type(e)), str(e))
-            doc["refresh_time"] = utcnow()
-            trials.refresh()  # an ERROR trial leaves trials.trials
-            if not self.catch_eval_exceptions:
-                raise
-            return
-        doc["result"] = result
-        doc["state"] = JOB_STATE_DONE
-        doc["refresh_time"] = utcnow()
-
-
-def _save_atomically(trials: Any, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump(trials, f)
-    os.replace(tmp, path)
+use_search_entry(fmin)

@@ -53,6 +53,34 @@ def new_trial_doc(tid: int, spec: Any, result: dict, misc: dict, exp_key: str | 
     }
 
 
+def generate_trial(tid: int, point: Mapping[str, Any], exp_key: str | None = None) -> dict:
+    """A NEW trial document for one ``{label: value}`` point (choices as indices).
+
+    Example:
+        >>> generate_trial(4, {"x": 0.5})["misc"]["vals"]
+        {'x': [0.5]}
+    """
+    return {
+        "state": JOB_STATE_NEW, "tid": tid, "spec": None, "result": {"status": "new"},
+        "misc": {"tid": tid, "cmd": DOMAIN_CMD, "workdir": None,
+                 "idxs": {k: [tid] for k in point}, "vals": {k: [v] for k, v in point.items()}},
+        "exp_key": exp_key, "owner": None, "version": 0, "book_time": None,
+        "refresh_time": None,
+    }
+
+
+def active_values(misc: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{label: value}`` of a trial's active labels, from its ``misc`` (inactive conditional
+    labels, stored as ``[]``, are left out). The one reading of "a trial's point".
+
+    Example:
+        >>> active_values({"vals": {"x": [0.5], "lr": []}})
+        {'x': 0.5}
+    """
+    vals = (misc or {}).get("vals") or {}
+    return {label: v[0] for label, v in vals.items() if len(v)}
+
+
 def finished_loss(doc: Mapping) -> float | None:
     """The loss of a finished OK trial as a float, or None if it has none."""
     result = doc["result"]

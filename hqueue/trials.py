@@ -26,13 +26,16 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .backend import TrialBackend
+from .backends.memory import DocumentList, MemoryBackend
 from .exceptions import AllTrialsFailed, InvalidTrial
 from .history import History
+from .mirror import TrialMirror
 from .states import (
     JOB_STATE_DONE,
     JOB_STATE_NEW,
@@ -43,6 +46,7 @@ from .states import (
 from .trial_doc import (
     TRIAL_KEYS,
     TRIAL_MISC_KEYS,
+    active_values,
     finished_loss,
     new_trial_doc,
     sonify,
@@ -74,56 +78,146 @@ class _TrialAttachments(MutableMapping):
         return sum(1 for _ in self)
 
 
+#: the function ``Trials.fmin`` calls, plugged in by :mod:`hqueue.fmin` when it is imported
+#: (the trials model never imports the loop above it; see :func:`use_search_entry`)
+_SEARCH_ENTRY: list[Callable[..., Any]] = []
+
+
+def use_search_entry(fmin: Callable[..., Any]) -> None:
+    """Make ``fmin`` what ``Trials.fmin(...)`` calls (:mod:`hqueue.fmin` does, on import).
+
+    Example:
+        >>> from hqueue.fmin import fmin
+        >>> use_search_entry(fmin)
+    """
+    _SEARCH_ENTRY[:] = [fmin]
+
+
+def search_entry() -> Callable[..., Any]:
+    """The function ``Trials.fmin`` calls (``hqueue.fmin.fmin``)."""
+    if not _SEARCH_ENTRY:
+        raise RuntimeError("hqueue.fmin is not imported: import hqueue first")
+    return _SEARCH_ENTRY[0]
+
+
 class Trials:
-    """The in-memory trials database (hyperopt's ``Trials``, with incremental reads)."""
+    """The trials database of one search (hyperopt's ``Trials``), a façade over a backend.
+
+    The documents live in a :class:`~hqueue.backend.TrialBackend` (here the in-memory one;
+    ``RedisTrials`` passes the Redis one); this object keeps an incremental
+    :class:`~hqueue.mirror.TrialMirror` of them, the ``trials`` view (NEW, RUNNING and DONE
+    trials) and the sampler's :class:`~hqueue.history.History`.
+    """
 
     asynchronous = False
 
     def __init__(self, exp_key: str | None = None, refresh: bool = True) -> None:
-        self._ids: set[int] = set()
-        self._dynamic_trials: list[dict] = []
         self._exp_key = exp_key
-        self.attachments: dict[str, Any] = {}
+        self.attachments: MutableMapping[str, Any] = {}
+        self._use(MemoryBackend(exp_key))
         if refresh:
             self.refresh()
 
+    def _use(self, backend: TrialBackend) -> None:
+        """Put this façade over ``backend``, with a fresh mirror and empty views."""
+        self.backend = backend
+        self._mirror = TrialMirror(backend)
+        self._ids: set[int] = set()
+        self.__dict__.pop("_synced", None)
+
+    @property
+    def exp_key(self) -> str | None:
+        """The experiment key these trials belong to (None: the default experiment)."""
+        return self._exp_key
+
+    @property
+    def mirror(self) -> TrialMirror:
+        """The local copy of the experiment's documents (read it; never change it)."""
+        return self._mirror
+
+    @property
+    def _dynamic_trials(self) -> list[dict]:
+        """Every document of the experiment, in any state, in insertion order."""
+        return self._mirror.ordered
+
     # -- synchronisation -------------------------------------------------------------------
     def _in_view(self, doc: Mapping) -> bool:
-        return doc["state"] in JOB_VALID_STATES and (
-            self._exp_key is None or doc.get("exp_key") == self._exp_key
-        )
+        return doc["state"] in JOB_VALID_STATES
 
     def refresh(self) -> None:
-        """Resync ``trials`` and the sampler history from all documents (O(trials))."""
-        self._trials = [t for t in self._dynamic_trials if self._in_view(t)]
+        """Bring ``trials`` and the sampler history up to date with the backend.
+
+        A backend whose documents change only through it (Redis) costs what changed since
+        the last call; the in-memory one, whose documents are edited in place, is rescanned
+        (O(trials)) so hand edits are seen.
+        """
+        if self._mirror.pull() or not self.backend.reports_changes or \
+                not hasattr(self, "_synced"):
+            self._rebuild()
+        else:
+            self._append_new()
+
+    def _rebuild(self) -> None:
+        self._trials = [t for t in self._mirror.ordered if self._in_view(t)]
         self._ids.update(t["tid"] for t in self._trials)
-        self._next_tid = max(max(self._ids, default=-1) + 1, getattr(self, "_next_tid", 0))
-        self._synced = len(self._dynamic_trials)
+        self._synced = len(self._mirror.ordered)
         self._history = History()
         self._unfinished: dict[int, dict] = {}
         self._history_cursor = 0
         self._by_tid = {t["tid"]: t for t in self._trials}
 
-    def _refresh_incremental(self) -> None:
-        """Append documents inserted since the last sync (what the fmin loop calls)."""
-        if not hasattr(self, "_synced"):
-            self.refresh()
-            return
-        for doc in self._dynamic_trials[self._synced:]:
+    def _append_new(self) -> None:
+        docs = self._mirror.ordered
+        for doc in docs[self._synced:]:
             if self._in_view(doc):
                 self._trials.append(doc)
                 self._by_tid[doc["tid"]] = doc
             self._ids.add(doc["tid"])
-            if doc["tid"] >= self._next_tid:
-                self._next_tid = doc["tid"] + 1
-        self._synced = len(self._dynamic_trials)
+        self._synced = len(docs)
+
+    def sync(self) -> None:
+        """Apply what changed since the last call (what the fmin loop calls before asking the
+        algorithm); cost proportional to the change, never a rescan.
+
+        Example:
+            >>> Trials().sync()
+        """
+        if self._mirror.pull() or not hasattr(self, "_synced"):
+            self._rebuild()
+        else:
+            self._append_new()
+
+    _refresh_incremental = sync  # the name the loop and benchmarks used before
+
+    def reload(self) -> None:
+        """Re-read every document from the backend and rebuild the views and the sampler
+        history (after the backend lost writes its change log cannot tell about).
+
+        Example:
+            >>> Trials().reload()
+        """
+        self._mirror.reload()
+        self._rebuild()
+
+    def count_in_states(self, *states: int) -> int:
+        """How many of the experiment's trials (as of the last refresh) are in ``states``;
+        O(1) on a backend that reports every change.
+
+        Example:
+            >>> Trials().count_in_states(JOB_STATE_NEW, JOB_STATE_RUNNING)
+            0
+        """
+        if self.backend.reports_changes:
+            return self._mirror.count(*states)
+        wanted = set(states)
+        return sum(1 for t in self._mirror.ordered if t["state"] in wanted)
 
     def history(self) -> History:
         """The sampler's columnar view of finished OK trials, brought up to date.
 
         Cost is proportional to what changed since the last call, not to the history size.
         """
-        self._refresh_incremental()
+        self.sync()
         h = self._history
         new_docs = self._trials[self._history_cursor:]
         self._history_cursor = len(self._trials)
@@ -213,7 +307,7 @@ class Trials:
     @property
     def argmin(self) -> dict[str, Any]:
         """``{label: value}`` of the best trial (choices as indices)."""
-        return {k: v[0] for k, v in self.best_trial["misc"]["vals"].items() if v}
+        return active_values(self.best_trial["misc"])
 
     def average_best_error(self, bandit: Any = None) -> float:
         """Expected true loss of the best trial, weighing trials by P(their loss is lowest).
@@ -265,26 +359,37 @@ class Trials:
         return trial
 
     def _insert_trial_docs(self, docs: Iterable[dict]) -> list[int]:
-        rval = []
-        for doc in docs:
-            self._dynamic_trials.append(doc)
-            rval.append(doc["tid"])
-        return rval
+        docs = list(docs)
+        created = self.backend.create(docs)
+        done = set(created)
+        self.send_tasks([d["tid"] for d in docs if d["tid"] in done and
+                         d.get("state", JOB_STATE_NEW) == JOB_STATE_NEW])
+        self._mirror.pull()
+        return created
+
+    def send_tasks(self, tids: Iterable[int]) -> None:
+        """Hand NEW trials to their evaluators (the backend's dispatch: on Redis, one Celery
+        task per trial; in memory, nothing: fmin evaluates them itself).
+
+        Example:
+            >>> Trials().send_tasks([])
+        """
+        tids = list(tids)
+        if tids:
+            self.backend.dispatch(tids)
 
     def insert_trial_doc(self, doc: dict) -> int:
         """Validate and insert one document; returns its tid."""
         return self.insert_trial_docs([doc])[0]
 
     def insert_trial_docs(self, docs: Iterable[dict]) -> list[int]:
-        """Validate and insert documents (not visible in ``trials`` until a refresh)."""
+        """Validate and insert documents (not visible in ``trials`` until a refresh); NEW
+        ones are dispatched to their evaluators."""
         return self._insert_trial_docs([self.assert_valid_trial(sonify(d)) for d in docs])
 
     def new_trial_ids(self, n: int) -> list[int]:
-        """Reserve ``n`` fresh tids."""
-        self._refresh_incremental()
-        start = self._next_tid
-        rval = list(range(start, start + n))
-        self._next_tid += n
+        """Reserve ``n`` fresh tids (never handed out again by this experiment's backend)."""
+        rval = self.backend.new_tids(n)
         self._ids.update(rval)
         return rval
 
@@ -311,9 +416,7 @@ class Trials:
 
     def delete_all(self) -> None:
         """Forget every trial and attachment."""
-        self._ids = set()
-        self._next_tid = 0
-        self._dynamic_trials = []
+        self._use(MemoryBackend(self._exp_key))
         self.attachments = {}
         self.refresh()
 
@@ -325,16 +428,13 @@ class Trials:
 
     def count_by_state_unsynced(self, arg: Any) -> int:
         """Like :meth:`count_by_state_synced` but over all documents, synced or not."""
-        docs = [t for t in self._dynamic_trials
-                if self._exp_key is None or t.get("exp_key") == self._exp_key]
-        return self.count_by_state_synced(arg, trials=docs)
+        self._mirror.pull()
+        return self.count_by_state_synced(arg, trials=self._mirror.ordered)
 
     def view(self, exp_key: str | None = None, refresh: bool = True) -> Trials:
         """Another Trials over the same documents, filtered by ``exp_key``."""
-        rval = object.__new__(self.__class__)
-        rval._exp_key = exp_key
-        rval._ids = self._ids
-        rval._dynamic_trials = self._dynamic_trials
+        rval = Trials(exp_key, refresh=False)
+        rval._use(MemoryBackend(exp_key, shared=self.backend.shared))
         rval.attachments = self.attachments
         if refresh:
             rval.refresh()
@@ -347,21 +447,22 @@ class Trials:
     def fmin(self, fn: Any, space: Any, algo: Any = None, max_evals: Any = None,
              **kwargs: Any) -> Any:
         """``fmin(..., trials=self)``; see :func:`hqueue.fmin.fmin`."""
-        from .fmin import fmin
+        kwargs["allow_trials_fmin"] = False  # this is the trials' own fmin: no hand-off back
+        return search_entry()(fn, space, algo=algo, max_evals=max_evals, trials=self, **kwargs)
 
-        return fmin(fn, space, algo=algo, max_evals=max_evals, trials=self,
-                    allow_trials_fmin=False, **kwargs)
-
-    # -- pickling: caches are rebuilt on load ----------------------------------------------
+    # -- pickling: the documents and tid counter; caches are rebuilt on load ---------------
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        for key in ("_history", "_unfinished", "_history_cursor", "_by_tid", "_synced",
-                    "_trials"):
-            state.pop(key, None)
-        return state
+        shared = self.backend.shared
+        return {"_exp_key": self._exp_key, "attachments": self.attachments,
+                "docs": shared.docs, "next_tid": shared.next_tid}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        # "docs": this version; "_dynamic_trials"/"_next_tid": files pickled before it
+        docs = state.get("docs", state.get("_dynamic_trials", []))
+        next_tid = state.get("next_tid", state.get("_next_tid", 0))
+        self._exp_key = state.get("_exp_key")
+        self.attachments = state.get("attachments", {})
+        self._use(MemoryBackend(self._exp_key, shared=DocumentList(docs, next_tid)))
         self.refresh()
 
 

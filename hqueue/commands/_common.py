@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..exceptions import HqueueError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ..backends.redis.overview import ExperimentMirror
+    from ..backends.redis.store import TrialStore
 
 URL_HELP = "Redis URL (redis://, rediss:// or unix://; password in the URL)."
 EXP_HELP = "Experiment key (RedisTrials(exp_key=...)); may be left out when there is only one."
@@ -42,7 +48,7 @@ def require_url(url: str | None) -> str:
     return url
 
 
-def connect(url: str | None) -> Any:
+def connect(url: str | None) -> Redis:
     """A redis-py client for ``url``, after a PING that turns a wrong address or password into
     one line saying what to fix (:class:`~hqueue.exceptions.HqueueError`)."""
     import redis
@@ -54,7 +60,7 @@ def connect(url: str | None) -> Any:
     return redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30)
 
 
-def pick_experiment(client: Any, exp_key: str | None) -> str:
+def pick_experiment(client: Redis, exp_key: str | None) -> str:
     """``exp_key`` if it exists; without one, the only experiment there is (else an error
     listing them)."""
     from ..backends.redis.overview import UnknownExperiment, list_experiments, require_experiment
@@ -71,7 +77,7 @@ def pick_experiment(client: Any, exp_key: str | None) -> str:
                             "pick one with --exp-key")
 
 
-def open_mirror(url: str | None, exp_key: str | None) -> Any:
+def open_mirror(url: str | None, exp_key: str | None) -> ExperimentMirror:
     """Connect, pick the experiment and return its refreshed
     :class:`~hqueue.backends.redis.overview.ExperimentMirror`."""
     from ..backends.redis.overview import ExperimentMirror
@@ -82,17 +88,13 @@ def open_mirror(url: str | None, exp_key: str | None) -> Any:
     return mirror
 
 
-def send_tasks(url: str, store: Any, tids: Sequence[int], queue: str) -> None:
+def send_tasks(url: str, store: TrialStore, tids: Sequence[int], queue: str) -> None:
     """Send the Celery task of each trial in ``tids`` of ``store``'s experiment to ``queue``
-    (as the driver does) and record when it was sent."""
-    from ..worker.app import make_app, task_sender
+    (:func:`hqueue.tasks.dispatch`, as the driver does)."""
+    from ..tasks import celery_sender, dispatch
 
-    if not tids:
-        return
-    send = task_sender(make_app(url))
-    for tid in tids:
-        send(store.exp_key, int(tid), queue)
-    store.mark_sent(tids)
+    if tids:
+        dispatch(store, tids, queue, celery_sender(url))
 
 
 def fmt(value: Any) -> str:

@@ -8,34 +8,23 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..exceptions import HqueueError
 from ._common import connect, url_option
 
-
-def experiment_keys(client: Any, exp_key: str) -> list[bytes]:
-    """Every Redis key of the experiment (``hq:{exp}:*``)."""
-    from ..backends.redis.attachments import glob_escape
-    from ..backends.redis.keys import ExperimentKeys
-
-    base = ExperimentKeys(exp_key).base
-    return list(client.scan_iter(match=glob_escape(base) + ":*", count=1000))
+if TYPE_CHECKING:
+    from redis import Redis
 
 
-def delete_experiment(client: Any, exp_key: str) -> int:
+def delete_experiment(client: Redis, exp_key: str) -> int:
     """Delete the experiment's keys and its entry in ``hq:experiments``; returns how many
-    keys were deleted."""
-    from ..backends.redis.keys import EXPERIMENTS
+    keys were deleted (:meth:`ExperimentRecords.delete`)."""
+    from ..backends.redis.records import ExperimentRecords
 
-    keys = experiment_keys(client, exp_key)
-    deleted = 0
-    for i in range(0, len(keys), 500):
-        deleted += int(client.delete(*keys[i:i + 500]))
-    client.srem(EXPERIMENTS, exp_key)
-    return deleted
+    return ExperimentRecords(client, exp_key).delete()
 
 
 @click.command()

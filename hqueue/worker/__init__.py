@@ -20,14 +20,13 @@ Example:
 from __future__ import annotations
 
 import os
-import socket
 import threading
-import uuid
 from typing import Any
 
 from ..exceptions import HqueueError
 from .app import TASK_NAME, make_app
 from .ctrl import AttachmentTooLarge, RedisCtrl
+from .identity import worker_id
 from .runner import OUTCOMES, release_running, run_trial
 
 __all__ = ["OUTCOMES", "TASK_NAME", "AttachmentTooLarge", "RedisCtrl", "WorkerConfigError",
@@ -35,27 +34,12 @@ __all__ = ["OUTCOMES", "TASK_NAME", "AttachmentTooLarge", "RedisCtrl", "WorkerCo
 
 URL_ENV = "HQUEUE_URL"
 
-_ID: dict[int, str] = {}
 _APP: dict[str, Any] = {}
 _APP_LOCK = threading.Lock()
 
 
 class WorkerConfigError(HqueueError):
     """The worker was started without a Redis URL."""
-
-
-def worker_id() -> str:
-    """This process's worker id, ``host:pid:random8`` (a forked child gets its own).
-
-    Example:
-        >>> worker_id().split(":")[1] == str(os.getpid())
-        True
-    """
-    pid = os.getpid()
-    wid = _ID.get(pid)
-    if wid is None:
-        wid = _ID.setdefault(pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
-    return wid
 
 
 def get_app() -> Any:

@@ -35,6 +35,7 @@ from celery import signals
 
 from .. import __version__
 from ..backends.redis.presence import ANNOUNCE_EVERY_S, WorkerPresence, WorkerRegistry
+from .identity import worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ class Beacon:
 
     def __init__(self, client: Any, queues: Sequence[str], every_s: float = ANNOUNCE_EVERY_S
                  ) -> None:
-        from . import worker_id
-
         self.registry = WorkerRegistry(client)
         self.worker_id = worker_id()
         self.queues = tuple(queues)

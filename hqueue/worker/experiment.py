@@ -1,18 +1,9 @@
 """What a worker reads about an experiment before running one of its trials: the options the
 driver wrote in the experiment's meta hash, and the signed domain (objective + space).
 
-The driver (``RedisTrials`` / ``publish_domain``) writes ``hq:{exp}:meta`` with these fields;
-the worker only reads them (a missing field takes the default shown):
-
-========================  ===================================================================
-``domain``                SHA-256 hex digest of the domain pickle (required to run a trial)
-``lease_s``               lease length in seconds (30); heartbeats renew it every third of it
-``max_retries``           claims before a repeatedly lost trial becomes ERROR (3; the driver
-                          enforces it, the worker only reports it)
-``trial_timeout``         seconds a trial may run; empty means no limit
-``max_attachment_bytes``  size cap of one attachment (64 MiB)
-``queue``                 Celery queue of the experiment's tasks ("hqueue")
-========================  ===================================================================
+The meta hash and its defaults are owned by :mod:`hqueue.backends.redis.records` (its
+docstring lists the fields); :class:`ExperimentOptions` and :func:`parse_options` are
+re-exported here for the worker's code.
 
 The signed domain blob is at ``hq:{exp}:domain:<digest>``. It is unpickled only after its
 signature and digest check out, once per worker process and (experiment, digest).
@@ -30,81 +21,37 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..backends.redis.records import (  # noqa: F401  (re-exported for the worker's modules)
+    DEFAULT_LEASE_S,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    DEFAULT_MAX_RETRIES,
+    ExperimentOptions,
+    ExperimentRecords,
+    parse_options,
+)
 from ..cache import process_cache
 from ..exceptions import HqueueError
 from ..security import load_secret, loads_domain
+from ..tasks import DEFAULT_QUEUE  # noqa: F401  (re-exported: worker/ctrl.py imports it here)
+
+if TYPE_CHECKING:
+    from ..backends.redis.store import TrialStore
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_QUEUE = "hqueue"
-DEFAULT_LEASE_S = 30.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_MAX_ATTACHMENT_BYTES = 64 * 2**20
 
 
 class MissingDomain(HqueueError):
     """The experiment has no published domain, or its blob is gone from Redis."""
 
 
-@dataclass(frozen=True)
-class ExperimentOptions:
-    """The experiment's options as the driver published them (see the module docstring)."""
-
-    digest: str | None = None
-    lease_s: float = DEFAULT_LEASE_S
-    max_retries: int = DEFAULT_MAX_RETRIES
-    trial_timeout: float | None = None
-    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
-    queue: str = DEFAULT_QUEUE
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
-    """Options from the raw meta hash (bytes or str keys and values; bad numbers fall back to
-    the defaults with a warning).
-
-    Example:
-        >>> parse_options({b"domain": b"ab12", b"trial_timeout": b"2.5"}).trial_timeout
-        2.5
-    """
-    meta = {_text(k): _text(v).strip() for k, v in fields.items()}
-
-    def number(name: str, kind: type, default: Any) -> Any:
-        raw = meta.get(name, "")
-        if raw in ("", "None"):
-            return default
-        try:
-            return kind(float(raw)) if kind is int else kind(raw)
-        except ValueError:
-            logger.warning("experiment meta field %r=%r is not a number; using %r",
-                           name, raw, default)
-            return default
-
-    lease_s = number("lease_s", float, DEFAULT_LEASE_S)
-    timeout = number("trial_timeout", float, None)
-    return ExperimentOptions(
-        digest=meta.get("domain") or None,
-        lease_s=lease_s if lease_s > 0 else DEFAULT_LEASE_S,
-        max_retries=number("max_retries", int, DEFAULT_MAX_RETRIES),
-        trial_timeout=timeout if timeout is not None and timeout > 0 else None,
-        max_attachment_bytes=number("max_attachment_bytes", int, DEFAULT_MAX_ATTACHMENT_BYTES),
-        queue=meta.get("queue") or DEFAULT_QUEUE,
-    )
-
-
-def read_options(store: Any) -> ExperimentOptions:
+def read_options(store: TrialStore) -> ExperimentOptions:
     """The options of ``store``'s experiment (defaults when the meta hash is missing)."""
-    return parse_options(store.client.hgetall(store.keys.meta))
+    return ExperimentRecords(store.client, store.exp_key).options()
 
 
-def load_domain(store: Any, digest: str | None, secret: bytes | None = None) -> Any:
+def load_domain(store: TrialStore, digest: str | None, secret: bytes | None = None) -> Any:
     """The experiment's Domain, verified and unpickled once per process per (exp, digest).
 
     Raises :class:`MissingDomain`, or :class:`hqueue.security.SignatureError` (nothing is
@@ -126,7 +73,7 @@ def load_domain(store: Any, digest: str | None, secret: bytes | None = None) -> 
                             "trials=RedisTrials(url, exp_key)) before sending its tasks")
 
     def build() -> Any:
-        blob = store.client.get(store.keys.domain(digest))
+        blob = ExperimentRecords(store.client, exp_key).domain_blob(digest)
         if blob is None:
             raise MissingDomain(f"the domain {digest[:12]} of experiment {exp_key!r} is not in "
                                 "Redis (deleted, or evicted: run Redis with "

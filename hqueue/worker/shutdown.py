@@ -33,6 +33,8 @@ from typing import Any
 
 from celery import signals
 
+from ..tasks import TASK_NAME
+
 logger = logging.getLogger(__name__)
 
 _PREVIOUS: dict[str, Any] = {}  # the SIGTERM handler the wrapper replaced
@@ -55,8 +57,6 @@ def _on_shutting_down(**_: Any) -> None:
 def _signal_pool_processes_running_trials() -> None:
     """SIGTERM to each other process that runs an hqueue trial (it releases it, then exits)."""
     from celery.worker import state
-
-    from .app import TASK_NAME
 
     try:
         pids = {r.worker_pid for r in list(state.active_requests) if r.name == TASK_NAME}

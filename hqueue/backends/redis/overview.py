@@ -31,13 +31,13 @@ from __future__ import annotations
 import bisect
 import datetime
 import heapq
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import HqueueError
+from ...mirror import TrialMirror
 from ...states import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -45,10 +45,21 @@ from ...states import (
     JOB_STATE_NEW,
     JOB_STATE_RUNNING,
 )
-from ...trial_doc import finished_loss
-from .keys import EXPERIMENTS, ExperimentKeys
+from ...trial_doc import active_values, finished_loss
+from .keys import ExperimentKeys
 from .presence import WorkerPresence
+from .records import (
+    UnknownExperiment,
+    list_experiments,
+    parse_created,
+    parse_options,
+    require_experiment,
+    text,
+)
 from .store import TrialStore
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 __all__ = ["STATE_NAMES", "ExperimentMirror", "ExperimentSummary", "SummaryTracker",
            "UnknownExperiment",
@@ -62,52 +73,6 @@ RATE_WINDOW_S = 600.0  # trials/min is measured over the last 10 minutes
 FIXED_COLUMNS = ("tid", "state", "loss", "status", "duration_s", "worker", "attempts",
                  "book_time", "refresh_time", "error")
 PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss", "tid", ...)
-
-
-class UnknownExperiment(HqueueError):
-    """The experiment key names no experiment in this Redis."""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def list_experiments(client: Any) -> list[str]:
-    """The experiment keys in ``hq:experiments``, sorted.
-
-    Example:
-        >>> import fakeredis
-        >>> client = fakeredis.FakeRedis()
-        >>> _ = client.sadd("hq:experiments", "b", "a")
-        >>> list_experiments(client)
-        ['a', 'b']
-    """
-    return sorted(_text(e) for e in client.smembers(EXPERIMENTS))
-
-
-def require_experiment(client: Any, exp_key: str | None) -> str:
-    """``exp_key`` (None means "default") if the experiment exists, else
-    :class:`UnknownExperiment` naming the known ones.
-
-    Example:
-        >>> import fakeredis
-        >>> client = fakeredis.FakeRedis()
-        >>> _ = client.sadd("hq:experiments", "exp1")
-        >>> require_experiment(client, "exp1")
-        'exp1'
-        >>> try:
-        ...     require_experiment(client, "typo")
-        ... except UnknownExperiment as e:
-        ...     print(e)
-        no experiment 'typo' in this Redis; known experiments: exp1 (pass one with --exp-key)
-    """
-    key = ExperimentKeys(exp_key).exp_key
-    known = list_experiments(client)
-    if key in known:
-        return key
-    listed = ", ".join(known) if known else "none yet (run a search with RedisTrials first)"
-    raise UnknownExperiment(f"no experiment {key!r} in this Redis; known experiments: "
-                            f"{listed} (pass one with --exp-key)")
 
 
 def state_code(state: int | str) -> int:
@@ -128,8 +93,9 @@ def state_code(state: int | str) -> int:
                       f"{', '.join(STATE_NAMES.values())}")
 
 
-class ExperimentMirror:
-    """An incremental local copy of one experiment's trial documents (``.docs`` by tid).
+class ExperimentMirror(TrialMirror):
+    """The :class:`~hqueue.mirror.TrialMirror` of one experiment in Redis (``.docs`` by tid),
+    with the experiment's meta for the CLI and the dashboard.
 
     Example:
         >>> import fakeredis
@@ -138,32 +104,27 @@ class ExperimentMirror:
         (0, {})
     """
 
-    def __init__(self, client: Any, exp_key: str | None) -> None:
+    def __init__(self, client: Redis, exp_key: str | None) -> None:
         self.client = client
         self.store = TrialStore(client, exp_key)
+        super().__init__(self.store)
         self.keys: ExperimentKeys = self.store.keys
         self.exp_key = self.keys.exp_key
-        self.docs: dict[int, dict] = {}
-        self.seq = 0
-        self.changed: list[int] = []
 
     def refresh(self) -> int:
         """Read the trials changed since the last refresh; returns how many changed (their
         tids are in ``.changed`` until the next refresh)."""
-        self.seq, docs = self.store.changes_since(self.seq)
-        self.changed = [int(doc["tid"]) for doc in docs]
-        for tid, doc in zip(self.changed, docs):
-            self.docs[tid] = doc
-        return len(docs)
+        self.pull()
+        return len(self.changed)
 
     def meta(self) -> dict[str, str]:
         """The experiment's meta hash (queue, created, options) as text."""
-        return {_text(k): _text(v) for k, v in self.client.hgetall(self.keys.meta).items()}
+        return self.store.records.meta()
 
     @property
     def queue(self) -> str:
-        """The Celery queue the experiment's tasks go to ("hqueue" unless set)."""
-        return self.meta().get("queue") or "hqueue"
+        """The Celery queue the experiment's tasks go to (the default queue unless set)."""
+        return self.store.records.options().queue
 
     def labels(self) -> list[str]:
         """Every parameter label seen in the mirrored trials, sorted."""
@@ -199,8 +160,7 @@ def flat_params(doc: Mapping[str, Any]) -> dict[str, Any]:
         >>> flat_params({"misc": {"vals": {"x": [0.5], "lr": []}}})
         {'x': 0.5}
     """
-    vals = (doc.get("misc") or {}).get("vals") or {}
-    return {label: v[0] for label, v in vals.items() if len(v)}
+    return active_values(doc.get("misc"))
 
 
 def param_labels(docs: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -319,9 +279,8 @@ class SummaryTracker:
         pipe.exists(mirror.keys.driver)
         pipe.hgetall(mirror.keys.meta)
         queued, driver, raw_meta = pipe.execute()
-        meta = {_text(k): _text(v) for k, v in raw_meta.items()}
-        created = _created(meta.get("created"))
-        queue = meta.get("queue") or "hqueue"
+        meta = {text(k): text(v) for k, v in raw_meta.items()}
+        created, queue = parse_created(meta.get("created")), parse_options(meta).queue
         live = sum(1 for w in workers if w.alive(now) and
                    (queue in w.queues or any(e == mirror.exp_key for e, _ in w.trials)))
         return ExperimentSummary(
@@ -330,16 +289,6 @@ class SummaryTracker:
             best_params=flat_params(mirror.docs[best[1]]) if best else {},
             trials_per_min=recent / (RATE_WINDOW_S / 60.0), queue_depth=int(queued),
             live_workers=live, driver_alive=bool(driver), created=created)
-
-
-def _created(raw: str | None) -> datetime.datetime | None:
-    try:
-        value = float(raw) if raw else None
-    except ValueError:
-        return None
-    if value is None or not math.isfinite(value):
-        return None
-    return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
 
 
 def _iso(when: datetime.datetime | None) -> str | None:

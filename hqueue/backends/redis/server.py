@@ -213,7 +213,7 @@ def _stop_all_at_exit() -> None:
             server.stop()
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
+def parent_death_signal() -> Callable[[], None] | None:
     """A pre-exec hook asking Linux to SIGTERM the child when its parent dies, when safe.
 
     Only used from the main thread of a single-threaded process: ``preexec_fn`` is unsafe with
@@ -411,7 +411,7 @@ class RedisServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
                 start_new_session=True,
-                preexec_fn=_parent_death_signal(),
+                preexec_fn=parent_death_signal(),
             )
         _LIVE.add(self)
 
@@ -484,13 +484,3 @@ def redis_url(host: str, port: int, password: str | None = None, db: int = 0) ->
     auth = f":{quote(password, safe='')}@" if password else ""
     netloc = f"[{host}]" if ":" in host else host
     return f"redis://{auth}{netloc}:{port}/{db}"
-
-
-def __getattr__(name: str) -> object:
-    """``serve``, ``describe`` and ``default_data_dir`` (``hqueue serve``) live in serve.py,
-    which imports this module: looked up on first use, so either may be imported first."""
-    if name in ("serve", "describe", "default_data_dir"):
-        from . import serve as serve_module
-
-        return getattr(serve_module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

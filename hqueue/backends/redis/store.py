@@ -34,13 +34,16 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
-from .keys import EXPERIMENTS, ExperimentKeys
+from .keys import ExperimentKeys
+from .records import ExperimentRecords, load_script
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +52,6 @@ _FIXED_FIELDS = ("tid", "spec", "misc", "exp_key", "version")
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _load_script(name: str) -> str:
-    return resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,12 @@ class TrialStore:
     SCRIPTS = ("create", "claim", "heartbeat", "checkpoint", "finish", "release", "expire",
                "cancel", "restore", "extend_leases", "raise_tid", "requeue")
 
-    def __init__(self, client: Any, exp_key: str | None) -> None:
+    def __init__(self, client: Redis, exp_key: str | None) -> None:
         self.client = client
         self.keys = ExperimentKeys(exp_key)
         self.exp_key = self.keys.exp_key
-        self._scripts = {name: client.register_script(_load_script(name))
+        self.records = ExperimentRecords(client, exp_key)
+        self._scripts = {name: client.register_script(load_script(name))
                          for name in self.SCRIPTS}
 
     @classmethod
@@ -104,7 +104,7 @@ class TrialStore:
         """Write new trial documents; returns the tids created (existing tids are skipped)."""
         keys, created = self.keys, []
         now = _now_ms()
-        self.client.sadd(EXPERIMENTS, self.exp_key)
+        self.records.register()
         for doc in docs:
             tid = int(doc["tid"])
             fixed = {k: doc.get(k) for k in _FIXED_FIELDS}

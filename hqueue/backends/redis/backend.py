@@ -1,0 +1,90 @@
+"""The Redis implementation of :class:`hqueue.backend.TrialBackend`.
+
+Trial documents go through the :class:`~.store.TrialStore` (one Lua script per state change);
+the experiment-level records (meta hash, domain blob, experiments set) through
+:class:`~.records.ExperimentRecords`. Tasks are sent by the :data:`~hqueue.tasks.TaskSender`
+it is handed (by default a send-only Celery app for the same Redis): the storage layer never
+imports the worker.
+
+Example:
+    >>> import fakeredis
+    >>> sent = []
+    >>> backend = RedisBackend(fakeredis.FakeRedis(), "exp1", ExperimentOptions(),
+    ...                        sender=lambda: lambda exp, tid, queue: sent.append((exp, tid)))
+    >>> from hqueue.trial_doc import generate_trial
+    >>> backend.create([generate_trial(t, {"x": 1.0}, "exp1") for t in backend.new_tids(1)])
+    [0]
+    >>> backend.dispatch([0]); sent
+    [('exp1', 0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from ...security import dumps_domain, load_secret
+from ...tasks import TaskSender, dispatch
+from .records import ExperimentOptions, ExperimentRecords
+from .store import TrialStore
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ...domain import Domain
+    from ...search import Search
+    from .driver import AsyncRunner
+
+
+class RedisBackend:
+    """One experiment's trials in Redis, evaluated by workers (see the module docstring)."""
+
+    asynchronous = True
+    reports_changes = True
+
+    def __init__(self, client: Redis, exp_key: str | None, options: ExperimentOptions,
+                 sender: Callable[[], TaskSender]) -> None:
+        self.store = TrialStore(client, exp_key)
+        self.records: ExperimentRecords = self.store.records
+        self.options = options
+        self.sender = sender
+
+    @property
+    def client(self) -> Redis:
+        return self.store.client
+
+    def new_tids(self, n: int) -> list[int]:
+        """Reserve ``n`` tids from the experiment's atomic counter."""
+        return self.store.new_tids(n)
+
+    def create(self, docs: Sequence[dict]) -> list[int]:
+        """Write new trial documents (existing tids are skipped); the tids created."""
+        return self.store.create(docs)
+
+    def changes_since(self, seq: int) -> tuple[int, list[dict]]:
+        """Documents changed after change number ``seq`` (:meth:`TrialStore.changes_since`)."""
+        return self.store.changes_since(seq)
+
+    def cancel(self, tid: int) -> str:
+        """Cancel a queued trial, or ask a running one to stop."""
+        return self.store.cancel(tid)
+
+    def publish(self, domain: Domain) -> str:
+        """Upload the signed domain once (content-addressed) and the options; its digest."""
+        digest, blob = dumps_domain(domain, self.store.exp_key, load_secret())
+        self.records.publish(digest, blob, self.options)
+        return digest
+
+    def dispatch(self, tids: Iterable[int]) -> None:
+        """Send each trial's task to the experiment's queue (:func:`hqueue.tasks.dispatch`)."""
+        dispatch(self.store, tids, self.options.queue, self.sender())
+
+    def delete(self) -> int:
+        """Delete every key of the experiment (:meth:`ExperimentRecords.delete`)."""
+        return self.records.delete()
+
+    def runner(self, search: Search) -> AsyncRunner:
+        """The asynchronous runner of ``search`` over this backend."""
+        from .driver import AsyncRunner
+
+        return AsyncRunner(search, self)

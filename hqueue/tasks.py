@@ -1,0 +1,144 @@
+"""How a trial travels to a worker: one Celery task ``hqueue.run_trial(exp_key, tid)`` on the
+experiment's queue, and the one function that sends trials' tasks (:func:`dispatch`).
+
+This module is below both the driver side (``RedisTrials``, the CLI) and the worker side
+(``hqueue.worker.app``): the storage layer never builds the worker's Celery app, it is handed a
+:data:`TaskSender`. Celery is imported only when a sender is built, so ``import hqueue`` works
+without it.
+
+Example:
+    >>> sent = []
+    >>> class Store:  # anything with exp_key and mark_sent (a TrialStore)
+    ...     exp_key = "exp1"
+    ...     def mark_sent(self, tids): sent.append(("marked", list(tids)))
+    >>> dispatch(Store(), [3, 4], "hqueue", lambda exp, tid, queue: sent.append((exp, tid)))
+    >>> sent
+    [('exp1', 3), ('exp1', 4), ('marked', [3, 4])]
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+TASK_NAME = "hqueue.run_trial"
+#: the Celery queue of an experiment's tasks unless ``RedisTrials(queue=...)`` says otherwise
+DEFAULT_QUEUE = "hqueue"
+VISIBILITY_TIMEOUT_S = 12 * 3600
+#: about five minutes of retries (kombu's ``ensure``) before a task send gives up
+PUBLISH_RETRY_POLICY = {"max_retries": 150, "interval_start": 0.0, "interval_step": 0.5,
+                        "interval_max": 2.0}
+
+#: ``send(exp_key, tid, queue)``: sends the Celery task of one trial
+TaskSender = Callable[[str, int, str], None]
+
+
+class SentMarker(Protocol):
+    """What :func:`dispatch` needs of a store: its experiment and where to note a send."""
+
+    exp_key: str
+
+    def mark_sent(self, tids: Iterable[int]) -> None: ...
+
+
+def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSender) -> None:
+    """Send the task of each trial in ``tids`` to ``queue`` and record when (the driver re-sends
+    trials whose task may have been lost). Every place that sends a trial's task calls this.
+
+    Example:
+        >>> dispatch(store, [0, 1], "hqueue", celery_sender(url))  # doctest: +SKIP
+    """
+    tids = [int(t) for t in tids]
+    if not tids:
+        return
+    for tid in tids:
+        send(store.exp_key, tid, queue)
+    store.mark_sent(tids)
+
+
+def broker_url(url: str) -> str:
+    """The kombu spelling of a Redis URL (``unix://`` becomes ``redis+socket://``).
+
+    Example:
+        >>> broker_url("unix://:pw@/tmp/redis.sock")
+        'redis+socket://:pw@/tmp/redis.sock?virtual_host=0'
+    """
+    if not url.startswith("unix://"):
+        return url
+    parts = urlsplit(url)
+    db = parse_qs(parts.query).get("db", ["0"])[0]
+    auth = parts.netloc  # "[user][:password]@" or ""
+    return f"redis+socket://{auth}{parts.path}?virtual_host={db}"
+
+
+def broker_config(url: str) -> dict[str, Any]:
+    """The Celery settings every hqueue app shares (the worker's and the driver's sender):
+    broker, transport options, serializers, publish retries, TLS.
+
+    Example:
+        >>> broker_config("redis://h:6379/0")["task_serializer"]
+        'json'
+    """
+    config: dict[str, Any] = dict(
+        broker_url=broker_url(url),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "socket_keepalive": True,
+            "socket_connect_timeout": 10,
+            "health_check_interval": 25,
+            # without it, after a connection reset the remote-control pub/sub read could
+            # block forever and the worker ignore SIGTERM (BRPOP replies within 1 s anyway)
+            "socket_timeout": 10,
+        },
+        task_serializer="json", accept_content=["json"], result_serializer="json",
+        task_ignore_result=True,
+        task_default_queue=DEFAULT_QUEUE, task_default_exchange=DEFAULT_QUEUE,
+        task_default_routing_key=DEFAULT_QUEUE,
+        # sending a task rides out a Redis restart as long as the store's clients do
+        task_publish_retry_policy=PUBLISH_RETRY_POLICY,
+    )
+    if url.startswith("rediss://") and "ssl_" not in urlsplit(url).query:
+        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return config
+
+
+def app_sender(app: Celery) -> TaskSender:
+    """``send(exp_key, tid, queue)`` through a Celery ``app``.
+
+    Example:
+        >>> send = app_sender(make_app(url))  # doctest: +SKIP
+    """
+
+    def send(exp_key: str, tid: int, queue: str) -> None:
+        app.send_task(TASK_NAME, args=[exp_key, int(tid)], queue=queue)
+
+    return send
+
+
+_SENDERS: dict[str, TaskSender] = {}
+_SENDERS_LOCK = threading.Lock()
+
+
+def celery_sender(url: str) -> TaskSender:
+    """A sender over a send-only Celery app for the Redis at ``url`` (one per url and process:
+    it holds the broker connection pool). It registers no task and no worker signal.
+
+    Example:
+        >>> send = celery_sender("redis://localhost:6379/0")  # doctest: +SKIP
+        >>> send("exp1", 0, DEFAULT_QUEUE)  # doctest: +SKIP
+    """
+    with _SENDERS_LOCK:
+        if url not in _SENDERS:
+            from celery import Celery
+
+            app = Celery("hqueue-driver", set_as_current=False)
+            app.conf.update(broker_config(url))
+            _SENDERS[url] = app_sender(app)
+        return _SENDERS[url]
