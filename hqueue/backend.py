@@ -16,7 +16,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .domain import Domain
 
 
 @runtime_checkable
@@ -54,7 +57,7 @@ class TrialBackend(ChangeSource, Protocol):
         """Cancel a trial: "cancelled" (was queued), "stopping" (running) or "finished"."""
         ...
 
-    def publish(self, domain: Any) -> str | None:
+    def publish(self, domain: Domain) -> str | None:
         """Make the domain (objective + space) and the options available to evaluators;
         called before any task is dispatched."""
         ...

@@ -21,6 +21,7 @@ import click
 
 from hqueue import __version__
 from hqueue.exceptions import HqueueError
+from hqueue.tasks import DEFAULT_QUEUE
 
 
 class _Group(click.Group):
@@ -138,7 +139,7 @@ def serve(port: int, data_dir: Path | None, password: str | None, bind: str) -> 
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True,
               envvar="HQUEUE_CONCURRENCY", show_envvar=True,
               help="Trials evaluated at once per worker process.")
-@click.option("--queues", "-Q", default="hqueue", show_default=True,
+@click.option("--queues", "-Q", default=DEFAULT_QUEUE, show_default=True,
               envvar="HQUEUE_QUEUES", show_envvar=True,
               help="Comma-separated queues to take trials from (RedisTrials(queue=...)).")
 @click.option("--gpus", default=None, envvar="HQUEUE_GPUS", show_envvar=True,

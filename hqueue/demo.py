@@ -44,6 +44,7 @@ from . import hp
 from .exceptions import HqueueError
 from .pyll import rec_eval
 from .states import STATUS_OK
+from .tasks import DEFAULT_QUEUE
 
 EPOCHS = 6
 EPOCH_S = 0.15  # seconds one "epoch" of the smallest model takes (MLPs take up to 3 times it)
@@ -115,7 +116,7 @@ class LocalCluster:
     """
 
     def __init__(self, n_workers: int = 2, data_dir: str | Path | None = None,
-                 port: int | None = None, keep: bool = False, queue: str = "hqueue") -> None:
+                 port: int | None = None, keep: bool = False, queue: str = DEFAULT_QUEUE) -> None:
         from .backends.redis.server import free_port
 
         self.n_workers, self.keep, self.queue = n_workers, keep, queue
@@ -338,10 +339,11 @@ def run_search(url: str, trials: int, workers: int, exp_key: str = "demo",
     from . import space_eval, tpe
     from .backends.redis.trials import RedisTrials
     from .fmin import fmin, partial
-    from .states import JOB_STATE_CANCEL
+    from .states import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING
 
     rtrials = RedisTrials(url, exp_key=exp_key)
-    done_before = sum(1 for t in rtrials._dynamic_trials if t["state"] != JOB_STATE_CANCEL)
+    done_before = rtrials.count_in_states(JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATE_DONE,
+                                          JOB_STATE_ERROR)
     rstate = np.random.default_rng(seed) if seed is not None else None
     objective = train if epoch_s == EPOCH_S else partial(train, epoch_s=epoch_s)
     point = fmin(objective, space, algo=tpe.suggest, max_evals=done_before + trials,

@@ -130,7 +130,7 @@ def fmin(
     max_evals: int | None = None,
     timeout: float | None = None,
     loss_threshold: float | None = None,
-    trials: Any = None,
+    trials: Trials | None = None,
     rstate: np.random.Generator | None = None,
     allow_trials_fmin: bool = True,
     pass_expr_memo_ctrl: bool | None = None,
@@ -169,12 +169,12 @@ def fmin(
         fn, space = _annotated_space(fn)
     n_max = check_settings(max_evals, timeout, loss_threshold, max_queue_len)
     rng = as_generator(rstate)
+    if trials is not None and trials.asynchronous:
+        refuse_on_workers(catch_eval_exceptions, trials_save_file)
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)
     trials = Trials() if trials is None else trials
-    if trials.asynchronous:
-        refuse_on_workers(catch_eval_exceptions, trials_save_file)
     domain = Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
     search = Search(domain, trials, algo, rng, n_max, max_queue_len,
                     StopRules(timeout, loss_threshold, early_stop_fn),
@@ -197,7 +197,7 @@ def fmin(
     return best_point(trials, domain, return_argmin)
 
 
-def overrides_fmin(trials: Any) -> bool:
+def overrides_fmin(trials: object) -> bool:
     """Whether ``trials`` is of a user's subclass that replaces ``Trials.fmin`` (hyperopt's
     extension point, honoured while ``allow_trials_fmin``); hqueue's own façades never do.
 

@@ -309,7 +309,7 @@ class SerialRunner:
         doc["refresh_time"] = utcnow()
 
 
-def save_atomically(trials: Any, path: str) -> None:
+def save_atomically(trials: SearchTrials, path: str) -> None:
     """Pickle ``trials`` to ``path`` through a temporary file (never a half-written file)."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:

@@ -447,8 +447,8 @@ class Trials:
     def fmin(self, fn: Any, space: Any, algo: Any = None, max_evals: Any = None,
              **kwargs: Any) -> Any:
         """``fmin(..., trials=self)``; see :func:`hqueue.fmin.fmin`."""
-        kwargs["allow_trials_fmin"] = False  # this is the trials' own fmin: no hand-off back
-        return search_entry()(fn, space, algo=algo, max_evals=max_evals, trials=self, **kwargs)
+        return search_entry()(fn, space, algo=algo, max_evals=max_evals, trials=self,
+                              **{**kwargs, "allow_trials_fmin": False})  # no hand-off back
 
     # -- pickling: the documents and tid counter; caches are rebuilt on load ---------------
     def __getstate__(self) -> dict:

@@ -19,9 +19,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..states import JOB_STATE_CANCEL, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_FAIL
+
+if TYPE_CHECKING:
+    from ..domain import Domain
 
 
 class DocumentList:
@@ -84,7 +87,7 @@ class MemoryBackend:
                 return "stopping" if doc["state"] == JOB_STATE_RUNNING else "finished"
         return "finished"
 
-    def publish(self, domain: Any) -> None:
+    def publish(self, domain: Domain) -> None:
         """Nothing to publish: the serial runner holds the domain."""
 
     def dispatch(self, tids: Iterable[int]) -> None:

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..backends.redis.store import TrialStore
 
 
-def load_space(store: Any) -> Any:
+def load_space(store: TrialStore) -> Any:
     """The experiment's :class:`~hqueue.space.compiled.CompiledSpace` from its signed domain
     (raises when it cannot be verified or loaded here)."""
     from ..worker.experiment import load_domain, read_options

@@ -15,15 +15,18 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..exceptions import HqueueError
 from ._common import exp_key_option, fmt, open_mirror, require_url, send_tasks, url_option
 
+if TYPE_CHECKING:
+    from ..backends.redis.overview import ExperimentMirror
 
-def _driver_note(mirror: Any) -> str | None:
+
+def _driver_note(mirror: ExperimentMirror) -> str | None:
     if mirror.client.exists(mirror.keys.driver):
         return ("note: a driver (fmin) is running this experiment and keeps its queue filled; "
                 "stop it (Ctrl-C) to stop the search")

@@ -9,15 +9,18 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..exceptions import HqueueError
 from ._common import exp_key_option, fmt, open_mirror, url_option
 
+if TYPE_CHECKING:
+    from ..backends.redis.overview import ExperimentMirror
 
-def attachment_sizes(mirror: Any, tid: int) -> dict[str, int]:
+
+def attachment_sizes(mirror: ExperimentMirror, tid: int) -> dict[str, int]:
     """``{name: bytes}`` of a trial's attachments."""
     from ..backends.redis.attachments import RedisAttachments
 
@@ -27,7 +30,7 @@ def attachment_sizes(mirror: Any, tid: int) -> dict[str, int]:
     return {name: att.size(name) for name in sorted(att)}  # chunked values: not STRLEN
 
 
-def describe(mirror: Any, tid: int) -> list[str]:
+def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
     """The lines ``hqueue show`` prints for trial ``tid``."""
     from ..backends.redis.overview import flat_params, trial_row
 

@@ -9,11 +9,14 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ._common import connect, exp_key_option, fmt_age, table, url_option
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 EXPERIMENT_HEADERS = ["EXPERIMENT", "NEW", "RUNNING", "DONE", "ERROR", "CANCEL", "BEST LOSS",
                       "BEST TID", "TRIALS/MIN", "QUEUED", "WORKERS", "DRIVER"]
@@ -24,7 +27,7 @@ class StatusView:
     """The summaries of the experiments shown, kept between redraws: with ``--watch`` each
     redraw reads and recounts only the trials that changed."""
 
-    def __init__(self, client: Any, exp_key: str | None = None) -> None:
+    def __init__(self, client: Redis, exp_key: str | None = None) -> None:
         self.client, self.exp_key = client, exp_key
         self.trackers: dict[str, Any] = {}  # exp_key -> SummaryTracker
 

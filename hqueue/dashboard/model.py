@@ -34,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hqueue.backends.redis.overview import (
     FIXED_COLUMNS,
@@ -51,6 +51,9 @@ from hqueue.backends.redis.overview import (
 from hqueue.backends.redis.presence import FORGET_AFTER_S, WorkerPresence, WorkerRegistry
 from hqueue.exceptions import HqueueError
 
+if TYPE_CHECKING:
+    from redis import Redis
+
 MAX_PAGE_ROWS = 1000
 CHANGE_LOG_LEN = 256  # refreshes remembered for ``since=``; an older client gets every point
 _GENERATIONS = itertools.count(1)
@@ -65,11 +68,11 @@ class BadQuery(HqueueError, ValueError):
 class ExperimentView:
     """One experiment's mirror, summary tracker, table rows and recent changes."""
 
-    def __init__(self, client: Any, exp_key: str) -> None:
+    def __init__(self, client: Redis, exp_key: str) -> None:
         self.lock = threading.Lock()
         self._reset(client, exp_key)
 
-    def _reset(self, client: Any, exp_key: str) -> None:
+    def _reset(self, client: Redis, exp_key: str) -> None:
         self.generation = next(_GENERATIONS)
         self.mirror = ExperimentMirror(client, exp_key)
         self.tracker = SummaryTracker(self.mirror)
@@ -243,7 +246,7 @@ class Dashboard:
     Thread-safe: the web server answers requests from several threads.
     """
 
-    def __init__(self, client: Any, *, clock: Any = time.time) -> None:
+    def __init__(self, client: Redis, *, clock: Any = time.time) -> None:
         self.client = client
         self.clock = clock
         self._views: dict[str, ExperimentView] = {}

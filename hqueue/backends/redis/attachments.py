@@ -37,12 +37,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError, WatchError
 
 from ...exceptions import BadArgument, HqueueError
 from .keys import ExperimentKeys
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 CHUNK_BYTES = 4 * 2**20  # values larger than this are stored in chunks of this size
 ORPHAN_TTL_MS = 24 * 3600 * 1000  # expiry of chunks not (yet) switched in
@@ -67,7 +70,7 @@ def glob_escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
-def _load_swap_script(client: Any) -> Any:
+def _load_swap_script(client: Redis) -> Any:
     source = resources.files(__package__).joinpath("scripts", "attach_swap.lua").read_text()
     return client.register_script(source)
 
@@ -85,7 +88,7 @@ class RedisAttachments(MutableMapping):
     module docstring).
     """
 
-    def __init__(self, client: Any, key_for: Callable[[str], str], owner: str,
+    def __init__(self, client: Redis, key_for: Callable[[str], str], owner: str,
                  max_bytes: int, guard: Callable[[], None] | None = None,
                  chunk_bytes: int = CHUNK_BYTES) -> None:
         if chunk_bytes < 1:

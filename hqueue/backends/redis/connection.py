@@ -21,9 +21,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import HqueueError
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 RECONNECT_BUDGET_S = 300.0
 _BACKOFF_CAP_S = 2.0
@@ -97,7 +100,7 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
                                "`hqueue serve` or fix --url / HQUEUE_URL") from None
 
 
-def server_run_id(client: Any) -> str:
+def server_run_id(client: Redis) -> str:
     """The running Redis server's run id: it changes whenever the server restarts ("" where
     the server does not say, e.g. fakeredis, or an ACL user without INFO)."""
     import redis

@@ -34,6 +34,7 @@ from .connection import server_run_id
 from .records import DriverBusy, DriverLock  # noqa: F401  (their old home: tests import them here)
 
 if TYPE_CHECKING:
+    from ...domain import Domain
     from .backend import RedisBackend
     from .trials import RedisTrials
 
@@ -43,7 +44,7 @@ WAIT_S = 1.0  # longest block on the event stream between housekeeping passes
 ALL_STATES = (JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATE_DONE, JOB_STATE_ERROR)
 
 
-def publish_domain(trials: RedisTrials, domain: Any) -> str:
+def publish_domain(trials: RedisTrials, domain: Domain) -> str:
     """Upload the signed domain once (content-addressed) and the experiment's options; the
     digest (:meth:`RedisBackend.publish`)."""
     return trials.backend.publish(domain)

@@ -23,10 +23,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .codec import decode_value, encode_value
 from .keys import WORKERS
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 ANNOUNCE_EVERY_S = 5.0
 STALE_AFTER_S = 20.0
@@ -81,7 +84,7 @@ class WorkerPresence:
 class WorkerRegistry:
     """Reads and writes the ``hq:workers`` hash (worker id -> msgpack record)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Redis) -> None:
         self.client = client
 
     def announce(self, presence: WorkerPresence) -> None:

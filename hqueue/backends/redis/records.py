@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...exceptions import HqueueError
 from ...tasks import DEFAULT_QUEUE
@@ -263,6 +263,13 @@ class ExperimentRecords:
         return DriverLock(self, ttl_s)
 
 
+class HoldsKeys(Protocol):
+    """Anything with an experiment's ``client`` and ``keys`` (records, a store, RedisTrials)."""
+
+    client: Redis
+    keys: ExperimentKeys
+
+
 class DriverLock:
     """A lease on the experiment so two drivers never feed one experiment by mistake.
 
@@ -271,7 +278,7 @@ class DriverLock:
     with ``client`` and ``keys`` (an :class:`ExperimentRecords`, a ``RedisTrials``).
     """
 
-    def __init__(self, owner: Any, ttl_s: float) -> None:
+    def __init__(self, owner: HoldsKeys, ttl_s: float) -> None:
         self.client, self.key = owner.client, owner.keys.driver
         self.ttl_ms = int(ttl_s * 1000)
         self.token = f"{uuid.uuid4().hex[:12]}"
