@@ -151,11 +151,11 @@ class Trials:
         the last call; the in-memory one, whose documents are edited in place, is rescanned
         (O(trials)) so hand edits are seen.
         """
-        if self._mirror.pull() or not self.backend.reports_changes or \
-                not hasattr(self, "_synced"):
-            self._rebuild()
+        if self.backend.reports_changes:
+            self.sync()
         else:
-            self._append_new()
+            self._mirror.pull()
+            self._rebuild()
 
     def _rebuild(self) -> None:
         self._trials = [t for t in self._mirror.ordered if self._in_view(t)]
