@@ -23,6 +23,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ...failures import FailureLog
 from ...search import Search, StopReason, show_best
 from ...states import (
     JOB_STATE_DONE,
@@ -30,7 +31,7 @@ from ...states import (
     JOB_STATE_NEW,
     JOB_STATE_RUNNING,
 )
-from .connection import server_run_id
+from .connection import mask_url, server_run_id
 from .records import DriverBusy, DriverLock  # noqa: F401  (their old home: tests import them here)
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ class AsyncRunner:
         self.last_housekeeping = 0.0
         self.run_id: str | None = None  # the Redis server's, to notice a restart
         self.last_event: Any = "0-0"
+        url = f" --url {mask_url(self.trials.url)}" if self.trials.url else ""
+        self.failures = FailureLog(
+            show_hint=f"hqueue show {{tid}} --exp-key {self.trials.exp_key}{url}",
+            objective_module=getattr(search.domain.fn, "__module__", None))
+        self.n_errors_seen = 0
 
     def start(self) -> None:
         """Take the experiment, publish the domain, recover what a previous run left; all
@@ -89,6 +95,7 @@ class AsyncRunner:
                 self.wait_for_events()
             self.trials.sync()
             self.housekeeping()
+            self.note_failures()
             done_before = self._report(bar, done_before)
             reason = self.search.stop_rules.check(self.trials)
             if reason:
@@ -98,6 +105,19 @@ class AsyncRunner:
             if self.n_pending() == 0 and self.budget_left() <= 0:
                 break
         self._report(bar, done_before)  # trials that finished in the last pull (history())
+        self.note_failures()
+        summary = self.failures.summary(self.trials.count_in_states(*ALL_STATES))
+        if summary:
+            logger.warning("%s", summary)
+        self.failures.raise_if_all_failed(self.trials.count_in_states(JOB_STATE_DONE))
+
+    def note_failures(self) -> None:
+        """Tell the user about trials that failed on workers since the last look (the
+        documents are scanned only when the ERROR count grew)."""
+        n_errors = self.trials.count_in_states(JOB_STATE_ERROR)
+        if n_errors > self.n_errors_seen:
+            self.n_errors_seen = n_errors
+            self.failures.note(self.trials.mirror.docs.values())
 
     def interrupt(self) -> None:
         """Ctrl-C: cancel what is queued, ask what runs to stop."""
