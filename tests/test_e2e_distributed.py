@@ -265,17 +265,12 @@ def test_a_killed_driver_resumes_and_completes_the_experiment(redis_url, workers
     reserved_at_kill = int(client.get(keys.tid))  # tids handed out by the counter so far
     assert len(created_at_kill) < 20
 
-    refused = []
-    for attempt in range(3):
-        run = subprocess.run([sys.executable, str(script), redis_url, str(attempt + 1)],
-                             capture_output=True, timeout=60)
-        out = run.stdout.decode() + run.stderr.decode()
-        if run.returncode != 3:
-            break
-        # started while the dead driver's lease still ran: refused with the fix in the message
-        assert "DriverBusy" in out and "wait 3 s" in out, out
-        refused.append(out)
-        wait_until(lambda: client.pttl(keys.driver) == -2, 10, "the lock to expire")
+    # run again at once, while the dead driver's lease still runs: its holder is a dead
+    # process on this machine, so the new driver takes the experiment over without waiting
+    run = subprocess.run([sys.executable, str(script), redis_url, "1"], capture_output=True,
+                         timeout=60)
+    out = run.stdout.decode() + run.stderr.decode()
+    assert "DriverBusy" not in out and "took the experiment over" in out, out
     assert run.returncode == 0, out
     assert "finished 20" in out, out
     docs = all_docs(redis_url, "resume")
@@ -286,7 +281,7 @@ def test_a_killed_driver_resumes_and_completes_the_experiment(redis_url, workers
     assert len(tids) == len(set(tids)) == 20
     assert holes <= set(range(reserved_at_kill)) - created_at_kill
     print(f"killed with {len(created_at_kill)} trials created, {reserved_at_kill} tids reserved; "
-          f"restart refused {len(refused)} time(s); unused tids {sorted(holes)}")
+          f"unused tids {sorted(holes)}")
     assert all(d["state"] == JOB_STATE_DONE for d in docs), [d["state"] for d in docs]
     for d in docs:
         (x,) = d["misc"]["vals"]["x"]

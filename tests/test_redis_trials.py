@@ -294,3 +294,63 @@ def test_the_progress_bar_counts_a_trial_that_finishes_during_the_last_history_r
          rstate=np.random.default_rng(0), show_progressbar=recording_progress(bars))
     assert trials.count_in_states(JOB_STATE_DONE) == 2
     assert bars[0].n == 2
+
+
+def test_a_lease_held_by_a_dead_process_on_this_machine_is_taken_over_at_once(redis_url):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from hqueue.backends.redis.records import _pid_namespace, holder_is_dead
+
+    trials = RedisTrials(redis_url, exp_key="dead-driver")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = f"{socket.gethostname()}:{_pid_namespace()}:{int(gone.stdout)}:deadbeef"
+    assert holder_is_dead(dead)
+    trials.client.set(trials.keys.driver, dead, px=60_000)
+    lock = DriverLock(trials, ttl_s=3)
+    lock.acquire()  # no DriverBusy, no wait for the 60 s lease
+    assert trials.client.get(trials.keys.driver).decode() == lock.token
+    assert lock.token.split(":")[2] == str(os.getpid())
+
+
+def test_a_live_driver_on_this_machine_is_refused_at_once(redis_url):
+    trials = RedisTrials(redis_url, exp_key="live-driver")
+    DriverLock(trials, ttl_s=60).acquire()
+    with pytest.raises(DriverBusy, match="alive"):
+        DriverLock(trials, ttl_s=60).acquire()
+
+
+def test_a_lease_held_on_another_machine_is_awaited_until_it_lapses(redis_url, caplog):
+    trials = RedisTrials(redis_url, exp_key="remote-driver")
+    trials.client.set(trials.keys.driver, "otherhost:1:123:cafe", px=700)
+    lock = DriverLock(trials, ttl_s=1)
+    with caplog.at_level("WARNING"):
+        lock.acquire()
+    assert "on another machine: waiting up to 1 s" in caplog.text
+    assert trials.client.get(trials.keys.driver).decode() == lock.token
+
+
+def test_a_lease_kept_alive_on_another_machine_is_refused_after_the_wait(redis_url):
+    import threading
+
+    trials = RedisTrials(redis_url, exp_key="remote-alive")
+    key = trials.keys.driver
+    trials.client.set(key, "otherhost:1:123:cafe", px=500)
+    stop = threading.Event()
+
+    def renew():  # the other driver keeps its lease
+        while not stop.is_set():
+            trials.client.set(key, "otherhost:1:123:cafe", px=500)
+            stop.wait(0.1)
+
+    keeper = threading.Thread(target=renew, daemon=True)
+    keeper.start()
+    try:
+        with pytest.raises(DriverBusy, match="alive"):
+            DriverLock(trials, ttl_s=0.5).acquire()
+    finally:
+        stop.set()
+        keeper.join()

@@ -35,6 +35,8 @@ import dataclasses
 import datetime
 import logging
 import math
+import os
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -276,21 +278,45 @@ class DriverLock:
     Taken with ``SET NX PX``; renewed and released by one script that checks the holder
     first, so a driver never extends or deletes another driver's lease. ``owner`` is anything
     with ``client`` and ``keys`` (an :class:`ExperimentRecords`, a ``RedisTrials``).
+
+    The lease's value says who holds it (:func:`driver_token`: host, PID namespace, PID), so a
+    driver that was killed (a notebook kernel restart, an OOM kill) is taken over at once by
+    the next one on the same machine. A holder on another machine cannot be checked: the new
+    driver waits for its lease to lapse (at most ``ttl_s``), saying so, and takes over then;
+    a holder that keeps renewing is alive, and the new driver stops with :class:`DriverBusy`.
     """
 
     def __init__(self, owner: HoldsKeys, ttl_s: float) -> None:
         self.client, self.key = owner.client, owner.keys.driver
         self.ttl_ms = int(ttl_s * 1000)
-        self.token = f"{uuid.uuid4().hex[:12]}"
+        self.token = driver_token()
         self.script = self.client.register_script(load_script("driver_lock"))
 
     def acquire(self) -> None:
-        """Take the lease; :class:`DriverBusy` when another driver holds it."""
-        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            holder = self.client.get(self.key)
-            raise DriverBusy(f"experiment is already driven by another fmin (driver "
-                             f"{holder!r}); stop it, wait {self.ttl_ms // 1000} s after it "
-                             "died, or use another exp_key")
+        """Take the lease: at once when it is free or its holder is a dead process on this
+        machine; after waiting for it to lapse when the holder is elsewhere; else
+        :class:`DriverBusy`."""
+        if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            return
+        value = self.client.get(self.key)
+        holder = text(value) if value is not None else ""
+        if holder and holder_is_dead(holder):
+            if int(self.script(keys=[self.key], args=[self.token, self.ttl_ms, "takeover",
+                                                      holder])):
+                logger.warning("took the experiment over from driver %s, whose process is "
+                               "gone", holder)
+                return
+        elif holder and not holder_is_here(holder):
+            logger.warning("experiment is held by driver %s on another machine: waiting up to "
+                           "%d s for its lease to lapse (stop that driver, or use another "
+                           "exp_key)", holder, math.ceil(self.ttl_ms / 1000))
+            deadline = time.monotonic() + self.ttl_ms / 1000 + 0.5
+            while time.monotonic() < deadline:
+                if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+                    return
+                time.sleep(0.2)
+        raise DriverBusy(f"experiment is already driven by another fmin (driver {holder!r}, "
+                         "alive); stop it or use another exp_key")
 
     def renew(self) -> None:
         """Keep the lease (or retake it if it lapsed); DriverBusy if another driver took it
@@ -305,6 +331,44 @@ class DriverLock:
             self.script(keys=[self.key], args=[self.token, self.ttl_ms, "release"])
         except Exception as exc:  # leaving anyway: the lease lapses after its ttl
             logger.warning("could not release the experiment's driver lease (%s)", exc)
+
+
+def driver_token() -> str:
+    """Who holds a driver lease: ``host:pid-namespace:pid:random`` (the namespace tells two
+    containers with one host name apart).
+
+    Example:
+        >>> holder_is_here(driver_token()), holder_is_dead(driver_token())
+        (True, False)
+    """
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_here(token: str) -> bool:
+    """Whether a lease token names a process on this machine (same host, same PID namespace)."""
+    parts = token.split(":")
+    return (len(parts) == 4 and parts[0] == socket.gethostname()
+            and parts[1] == _pid_namespace() and parts[2].isdigit())
+
+
+def holder_is_dead(token: str) -> bool:
+    """Whether a lease token names a process on this machine that no longer exists."""
+    if not holder_is_here(token):
+        return False
+    try:
+        os.kill(int(token.split(":")[2]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
 
 
 def options_from(**values: Any) -> ExperimentOptions:
