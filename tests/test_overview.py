@@ -131,6 +131,21 @@ def test_a_driver_holding_the_experiment_shows_as_alive(client):
     assert summarize(mirror, []).driver_alive is True
 
 
+def test_a_killed_driver_on_this_machine_shows_as_dead_while_its_lease_runs(client):
+    import socket
+    import subprocess
+    import sys
+
+    from hqueue.backends.redis.records import pid_namespace
+
+    store = make_experiment(client)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    client.set(store.keys.driver, f"{socket.gethostname()}:{pid_namespace()}:"
+                                  f"{int(gone.stdout)}:deadbeef", px=30_000)
+    assert summarize(ExperimentMirror(client, "exp1"), []).driver_alive is False
+
+
 def test_live_workers_are_those_serving_the_queue_or_running_the_experiment(client):
     make_experiment(client)
     now = time.time()

@@ -302,12 +302,12 @@ def test_a_lease_held_by_a_dead_process_on_this_machine_is_taken_over_at_once(re
     import subprocess
     import sys
 
-    from hqueue.backends.redis.records import _pid_namespace, holder_is_dead
+    from hqueue.backends.redis.records import pid_namespace, holder_is_dead
 
     trials = RedisTrials(redis_url, exp_key="dead-driver")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    dead = f"{socket.gethostname()}:{_pid_namespace()}:{int(gone.stdout)}:deadbeef"
+    dead = f"{socket.gethostname()}:{pid_namespace()}:{int(gone.stdout)}:deadbeef"
     assert holder_is_dead(dead)
     trials.client.set(trials.keys.driver, dead, px=60_000)
     lock = DriverLock(trials, ttl_s=3)

@@ -50,6 +50,7 @@ from .keys import ExperimentKeys
 from .presence import WorkerPresence
 from .records import (
     UnknownExperiment,
+    holder_is_dead,
     list_experiments,
     parse_created,
     parse_options,
@@ -276,7 +277,7 @@ class SummaryTracker:
                   - bisect.bisect_left(times, now - RATE_WINDOW_S))
         pipe = mirror.client.pipeline(transaction=False)
         pipe.zcard(mirror.keys.queued)
-        pipe.exists(mirror.keys.driver)
+        pipe.get(mirror.keys.driver)
         pipe.hgetall(mirror.keys.meta)
         queued, driver, raw_meta = pipe.execute()
         meta = {text(k): text(v) for k, v in raw_meta.items()}
@@ -288,7 +289,9 @@ class SummaryTracker:
             best_loss=best[0] if best else None, best_tid=best[1] if best else None,
             best_params=flat_params(mirror.docs[best[1]]) if best else {},
             trials_per_min=recent / (RATE_WINDOW_S / 60.0), queue_depth=int(queued),
-            live_workers=live, driver_alive=bool(driver), created=created)
+            live_workers=live,
+            driver_alive=driver is not None and not holder_is_dead(text(driver)),
+            created=created)
 
 
 def _iso(when: datetime.datetime | None) -> str | None:

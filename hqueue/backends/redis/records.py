@@ -341,14 +341,14 @@ def driver_token() -> str:
         >>> holder_is_here(driver_token()), holder_is_dead(driver_token())
         (True, False)
     """
-    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()}:{pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def holder_is_here(token: str) -> bool:
     """Whether a lease token names a process on this machine (same host, same PID namespace)."""
     parts = token.split(":")
     return (len(parts) == 4 and parts[0] == socket.gethostname()
-            and parts[1] == _pid_namespace() and parts[2].isdigit())
+            and parts[1] == pid_namespace() and parts[2].isdigit())
 
 
 def holder_is_dead(token: str) -> bool:
@@ -364,7 +364,8 @@ def holder_is_dead(token: str) -> bool:
     return False
 
 
-def _pid_namespace() -> str:
+def pid_namespace() -> str:
+    """This process's PID namespace (its inode; "-" where /proc does not say)."""
     try:
         return str(os.stat("/proc/self/ns/pid").st_ino)
     except OSError:
