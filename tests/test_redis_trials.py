@@ -302,7 +302,7 @@ def test_a_lease_held_by_a_dead_process_on_this_machine_is_taken_over_at_once(re
     import subprocess
     import sys
 
-    from hqueue.backends.redis.records import pid_namespace, holder_is_dead
+    from hqueue.backends.redis.records import holder_is_dead, pid_namespace
 
     trials = RedisTrials(redis_url, exp_key="dead-driver")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
