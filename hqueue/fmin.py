@@ -37,6 +37,7 @@ from .search import (  # noqa: F401  (STOP_EXPERIMENT, StopRules: public here si
     as_generator,
     check_settings,
 )
+from .space.signature import missing_active_labels
 from .trial_doc import active_values, generate_trial
 from .trials import Trials, use_search_entry
 
@@ -77,6 +78,11 @@ def space_eval(space: Any, hp_assignment: Mapping[str, Any]) -> Any:
         {'k': 'b'}
     """
     space = as_apply(space)
+    missing = missing_active_labels(space, hp_assignment)
+    if missing:
+        raise BadArgument(f"space_eval: the point has no value for the active label(s) "
+                          f"{', '.join(map(repr, missing))}: pass a point of this space (a best "
+                          "point from another search space?)")
     memo = {}
     for node in toposort(space):
         if node.name == "hyperopt_param":

@@ -20,10 +20,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ...security import dumps_domain, load_secret
+from ...space.signature import check_same_space, describe
 from ...tasks import TaskSender, dispatch
 from .records import ExperimentOptions, ExperimentRecords
 from .store import TrialStore
@@ -70,9 +72,15 @@ class RedisBackend:
         return self.store.cancel(tid)
 
     def publish(self, domain: Domain) -> str:
-        """Upload the signed domain once (content-addressed) and the options; its digest."""
+        """Upload the signed domain once (content-addressed) and the options; its digest.
+
+        An experiment that already has trials must be continued over the same space
+        (:class:`~hqueue.space.signature.SpaceChanged` otherwise)."""
+        signature = {p.label: describe(p) for p in domain.space.params}
+        if self.store.current_seq() > 0:
+            check_same_space(self.records.meta().get("space"), signature, self.store.exp_key)
         digest, blob = dumps_domain(domain, self.store.exp_key, load_secret())
-        self.records.publish(digest, blob, self.options)
+        self.records.publish(digest, blob, self.options, space=json.dumps(signature))
         return digest
 
     def dispatch(self, tids: Iterable[int]) -> None:

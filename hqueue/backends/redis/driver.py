@@ -73,10 +73,14 @@ class AsyncRunner:
         """Take the experiment, publish the domain, recover what a previous run left; all
         before any new task is sent."""
         self.lock.acquire()
-        publish_domain(self.trials, self.search.domain)
-        self.trials.refresh()
-        self.housekeeping(force=True, resend_queued=True)
-        self.last_event = self.records.latest_event()
+        try:
+            publish_domain(self.trials, self.search.domain)
+            self.trials.refresh()
+            self.housekeeping(force=True, resend_queued=True)
+            self.last_event = self.records.latest_event()
+        except BaseException:  # e.g. SpaceChanged: leave the experiment free for the next one
+            self.lock.release()
+            raise
 
     def n_finished(self) -> int:
         """Trials with a final result, errored ones included (they use up the budget too)."""

@@ -201,13 +201,15 @@ class ExperimentRecords:
         self.exp_key = self.keys.exp_key
 
     # -- meta and domain ------------------------------------------------------------------
-    def publish(self, digest: str, blob: bytes, options: ExperimentOptions) -> None:
+    def publish(self, digest: str, blob: bytes, options: ExperimentOptions,
+                space: str = "") -> None:
         """Store the signed domain (content-addressed; rewritten only when missing or damaged),
-        write the meta hash and register the experiment."""
+        write the meta hash (with the space's signature, JSON) and register the experiment."""
         if self.client.get(self.keys.domain(digest)) != blob:
             self.client.set(self.keys.domain(digest), blob)
+        extra = {"space": space} if space else {}
         self.client.hset(self.keys.meta, mapping={**options.as_meta(), "domain": digest,
-                                                  "created": time.time()})
+                                                  "created": time.time(), **extra})
         self.register()
 
     def meta(self) -> dict[str, str]:
