@@ -69,3 +69,8 @@ class AllTrialsFailed(HqueueError):
 
 class BadArgument(HqueueError, ValueError):
     """An argument to a public function has the wrong type or value."""
+
+
+class SearchInterrupted(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
+    """Ctrl-C stopped a distributed search; the message says what was cancelled, what still
+    runs and how to resume. A KeyboardInterrupt, so ``except KeyboardInterrupt`` catches it."""

@@ -23,6 +23,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ...exceptions import SearchInterrupted
 from ...failures import FailureLog
 from ...search import Search, StopReason, show_best
 from ...states import (
@@ -124,8 +125,15 @@ class AsyncRunner:
             self.failures.note(self.trials.mirror.docs.values())
 
     def interrupt(self) -> None:
-        """Ctrl-C: cancel what is queued, ask what runs to stop."""
+        """Ctrl-C: cancel what is queued, ask what runs to stop, and end with one line
+        (:class:`SearchInterrupted`) instead of a traceback from inside the Redis client."""
+        queued, running = len(self.store.queued_tids()), len(self.store.running_tids())
         self.stop(StopReason.INTERRUPTED)
+        done = self.trials.count_in_states(JOB_STATE_DONE)
+        raise SearchInterrupted(
+            f"search interrupted: {queued} queued trial(s) cancelled, {running} running one(s) "
+            f"told to stop, {done} finished trial(s) kept; run the same fmin again "
+            f"(exp_key {self.trials.exp_key!r}) to resume") from None
 
     def close(self) -> None:
         """Give the experiment's driver lease up."""
