@@ -36,6 +36,7 @@ from .search import (  # noqa: F401  (STOP_EXPERIMENT, StopRules: public here si
     StopRules,
     as_generator,
     check_settings,
+    show_best,
 )
 from .space.signature import missing_active_labels
 from .trial_doc import active_values, generate_trial
@@ -193,6 +194,8 @@ def fmin(
             add_points(search, points_to_evaluate)
         progress_callback = _progress_callback(show_progressbar if verbose else False)
         with progress_callback(initial=runner.n_done(), total=search.total()) as bar:
+            if runner.n_done():  # a resumed search: its best so far, before anything new
+                show_best(bar, trials.history())
             runner.run(bar)
     except KeyboardInterrupt:
         runner.interrupt()

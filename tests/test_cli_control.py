@@ -237,6 +237,7 @@ def test_enqueue_checks_a_configuration_against_the_search_space(redis_url, publ
     ('{"model": 2, "lr": 0.5}', "'model' is 2: it takes an integer from 0 to 1"),
     ('{"model": 0, "l2": 2.0, "lr": 0.5}', "'l2' is 2.0: it takes a number from 4.53999e-05 to 1"),
     ('{"model": 1, "layers": 3, "lr": 1.5}', "'lr' is 1.5: it takes a number from 0 to 1"),
+    ('{"model": 1, "layers": 2.5, "lr": 0.5}', "'layers' is 2.5: it takes multiples of 1"),
     ('{"model": 1, "layers": 3, "lr": 0.5, "momentum": 0.9}',
      "'momentum' is not a parameter of the space (its labels: l2, layers, lr, model)"),
 ])

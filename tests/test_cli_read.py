@@ -58,7 +58,7 @@ def test_status_shows_each_experiments_counts_best_queue_and_workers(redis_url, 
     assert lines[0].split()[:3] == ["EXPERIMENT", "NEW", "RUNNING"]
     exp1_row = next(line for line in lines if line.startswith("exp1 "))
     # new running done error cancel, best loss, best tid, trials/min, queued, workers, driver
-    assert exp1_row.split() == ["exp1", "2", "1", "2", "1", "0", "0.5", "1", "0.3", "2", "1",
+    assert exp1_row.split() == ["exp1", "2", "1", "2", "1", "0", "0.5", "1", "3", "2", "1",
                                 "-"]
     assert any(line.startswith("exp2 ") for line in lines)
     worker_row = next(line for line in lines if line.startswith("gpubox:77:abcd1234"))

@@ -119,7 +119,11 @@ def test_trials_per_minute_counts_trials_finished_in_the_last_ten_minutes(client
     make_experiment(client)  # 3 trials finished (2 done, 1 error) just now
     mirror = ExperimentMirror(client, "exp1")
     mirror.refresh()
-    assert summarize(mirror, []).trials_per_min == pytest.approx(0.3)
+    # over the time since the oldest of them, at least a minute (not spread over 10 minutes)
+    assert summarize(mirror, []).trials_per_min == pytest.approx(3.0)
+    five_minutes_later = time.time() + 300
+    assert summarize(mirror, [], now=five_minutes_later).trials_per_min == pytest.approx(
+        0.6, rel=0.01)
     eleven_minutes_later = time.time() + 660
     assert summarize(mirror, [], now=eleven_minutes_later).trials_per_min == 0.0
 

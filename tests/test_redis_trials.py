@@ -354,3 +354,13 @@ def test_a_lease_kept_alive_on_another_machine_is_refused_after_the_wait(redis_u
     finally:
         stop.set()
         keeper.join()
+
+
+def test_a_resumed_search_shows_its_best_loss_before_anything_new_finishes(monkeypatch, server):
+    inline_workers(monkeypatch)
+    trials = redis_trials(server, "resumed-bar")
+    run(trials, 4)
+    best = min(trials.losses())
+    bars = []
+    run(redis_trials(server, "resumed-bar"), 4, show_progressbar=recording_progress(bars))
+    assert bars[0].n == 4 and bars[0].postfix == f"best loss: {best:.6g}"

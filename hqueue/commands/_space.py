@@ -15,6 +15,8 @@ Example:
     ["'layers' does not apply to this configuration (it needs model=1)"]
     >>> space_problems(space, {"model": 1})
     ["'layers' is missing (it applies when model=1)"]
+    >>> space_problems(CompiledSpace({"n": hp.quniform("n", 0, 100, 5)}), {"n": 12})
+    ["'n' is 12: it takes multiples of 5"]
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def _value_problem(param: Any, value: float) -> str | None:
         if value != int(value) or not low <= value <= high:
             return f"{param.label!r} is {value}: it takes an integer from {low} to {high}"
         return None
+    if dist.q and not _on_grid(value, dist.q):
+        return f"{param.label!r} is {value}: it takes multiples of {dist.q:g}"
     if not dist.bounded:
         if dist.log and value <= 0:
             return f"{param.label!r} is {value}: it takes a positive number"
@@ -77,3 +81,9 @@ def _value_problem(param: Any, value: float) -> str | None:
     if not low - slack <= value <= high + slack:
         return f"{param.label!r} is {value}: it takes a number from {low:.6g} to {high:.6g}"
     return None
+
+
+def _on_grid(value: float, q: float) -> bool:
+    """Whether ``value`` is a multiple of ``q`` (as hp.quniform and friends round to)."""
+    steps = value / q
+    return abs(steps - round(steps)) <= 1e-9 * max(1.0, abs(steps))

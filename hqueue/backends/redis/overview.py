@@ -70,7 +70,8 @@ __all__ = ["STATE_NAMES", "ExperimentMirror", "ExperimentSummary", "SummaryTrack
 STATE_NAMES: dict[int, str] = {JOB_STATE_NEW: "new", JOB_STATE_RUNNING: "running",
                                JOB_STATE_DONE: "done", JOB_STATE_ERROR: "error",
                                JOB_STATE_CANCEL: "cancel"}
-RATE_WINDOW_S = 600.0  # trials/min is measured over the last 10 minutes
+RATE_WINDOW_S = 600.0  # trials/min looks at most 10 minutes back ...
+RATE_MIN_SPAN_S = 60.0  # ... and over at least a minute
 FIXED_COLUMNS = ("tid", "state", "loss", "status", "duration_s", "worker", "attempts",
                  "book_time", "refresh_time", "error")
 PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss", "tid", ...)
@@ -273,8 +274,11 @@ class SummaryTracker:
         now = time.time() if now is None else now
         mirror, best = self.mirror, self.best()
         times = self._finish_times
-        recent = (bisect.bisect_right(times, now + 60)
-                  - bisect.bisect_left(times, now - RATE_WINDOW_S))
+        first = bisect.bisect_left(times, now - RATE_WINDOW_S)
+        recent = bisect.bisect_right(times, now + 60) - first
+        # the rate since the oldest finish in the window: a burst shows at its own pace
+        # instead of being spread over the whole window
+        span = max(now - times[first], RATE_MIN_SPAN_S) if recent else RATE_WINDOW_S
         pipe = mirror.client.pipeline(transaction=False)
         pipe.zcard(mirror.keys.queued)
         pipe.get(mirror.keys.driver)
@@ -288,7 +292,7 @@ class SummaryTracker:
             exp_key=mirror.exp_key, counts=dict(self.counts),
             best_loss=best[0] if best else None, best_tid=best[1] if best else None,
             best_params=flat_params(mirror.docs[best[1]]) if best else {},
-            trials_per_min=recent / (RATE_WINDOW_S / 60.0), queue_depth=int(queued),
+            trials_per_min=recent / (span / 60.0), queue_depth=int(queued),
             live_workers=live,
             driver_alive=driver is not None and not holder_is_dead(text(driver)),
             created=created)
