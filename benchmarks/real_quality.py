@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, help="default 25,50,100 (quick: 10,20)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--rerun", action="store_true", help="ignore cached runs")
+    parser.add_argument("--report-name", default="real_quality",
+                        help="name of the report and its plots (e.g. for an ablation that "
+                             "shares the run cache; default real_quality)")
 
 
 def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -74,7 +77,7 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     analysis = quality_report.analyse([r for r in ok if r["algo"] != GP], main_specs, problems,
                                       budgets, lookup=get_real_problem, reference=REFERENCE)
     body = quality_report.render(analysis)
-    pngs = quality_report.plot(analysis, out, prefix="real_quality")
+    pngs = quality_report.plot(analysis, out, prefix=args.report_name)
     if any(s.name == GP for s in planned):
         body += "\n" + _gp_section(ok, planned, problems, gp_problems, budgets, args.gp_seeds)
     else:
@@ -82,7 +85,7 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(body)
     env = report.environment(argv)
     text = report.header_markdown("optimisation quality on real HPO problems", env, notes)
-    md = report.write_text(out / "real_quality.md", text + "\n" + body)
+    md = report.write_text(out / f"{args.report_name}.md", text + "\n" + body)
     print(f"wrote {md} and {', '.join(map(str, pngs))}")
     return 1 if errors else 0
 

@@ -512,6 +512,10 @@ def joint_pair(plan: Any, good: tuple[np.ndarray, np.ndarray, np.ndarray, float]
             rows = slice(split + liar_scale[0], len(z) - 1)
             sigmas[rows] = np.minimum(sigmas[rows] * liar_scale[1], plan.prior_sigma)
             log_sigmas = None
+        min_sigma = getattr(plan, "min_sigma", None)
+        if min_sigma is not None:  # ordinal choices keep reaching their neighbours
+            sigmas = np.maximum(sigmas, min_sigma)
+            log_sigmas = None
         block = NumericBlock.build(z, sigmas, plan.low, plan.high, log_sigmas)
     categorical = categorical_tables([(idx_good, prior_good), (idx_bad, prior_bad)],
                                      plan.cat_dists, sampled=True)
