@@ -2,8 +2,10 @@
 
 Algorithm names are ``<library>_<method>``: ``hqueue_tpe``, ``hqueue_anneal``, ``hqueue_rand``,
 ``hyperopt_tpe``, ``hyperopt_anneal``, ``hyperopt_rand``, ``optuna_tpe`` (the default
-``TPESampler(seed=seed)``) and ``optuna_random``. A *variant* is a named hqueue TPE with keyword
-arguments passed through untouched: ``functools.partial(hqueue.tpe.suggest, **kwargs)``.
+``TPESampler(seed=seed)``), ``optuna_random`` and ``optuna_gp`` (``GPSampler(seed=seed)``,
+Optuna's defaults; it needs torch, and is skipped when torch does not import). A *variant* is
+a named hqueue TPE with keyword arguments passed through untouched:
+``functools.partial(hqueue.tpe.suggest, **kwargs)``.
 
 Seeding: hyperopt and hqueue get ``rstate=np.random.default_rng(seed)``; Optuna samplers get
 ``seed=seed``. The noise of noisy problems comes from a separate stream derived from the seed, so
@@ -45,7 +47,7 @@ LIBRARIES = ("hqueue", "hyperopt", "optuna")
 METHODS = {
     "hqueue": ("tpe", "anneal", "rand"),
     "hyperopt": ("tpe", "anneal", "rand"),
-    "optuna": ("tpe", "random"),
+    "optuna": ("tpe", "random", "gp"),
 }
 ALGOS = tuple(f"{lib}_{m}" for lib in LIBRARIES for m in METHODS[lib])
 
@@ -106,6 +108,18 @@ def load_library(library: str) -> ModuleType:
     return mod
 
 
+def check_available(spec: AlgoSpec) -> None:
+    """Raise PeerUnavailable if ``spec`` cannot run here (its library, or torch for
+    Optuna's GPSampler, does not import)."""
+    load_library(spec.library)
+    if spec.library == "optuna" and spec.method == "gp":
+        try:
+            importlib.import_module("torch")
+        except Exception as exc:  # noqa: BLE001 - any import failure means "skip this peer"
+            raise PeerUnavailable(f"optuna_gp needs torch, which is not importable: {exc!r}"
+                                  ) from exc
+
+
 def library_version(library: str) -> str:
     """Version string for reports; says so when a library is missing or stood in for."""
     try:
@@ -163,6 +177,8 @@ def optuna_sampler(optuna: ModuleType, spec: AlgoSpec, seed: int) -> Any:
     """The Optuna sampler for a spec, seeded; the TPE sampler keeps Optuna's defaults."""
     if spec.method == "tpe":
         return optuna.samplers.TPESampler(seed=seed, **spec.kwargs)
+    if spec.method == "gp":
+        return optuna.samplers.GPSampler(seed=seed, **spec.kwargs)
     return optuna.samplers.RandomSampler(seed=seed)
 
 

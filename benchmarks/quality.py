@@ -29,7 +29,10 @@ from benchmarks.problems import PROBLEMS, get_problem
 DEFAULT_ALGOS = ("hqueue_tpe", "hyperopt_tpe", "hyperopt_anneal", "optuna_tpe", "hyperopt_rand")
 DEFAULT_BUDGETS = (100, 200)
 QUICK_PROBLEMS = ("branin", "conditional")
-_HARNESS_FILES = ("problems.py", "functions.py", "peers.py")
+_HARNESS_FILES = {
+    "synthetic": ("problems.py", "functions.py", "peers.py"),
+    "real": ("real_problems.py", "peers.py"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,7 @@ class Cell:
     budget: int
     fingerprint: str
     path: str
+    suite: str = "synthetic"  # "synthetic" (problems.py) or "real" (real_problems.py)
 
 
 def _sha(paths: Sequence[Path]) -> str:
@@ -74,14 +78,14 @@ def library_fingerprint(library: str) -> str:
     return f"{version} src:{peers.source_hash(mod)}" if library == "hqueue" else version
 
 
-def fingerprint(spec: AlgoSpec, libs: dict[str, str]) -> str:
+def fingerprint(spec: AlgoSpec, libs: dict[str, str], suite: str = "synthetic") -> str:
     """Everything that, if changed, makes a cached run stale."""
     here = Path(__file__).resolve().parent
     return json.dumps(
         {
             "lib": libs[spec.library],
             "kwargs": spec.kwargs_json,
-            "suite": _sha([here / f for f in _HARNESS_FILES]),
+            "suite": _sha([here / f for f in _HARNESS_FILES[suite] if (here / f).exists()]),
         },
         sort_keys=True,
     )
@@ -107,10 +111,21 @@ def load_cached(cell: Cell) -> dict[str, Any] | None:
     return record
 
 
+def find_problem(suite: str, name: str) -> Any:
+    """A problem of the synthetic suite (:mod:`.problems`) or of the real one
+    (:mod:`.real_problems`) by name."""
+    if suite == "real":
+        from benchmarks.real_problems import get_real_problem
+
+        return get_real_problem(name)
+    return get_problem(name)
+
+
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run one cell (in a worker process) and write its JSON record atomically."""
     try:
-        result = peers.run(cell.spec, get_problem(cell.problem), cell.budget, cell.seed)
+        result = peers.run(cell.spec, find_problem(cell.suite, cell.problem), cell.budget,
+                           cell.seed)
     except Exception as exc:  # noqa: BLE001 - reported in the summary, the other cells go on
         return {
             "error": f"{type(exc).__name__}: {exc}",
@@ -159,22 +174,26 @@ def plan(
     budget: int,
     raw: Path,
     notes: list[str],
+    suite: str = "synthetic",
+    seeds_of: dict[str, int] | None = None,
 ) -> list[Cell]:
-    """Every cell to consider; algorithms whose library does not import are dropped."""
+    """Every cell to consider; algorithms whose library does not import are dropped.
+    ``seeds_of`` gives some algorithms fewer seeds (slow peers)."""
     libs: dict[str, str] = {}
     cells = []
     for spec in specs:
         try:
             libs.setdefault(spec.library, library_fingerprint(spec.library))
+            peers.check_available(spec)
         except PeerUnavailable as exc:
             notes.append(f"skipped {spec.name}: {exc}")
             print(f"skipping {spec.name}: {exc}", flush=True)
             continue
-        fp = fingerprint(spec, libs)
+        fp = fingerprint(spec, libs, suite)
         for problem in problems:
-            for seed in range(seeds):
+            for seed in range((seeds_of or {}).get(spec.name, seeds)):
                 path = raw / cache_name(spec) / problem / f"seed{seed}.json"
-                cells.append(Cell(spec, problem, seed, budget, fp, str(path)))
+                cells.append(Cell(spec, problem, seed, budget, fp, str(path), suite))
     return cells
 
 

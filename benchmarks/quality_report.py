@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class Analysis:
     traces: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     seeds: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    lookup: Callable[[str], Any] = get_problem  # problem name -> problem
+    reference: str = REFERENCE_PEER  # the peer the summary line checks losses against
 
     @property
     def algos(self) -> list[str]:
@@ -74,7 +76,7 @@ class Analysis:
     def scores(self, algo: str, problem: str, budget: int) -> np.ndarray:
         """Per-seed score at ``budget``: regret, or log10 regret for log-scaled problems."""
         regret = self.traces[algo, problem][:, budget - 1]
-        if get_problem(problem).log_regret:
+        if self.lookup(problem).log_regret:
             return np.log10(np.maximum(regret, LOG_FLOOR))
         return regret
 
@@ -84,13 +86,17 @@ def analyse(
     specs: Sequence[AlgoSpec],
     problems: Sequence[str],
     budgets: Sequence[int],
+    lookup: Callable[[str], Any] = get_problem,
+    reference: str = REFERENCE_PEER,
 ) -> Analysis:
-    """Turn run records into regret traces truncated to the largest budget."""
-    out = Analysis(list(specs), list(problems), list(budgets))
+    """Turn run records into regret traces truncated to the largest budget; ``lookup`` finds
+    a problem by name, ``reference`` is the peer the summary lines compare against."""
+    out = Analysis(list(specs), list(problems), list(budgets), lookup=lookup,
+                   reference=reference)
     horizon = max(budgets)
     grouped: dict[tuple[str, str], list[tuple[int, np.ndarray]]] = {}
     for r in records:
-        problem = get_problem(r["problem"])
+        problem = lookup(r["problem"])
         obs = np.asarray(r["losses"][:horizon], dtype=float)
         clean = np.asarray(r["clean"][:horizon], dtype=float)
         trace = incumbent_regret(obs, clean, problem.optimum)
@@ -143,8 +149,8 @@ def _regret_table(an: Analysis, budget: int) -> str:
         cells = {a: an.scores(a, p, budget) for a in an.algos if (a, p) in an.traces}
         best = min((float(np.mean(v)) for v in cells.values()), default=math.nan)
         row: list[Any] = [
-            p + (" (log10)" if get_problem(p).log_regret else ""),
-            get_problem(p).kind,
+            p + (" (log10)" if an.lookup(p).log_regret else ""),
+            an.lookup(p).kind,
         ]
         for a in an.algos:
             v = cells.get(a)
@@ -193,11 +199,12 @@ def _mwu_table(an: Analysis, contender: str, budget: int) -> tuple[str, dict[str
     return report.markdown_table(headers, rows, left=1), worse
 
 
-def problem_table(problems: Sequence[str]) -> str:
+def problem_table(problems: Sequence[str],
+                  lookup: Callable[[str], Any] = get_problem) -> str:
     """The problems in this report: kind, optimum, noise and a one-line description."""
     rows = []
     for name in problems:
-        p = get_problem(name)
+        p = lookup(name)
         rows.append([name, p.kind, p.description, f"{p.optimum:.6g}", p.noise_sd or "-"])
     return report.markdown_table(
         ["problem", "kind", "description", "optimum", "noise sd"], rows, left=3
@@ -209,7 +216,7 @@ def render(an: Analysis) -> str:
     n_seeds = max((len(s) for s in an.seeds.values()), default=0)
     parts = [
         "## Problems\n\n"
-        + problem_table(an.problems)
+        + problem_table(an.problems, an.lookup)
         + "\n\n"
         + (__doc__ or "").split("\n\n")[1].replace("\n", " ")
         + "\n"
@@ -236,10 +243,10 @@ def render(an: Analysis) -> str:
                 and contender in ranks
                 and ranks[contender][0] == min(r[0] for r in ranks.values())
             )
-            lost = worse.get(REFERENCE_PEER, [])
+            lost = worse.get(an.reference, [])
             summary.append(
                 f"{contender} best mean rank: {'yes' if best else 'no'}; "
-                f"significantly worse than {REFERENCE_PEER} on: [{', '.join(lost)}]"
+                f"significantly worse than {an.reference} on: [{', '.join(lost)}]"
             )
         if not an.contenders:
             summary.append("no hqueue TPE runs in this report")
@@ -249,8 +256,9 @@ def render(an: Analysis) -> str:
     return "\n".join(parts)
 
 
-def plot(an: Analysis, out: Path) -> list[Path]:
-    """``quality_regret.png`` (median and quartiles of regret per problem) and ranks."""
+def plot(an: Analysis, out: Path, prefix: str = "quality") -> list[Path]:
+    """``<prefix>_regret.png`` (median and quartiles of regret per problem) and
+    ``<prefix>_ranks.png`` (mean ranks per budget)."""
     plt = report.pyplot()
     ncols = min(3, max(1, len(an.problems)))
     nrows = max(1, math.ceil(len(an.problems) / ncols))
@@ -266,7 +274,7 @@ def plot(an: Analysis, out: Path) -> list[Path]:
             ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15)
         for b in an.budgets[:-1]:
             ax.axvline(b, color="grey", ls=":", lw=0.8)
-        ax.set(yscale="log", title=f"{p} ({get_problem(p).kind})", xlabel="evaluations")
+        ax.set(yscale="log", title=f"{p} ({an.lookup(p).kind})", xlabel="evaluations")
         ax.grid(True, which="both", alpha=0.25)
     for ax in list(axes.flat)[len(an.problems) :]:
         ax.set_visible(False)
@@ -274,10 +282,10 @@ def plot(an: Analysis, out: Path) -> list[Path]:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    regret_png = out / "quality_regret.png"
+    regret_png = out / f"{prefix}_regret.png"
     fig.savefig(regret_png, dpi=110)
     plt.close(fig)
-    return [regret_png, _plot_ranks(an, out / "quality_ranks.png")]
+    return [regret_png, _plot_ranks(an, out / f"{prefix}_ranks.png")]
 
 
 def _plot_ranks(an: Analysis, path: Path) -> Path:

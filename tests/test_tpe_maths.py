@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from hqueue.algos.tpe.bandwidth import neighbour_widths
 from hqueue.algos.tpe.mixture import CategoricalMixture, TruncatedGaussianMixture
 from hqueue.algos.tpe.parzen import (
     categorical_estimator,
     forgetting_weights,
-    neighbour_bandwidths,
     numeric_estimator,
 )
 from hqueue.algos.tpe.sampler import split_good
@@ -100,7 +100,7 @@ def test_forgetting_weights_ramp_old_observations_down():
     assert np.all(forgetting_weights(10, 25) == 1.0)
 
 
-def test_neighbour_bandwidths_match_a_plain_loop():
+def test_neighbour_widths_match_a_plain_loop():
     mus = np.sort(np.random.default_rng(3).uniform(0, 10, 12))
     prior_sigma = 10.0
     expected = []
@@ -109,7 +109,7 @@ def test_neighbour_bandwidths_match_a_plain_loop():
         right = mus[i + 1] - mus[i] if i < len(mus) - 1 else mus[-1] - mus[-2]
         gap = max(left, right) if 0 < i < len(mus) - 1 else (left if i == 0 else right)
         expected.append(min(max(gap, prior_sigma / min(100.0, 1.0 + len(mus))), prior_sigma))
-    np.testing.assert_allclose(neighbour_bandwidths(mus, prior_sigma), expected)
+    np.testing.assert_allclose(neighbour_widths(mus, prior_sigma, len(mus)), expected)
 
 
 def test_numeric_estimator_adds_a_prior_kernel_as_wide_as_the_prior():
@@ -287,6 +287,6 @@ def test_joint_widths_follow_the_one_dimensional_neighbour_rule():
     mus = np.append(obs, dist.mu)
     order = np.argsort(mus, kind="stable")
     expected = np.empty(len(mus))
-    expected[order] = neighbour_bandwidths(mus[order], dist.sigma)
+    expected[order] = neighbour_widths(mus[order], dist.sigma, len(mus))
     expected[-1] = dist.sigma
     np.testing.assert_allclose(block.sigmas[:, 0], expected)

@@ -36,7 +36,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
     "hyperopt": dict(tpe.HYPEROPT_SETTINGS),
     "scott": {"bandwidth": "scott"},
-    "fraction": {"gamma": None},
+    "previous_default": {"gamma": 0.25, "n_startup_jobs": 20, "ordinal": False},
     "hyperopt_fraction": {**tpe.HYPEROPT_SETTINGS, "gamma": None, "linear_forgetting": None},
 }
 N_PENDING = 5
@@ -133,7 +133,7 @@ def serial_run(space_name: str, settings: str, seed: int) -> list:
     domain = Domain(lambda c: 0.0, make())
     trials = Trials()
     rng = np.random.default_rng(seed)
-    algo = partial(tpe.suggest, n_startup_jobs=10, **SETTINGS[settings])
+    algo = partial(tpe.suggest, **{"n_startup_jobs": 10, **SETTINGS[settings]})
     for i in range(SERIAL_EVALS):
         docs = algo(trials.new_trial_ids(1), domain, trials, int(rng.integers(2**31 - 1)))
         for doc in docs:

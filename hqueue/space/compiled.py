@@ -41,6 +41,9 @@ class Param:
     dist: Distribution
     conditions: Condition
     node: Apply  # the hyperopt_param node, for memo-based evaluation
+    #: a ``choice`` over three or more numbers in ascending order (e.g. a grid of learning
+    #: rates): its option indices are ordered, which samplers may use
+    ordinal: bool = False
 
     @property
     def conditional(self) -> bool:
@@ -79,6 +82,10 @@ def _distribution(label: str, dist_node: Apply) -> Distribution:
     )
 
 
+def _uniform_categorical(dist: Distribution) -> bool:
+    return isinstance(dist, Categorical) and dist.offset == 0 and len(set(dist.p)) == 1
+
+
 def _choice_param(switch: Apply) -> tuple[str, int] | None:
     index = switch.pos_args[0]
     if index.name == "hyperopt_param" and index.pos_args[1].name in CATEGORICAL_KINDS:
@@ -86,6 +93,19 @@ def _choice_param(switch: Apply) -> tuple[str, int] | None:
         if isinstance(label, Literal):
             return label.obj, len(switch.pos_args) - 1
     return None
+
+
+def ordered_numbers(options: tuple[Any, ...]) -> bool:
+    """Whether choice options (graph nodes) are three or more constant numbers in strictly
+    ascending order: ``hp.choice("lr", [1e-4, 1e-3, 1e-2])`` is, ``[1, 10, 5]`` and
+    ``["relu", "tanh"]`` are not."""
+    if len(options) < 3 or not all(isinstance(o, Literal) for o in options):
+        return False
+    values = [o.obj for o in options]
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+               for v in values):
+        return False
+    return all(a < b for a, b in zip(values, values[1:]))
 
 
 def _simplify(conjs: set[frozenset], n_options: Mapping[str, int]) -> Condition:
@@ -111,9 +131,10 @@ def _simplify(conjs: set[frozenset], n_options: Mapping[str, int]) -> Condition:
 
 def _find_params(
     expr: Apply,
-) -> tuple[dict[str, Apply], dict[str, set[frozenset]], dict[str, int]]:
+) -> tuple[dict[str, Apply], dict[str, set[frozenset]], dict[str, int], set[str]]:
     nodes: dict[str, Apply] = {}
     n_options: dict[str, int] = {}
+    ordinal: set[str] = set()
     conds: dict[str, set[frozenset]] = {}
     seen: set[tuple[int, frozenset]] = set()
     stack: list[tuple[Apply, frozenset]] = [(expr, frozenset())]
@@ -138,13 +159,15 @@ def _find_params(
         choice = _choice_param(node) if node.name == "switch" else None
         if choice is not None:
             label, n_options[label] = choice
+            if ordered_numbers(tuple(node.pos_args[1:])):
+                ordinal.add(label)
             stack.append((node.pos_args[0], conj))
             for i, option in enumerate(node.pos_args[1:]):
                 stack.append((option, conj | {(label, i)}))
             continue
         for child in node.inputs():
             stack.append((child, conj))
-    return nodes, conds, n_options
+    return nodes, conds, n_options, ordinal
 
 
 class CompiledSpace:
@@ -152,11 +175,12 @@ class CompiledSpace:
 
     def __init__(self, expr: Any) -> None:
         self.expr = as_apply(expr)
-        nodes, conds, n_options = _find_params(self.expr)
+        nodes, conds, n_options, ordinal = _find_params(self.expr)
         self.params: tuple[Param, ...] = tuple(
-            Param(label, _distribution(label, node.pos_args[1]),
-                  _simplify(conds[label], n_options), node)
+            Param(label, dist, _simplify(conds[label], n_options), node,
+                  ordinal=label in ordinal and _uniform_categorical(dist))
             for label, node in sorted(nodes.items())
+            for dist in (_distribution(label, node.pos_args[1]),)
         )
         self.by_label: dict[str, Param] = {p.label: p for p in self.params}
         groups: dict[Condition, list[Param]] = {}

@@ -29,20 +29,47 @@ import numpy as np
 
 from ...history import History
 from ...space.compiled import CompiledSpace, Param
-from ...space.distributions import Categorical, Numeric
+from ...space.distributions import Categorical, Distribution, Numeric
+
+
+def index_axis(dist: Categorical) -> Numeric:
+    """The model of an ordinal choice: its option indices ``0 .. k-1`` as a quantized uniform
+    (step 1) on ``[-0.5, k - 0.5]``, so kernels reach neighbouring options.
+
+    Example:
+        >>> d = index_axis(Categorical("randint", (0.25,) * 4))
+        >>> d.q, d.mu, d.sigma, float(d.from_internal(np.array([3.4]))[0])
+        (1.0, 1.5, 4.0, 3.0)
+    """
+    k = dist.size
+    edge = 0.5 - 1e-9  # rounding never leaves 0 .. k-1
+    return Numeric("quniform", True, -edge, k - 1 + edge, 0.5 * (k - 1), float(k), 1.0, False)
+
+
+def model_dist(param: Param, ordinal: bool) -> Distribution:
+    """The distribution TPE models ``param`` with: :func:`index_axis` for an ordinal choice
+    (when ``ordinal``), its prior otherwise."""
+    if ordinal and param.ordinal and isinstance(param.dist, Categorical):
+        return index_axis(param.dist)
+    return param.dist
 
 
 class GroupPlan:
     """The constant part of one group: members split into real-valued and categorical ones,
-    and the real-valued members' prior centres, widths and bounds as arrays."""
+    and the real-valued members' prior centres, widths and bounds as arrays. With
+    ``ordinal``, ordinal choices are real-valued members (see :func:`model_dist`) whose
+    kernels are at least ``ordinal_width`` grid steps wide (``min_sigma``; None when no
+    member has a minimum)."""
 
-    def __init__(self, params: tuple[Param, ...]) -> None:
+    def __init__(self, params: tuple[Param, ...], ordinal: bool = True,
+                 ordinal_width: float = 0.0) -> None:
         self.params = params
         self.labels = tuple(p.label for p in params)
-        self.numeric = [i for i, p in enumerate(params) if isinstance(p.dist, Numeric)]
-        self.categorical = [i for i, p in enumerate(params) if isinstance(p.dist, Categorical)]
-        self.num_dists: list[Numeric] = [params[i].dist for i in self.numeric]
-        self.cat_dists: list[Categorical] = [params[i].dist for i in self.categorical]
+        dists = [model_dist(p, ordinal) for p in params]
+        self.numeric = [i for i, d in enumerate(dists) if isinstance(d, Numeric)]
+        self.categorical = [i for i, d in enumerate(dists) if isinstance(d, Categorical)]
+        self.num_dists: list[Numeric] = [dists[i] for i in self.numeric]  # type: ignore[misc]
+        self.cat_dists: list[Categorical] = [dists[i] for i in self.categorical]  # type: ignore[misc]
         nd = self.num_dists
         self.prior_mu = np.array([d.mu for d in nd])
         self.prior_sigma = np.array([d.sigma for d in nd])
@@ -53,7 +80,10 @@ class GroupPlan:
         self.q = np.array([nd[j].q for j in self.q_dims])
         self.q_log = [nd[j].log for j in self.q_dims]
         self.cont_dims = [j for j, d in enumerate(nd) if d.q is None]
-        self.key = ("tpe.group", tuple((p.label, repr(p.dist)) for p in params))
+        is_ordinal = np.array([isinstance(params[i].dist, Categorical) for i in self.numeric])
+        self.min_sigma = (np.where(is_ordinal, ordinal_width, 0.0)
+                          if ordinal_width > 0 and is_ordinal.any() else None)
+        self.key = ("tpe.group", tuple((p.label, repr(d)) for p, d in zip(params, dists)))
 
     def from_internal(self, z: np.ndarray) -> np.ndarray:
         """(n, numeric members) values from internal-axis points (``Numeric.from_internal``
@@ -80,14 +110,18 @@ class GroupPlan:
         return idx
 
 
-_plans: weakref.WeakKeyDictionary[CompiledSpace, list[GroupPlan]] = weakref.WeakKeyDictionary()
+_plans: weakref.WeakKeyDictionary[CompiledSpace, dict[tuple[bool, float], list[GroupPlan]]] = \
+    weakref.WeakKeyDictionary()
 
 
-def group_plans(space: CompiledSpace) -> list[GroupPlan]:
-    """One plan per group of ``space`` (built once per space)."""
-    plans = _plans.get(space)
+def group_plans(space: CompiledSpace, ordinal: bool = True, ordinal_width: float = 0.0
+                ) -> list[GroupPlan]:
+    """One plan per group of ``space`` (built once per space and setting)."""
+    by_setting = _plans.setdefault(space, {})
+    key = (ordinal, ordinal_width)
+    plans = by_setting.get(key)
     if plans is None:
-        plans = _plans[space] = [GroupPlan(g) for g in space.groups]
+        plans = by_setting[key] = [GroupPlan(g, ordinal, ordinal_width) for g in space.groups]
     return plans
 
 

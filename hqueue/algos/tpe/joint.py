@@ -30,7 +30,8 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ...space.distributions import Categorical, Numeric
-from .mixture import _INSIDE, _LOG_SQRT_2PI, _TINY, _draw_index, _log_diff_ndtr
+from .bandwidth import neighbour_widths, width_floor
+from .mixture import INSIDE, LOG_SQRT_2PI, TINY, draw_index, log_diff_ndtr
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class NumericBlock:
         b = high - mus
         b /= sigmas
         log_mass = np.zeros(mus.shape)
-        cut = a > -_INSIDE  # kernels well inside the bounds keep all their mass
-        cut |= b < _INSIDE
-        log_mass[cut] = _log_diff_ndtr(a[cut], b[cut])
+        cut = a > -INSIDE  # kernels well inside the bounds keep all their mass
+        cut |= b < INSIDE
+        log_mass[cut] = log_diff_ndtr(a[cut], b[cut])
         return cls(mus, sigmas, low, high, log_mass, log_sigmas)
 
     def sample(self, rng: np.random.Generator, kernels: np.ndarray) -> np.ndarray:
@@ -96,7 +97,7 @@ class NumericBlock:
         quad *= -0.5
         log_sigmas = np.log(sigmas) if self.log_sigmas is None else self.log_sigmas[:, dims]
         log_sigmas += self.log_mass[:, dims]
-        quad -= log_sigmas.sum(axis=1) + len(dims) * _LOG_SQRT_2PI
+        quad -= log_sigmas.sum(axis=1) + len(dims) * LOG_SQRT_2PI
         return quad
 
     def log_bin_mass(self, dim: int, values: np.ndarray, lo: np.ndarray,
@@ -125,7 +126,7 @@ class NumericBlock:
             return self._dense_bin_table(dim, lo, hi, slice(None))
         mus, sigmas = self.mus[:, dim], self.sigmas[:, dim]
         centres = mus[sorted_kernels]
-        reach = (_INSIDE + 1.0) * sigmas[sorted_kernels].max()
+        reach = (INSIDE + 1.0) * sigmas[sorted_kernels].max()
         first = np.searchsorted(centres, lo - reach, side="left")
         stop = np.searchsorted(centres, hi + reach, side="right")
         # per bin, the window of sorted kernels within reach (padded to the widest one),
@@ -145,13 +146,13 @@ class NumericBlock:
         a /= widths
         b = hi[:, None] - centres
         b /= widths
-        inside &= b > -_INSIDE
-        inside &= a < _INSIDE
+        inside &= b > -INSIDE
+        inside &= a < INSIDE
         log_mass = self.log_mass[:, dim]
         out = np.empty((len(lo), len(mus)))
-        out[:] = np.log(_TINY) - log_mass
+        out[:] = np.log(TINY) - log_mass
         kernels = kernels[inside]
-        out[inside.nonzero()[0], kernels] = (_log_diff_ndtr(a[inside], b[inside])
+        out[inside.nonzero()[0], kernels] = (log_diff_ndtr(a[inside], b[inside])
                                              - log_mass[kernels])
         return out
 
@@ -164,10 +165,10 @@ class NumericBlock:
         a /= sigmas
         b = np.subtract.outer(hi, mus)
         b /= sigmas
-        near = b > -_INSIDE
-        near &= a < _INSIDE
-        out = np.full(a.shape, np.log(_TINY))
-        out[near] = _log_diff_ndtr(a[near], b[near])
+        near = b > -INSIDE
+        near &= a < INSIDE
+        out = np.full(a.shape, np.log(TINY))
+        out[near] = log_diff_ndtr(a[near], b[near])
         out -= self.log_mass[kernels, dim]
         return out
 
@@ -179,7 +180,7 @@ class CategoricalDim:
     per option (``log_table``; scoring gathers one row per candidate)."""
 
     probs: np.ndarray | None  # (sampled kernels, n_options)
-    log_table: np.ndarray  # (n_options, K): log(max(probability, _TINY))
+    log_table: np.ndarray  # (n_options, K): log(max(probability, TINY))
 
     def sample(self, rng: np.random.Generator, kernels: np.ndarray) -> np.ndarray:
         if self.probs is None:
@@ -219,7 +220,7 @@ def log_mixture(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
     small = total.astype(np.float32)
     np.exp(small, out=small)
     dens = small @ weights.astype(np.float32)
-    return np.log(np.maximum(dens.astype(np.float64), _TINY)) + top[:, 0]
+    return np.log(np.maximum(dens.astype(np.float64), TINY)) + top[:, 0]
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ class JointMixture:
     categorical: tuple[CategoricalDim, ...]
 
     def sample_kernels(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return _draw_index(self.weights, rng, n)
+        return draw_index(self.weights, rng, n)
 
     def log_pdf(self, log_kernel_terms: list[np.ndarray]) -> np.ndarray:
         """Log density of the candidates given (candidates, K) log-kernel terms to add (see
@@ -260,7 +261,7 @@ class JointPair:
     categorical: tuple[CategoricalDim, ...]
 
     def sample_kernels(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return _draw_index(self.good_weights, rng, n)
+        return draw_index(self.good_weights, rng, n)
 
     def log_ratio(self, total: np.ndarray) -> np.ndarray:
         """log good density - log bad density of each candidate, from its (candidates, K)
@@ -285,7 +286,7 @@ def _column_widths(z: np.ndarray, prior_sigma: np.ndarray,
     n_kernels, n_dims = z.shape
     if bandwidth == "scott":
         width = 0.2 * max(n_kernels - 1, 1) ** (-1.0 / (n_dims + 4)) * prior_sigma
-        floor = prior_sigma / min(100.0, 1.0 + n_kernels)
+        floor = width_floor(prior_sigma, n_kernels)
         return np.broadcast_to(np.maximum(width, floor), z.shape).copy()
     cols = np.arange(n_dims)
     if n_kernels == 1:
@@ -306,16 +307,7 @@ def _column_widths(z: np.ndarray, prior_sigma: np.ndarray,
                 order[:, d] = np.argsort(z[:, d], kind="stable")
             else:
                 order[:, d] = _slot_prior(known[:, None], z[:, d:d + 1])[:, 0]
-    sorted_z = z[order, cols]
-    widths = np.empty(z.shape)
-    if n_kernels > 1:  # each kernel as wide as its larger gap to a sorted neighbour
-        gaps = np.diff(sorted_z, axis=0)
-        widths[0], widths[-1] = gaps[0], gaps[-1]
-        np.fmax(gaps[:-1], gaps[1:], out=widths[1:-1])
-        widths = np.where(np.isnan(widths), prior_sigma, widths)
-    else:
-        widths[:] = prior_sigma
-    np.clip(widths, prior_sigma / min(100.0, 1.0 + n_kernels), prior_sigma, out=widths)
+    widths = neighbour_widths(z[order, cols], prior_sigma, n_kernels, axis=0)
     out = np.empty_like(widths)
     out[order, cols] = widths
     return out
@@ -348,7 +340,7 @@ def kernel_widths(z: np.ndarray, prior_sigma: np.ndarray, bandwidth: str,
     n_kernels = len(z)
     if sigma_cap is not None:
         capped = sigma_cap * prior_sigma
-        if (capped <= prior_sigma / min(100.0, 1.0 + n_kernels)).all():
+        if (capped <= width_floor(prior_sigma, n_kernels)).all():
             sigmas = np.empty(z.shape)
             sigmas[:] = capped
             sigmas[-1] = prior_sigma
@@ -371,8 +363,8 @@ def pair_widths(z: np.ndarray, split: int, prior_sigma: np.ndarray, bandwidth: s
     they are the cap's and the prior's widths only (else None)."""
     if sigma_cap is not None:
         capped = sigma_cap * prior_sigma
-        if (capped <= prior_sigma / min(100.0, 1.0 + split)).all() and \
-                (capped <= prior_sigma / min(100.0, 1.0 + len(z) - split)).all():
+        if (capped <= width_floor(prior_sigma, split)).all() and \
+                (capped <= width_floor(prior_sigma, len(z) - split)).all():
             rows = np.maximum(np.stack([capped, prior_sigma]), 1e-12)
             log_rows = np.log(rows)
             sigmas, log_sigmas = np.empty(z.shape), np.empty(z.shape)
@@ -438,7 +430,7 @@ def categorical_tables(models: list[tuple[np.ndarray, float]], dists: Sequence[C
                      for d in dists] for idx, w in models])[:, :, None]
     off = eps * prior  # (mixtures, dims, options)
     values = np.concatenate([prior[None], off, off + (1.0 - eps)])
-    logs = np.log(np.maximum(values, _TINY))
+    logs = np.log(np.maximum(values, TINY))
     n_models = len(models)
     sizes = [len(idx) + 1 for idx, _ in models]
     ends = list(itertools.accumulate(sizes))
@@ -519,6 +511,10 @@ def joint_pair(plan: Any, good: tuple[np.ndarray, np.ndarray, np.ndarray, float]
         if liar_scale is not None:  # the pending trials' kernels, widened
             rows = slice(split + liar_scale[0], len(z) - 1)
             sigmas[rows] = np.minimum(sigmas[rows] * liar_scale[1], plan.prior_sigma)
+            log_sigmas = None
+        min_sigma = getattr(plan, "min_sigma", None)
+        if min_sigma is not None:  # ordinal choices keep reaching their neighbours
+            sigmas = np.maximum(sigmas, min_sigma)
             log_sigmas = None
         block = NumericBlock.build(z, sigmas, plan.low, plan.high, log_sigmas)
     categorical = categorical_tables([(idx_good, prior_good), (idx_bad, prior_bad)],

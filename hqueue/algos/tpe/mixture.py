@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-_TINY = 1e-300
-_INSIDE = 9.0  # a kernel whose bounds are this many sigmas away keeps all its mass
-_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+#: floor of probabilities and densities before taking logs
+TINY = 1e-300
+#: a kernel whose bounds are this many sigmas away keeps all its mass
+INSIDE = 9.0
+LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
 def logsumexp_rows(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -51,13 +53,13 @@ class TruncatedGaussianMixture:
             return out
         a = (self.low - self.mus) / self.sigmas
         b = (self.high - self.mus) / self.sigmas
-        cut = (a > -_INSIDE) | (b < _INSIDE)  # kernels well inside the bounds have mass 1
-        out[cut] = _log_diff_ndtr(a[cut], b[cut])
+        cut = (a > -INSIDE) | (b < INSIDE)  # kernels well inside the bounds have mass 1
+        out[cut] = log_diff_ndtr(a[cut], b[cut])
         return out
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws (kernel chosen by weight, then inverse-CDF within the bounds)."""
-        k = _draw_index(self.weights, rng, n)
+        k = draw_index(self.weights, rng, n)
         mu, sigma = self.mus[k], self.sigmas[k]
         a = ndtr((self.low - mu) / sigma)
         b = ndtr((self.high - mu) / sigma)
@@ -76,7 +78,7 @@ class TruncatedGaussianMixture:
         sq *= inv_sigma
         np.square(sq, out=sq)
         sq *= -0.5
-        coef = self.weights * inv_sigma * np.exp(-self._log_mass() - _LOG_SQRT_2PI)
+        coef = self.weights * inv_sigma * np.exp(-self._log_mass() - LOG_SQRT_2PI)
         dens = np.exp(sq) @ coef
         with np.errstate(divide="ignore"):
             out = np.log(dens)
@@ -92,25 +94,25 @@ class TruncatedGaussianMixture:
         a = (lo[:, None] - self.mus[None, :]) / self.sigmas[None, :]
         b = (hi[:, None] - self.mus[None, :]) / self.sigmas[None, :]
         kernel_w = self.weights * np.exp(-self._log_mass())
-        return np.log(np.maximum(_diff_ndtr(a, b) @ kernel_w, _TINY))
+        return np.log(np.maximum(diff_ndtr(a, b) @ kernel_w, TINY))
 
 
-def _draw_index(p: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+def draw_index(p: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` indices drawn with probabilities ``p`` (inverse CDF on the cumulative sum)."""
     cdf = np.cumsum(p)
     return np.minimum(np.searchsorted(cdf, rng.uniform(0.0, cdf[-1], n), side="right"),
                       len(p) - 1)
 
 
-def _diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Phi(b) - Phi(a) for a <= b, taking the upper tail when a > 0 (no cancellation there)."""
     flip = a > 0
     return ndtr(np.where(flip, -a, b)) - ndtr(np.where(flip, -b, a))
 
 
-def _log_diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def log_diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Phi(b) - Phi(a)), floored at log(1e-300)."""
-    return np.log(np.maximum(_diff_ndtr(a, b), _TINY))
+    return np.log(np.maximum(diff_ndtr(a, b), TINY))
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class CategoricalMixture:
     probs: np.ndarray
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return _draw_index(self.probs, rng, n)
+        return draw_index(self.probs, rng, n)
 
     def log_pmf(self, idx: np.ndarray) -> np.ndarray:
-        return np.log(np.maximum(self.probs[idx], _TINY))
+        return np.log(np.maximum(self.probs[idx], TINY))

@@ -1,8 +1,8 @@
 """Parzen estimators: observations of one hyperparameter to a mixture.
 
 Policies are plain functions: :func:`forgetting_weights` (older observations count less) and
-:func:`neighbour_bandwidths` (each kernel as wide as the larger gap to its sorted neighbours,
-clipped to a range set by the prior's width and the number of points).
+:func:`.bandwidth.neighbour_widths` (each kernel as wide as the larger gap to its sorted
+neighbours, clipped to a range set by the prior's width and the number of points).
 
 Example:
     >>> import numpy as np
@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...space.distributions import Categorical, Numeric
+from .bandwidth import neighbour_widths
 from .mixture import CategoricalMixture, TruncatedGaussianMixture
 
 
@@ -27,20 +28,6 @@ def forgetting_weights(n: int, flat: int | None) -> np.ndarray:
     if not flat or n <= flat:
         return np.ones(n)
     return np.concatenate([np.linspace(1.0 / n, 1.0, n - flat), np.ones(flat)])
-
-
-def neighbour_bandwidths(sorted_mus: np.ndarray, prior_sigma: float) -> np.ndarray:
-    """Per-kernel sigma: the larger gap to a sorted neighbour, clipped to
-    ``[prior_sigma / min(100, 1 + n), prior_sigma]``."""
-    n = len(sorted_mus)
-    if n == 1:
-        return np.array([prior_sigma])
-    gaps = np.diff(sorted_mus)
-    sigma = np.empty(n)
-    sigma[0] = gaps[0]
-    sigma[-1] = gaps[-1]
-    sigma[1:-1] = np.maximum(gaps[:-1], gaps[1:])
-    return np.clip(sigma, prior_sigma / min(100.0, 1.0 + n), prior_sigma)
 
 
 def numeric_estimator(obs: np.ndarray, obs_weights: np.ndarray | None, dist: Numeric,
@@ -59,7 +46,7 @@ def numeric_estimator(obs: np.ndarray, obs_weights: np.ndarray | None, dist: Num
     weights = np.append(w, prior_weight)
     order = np.argsort(mus, kind="stable")
     mus, weights = mus[order], weights[order]
-    sigmas = neighbour_bandwidths(mus, dist.sigma)
+    sigmas = neighbour_widths(mus, dist.sigma, len(mus))
     sigmas[order == len(z)] = dist.sigma  # the prior kernel keeps the prior's width
     sigmas = np.maximum(sigmas, 1e-12)
     return TruncatedGaussianMixture(weights / weights.sum(), mus, sigmas, dist.low, dist.high)

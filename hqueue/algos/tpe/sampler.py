@@ -39,10 +39,19 @@ from .stacked import CategoricalTables, NumericKernels
 logger = logging.getLogger(__name__)
 
 _default_prior_weight = 1.0
-_default_n_startup_jobs = 20
+#: random trials before the model takes over (hyperopt: 20, Optuna: 10); measured in
+#: benchmarks/results/real_quality.md, where 20 spends a fifth of a 100-trial budget blind
+_default_n_startup_jobs = 10
 _default_n_EI_candidates = 24
-_default_gamma = 0.25
+#: "auto": the good set is the best ``good_fraction`` (10%) of trials when every parameter is
+#: a choice (a finite grid: counts need more good trials; hyperopt's ``ceil(0.25 * sqrt(n))``
+#: keeps 3 out of 100), hyperopt's rule with gamma 0.25 when any parameter is real-valued
+#: (sharper there: benchmarks/results/quality.md)
+_default_gamma: float | str | None = "auto"
+_AUTO_GAMMA = 0.25
 _default_linear_forgetting = 25
+#: kernels of an ordinal choice stay at least this many grid steps wide
+_default_ordinal_width = 1.0
 
 
 def split_good(losses: np.ndarray, gamma: float | None, cap: int | None,
@@ -65,8 +74,29 @@ def split_good(losses: np.ndarray, gamma: float | None, cap: int | None,
     return good
 
 
+def resolve_gamma(gamma: float | str | None, space: CompiledSpace) -> float | None:
+    """The ``gamma`` of :func:`split_good` for ``space``: ``"auto"`` is None (the best
+    ``good_fraction`` of trials) when every parameter is a choice, else 0.25.
+
+    Example:
+        >>> from hqueue import hp
+        >>> from hqueue.space.compiled import compile_space
+        >>> resolve_gamma("auto", compile_space({"c": hp.choice("c", [1, 2, 3])})) is None
+        True
+        >>> resolve_gamma("auto", compile_space({"x": hp.uniform("x", 0, 1)}))
+        0.25
+    """
+    if gamma != "auto":
+        return gamma  # type: ignore[return-value]
+    grid_only = all(isinstance(p.dist, Categorical) for p in space.params)
+    return None if grid_only else _AUTO_GAMMA
+
+
 #: keyword arguments that make ``tpe.suggest`` behave like hyperopt 0.3.0's TPE
-HYPEROPT_SETTINGS = {"multivariate": False, "prior_share": None, "shrink": None}
+HYPEROPT_SETTINGS: dict[str, Any] = {
+    "multivariate": False, "prior_share": None, "shrink": None, "gamma": 0.25,
+    "n_startup_jobs": 20, "ordinal": False,
+}
 
 
 def suggest(
@@ -77,7 +107,7 @@ def suggest(
     prior_weight: float = _default_prior_weight,
     n_startup_jobs: int = _default_n_startup_jobs,
     n_EI_candidates: int = _default_n_EI_candidates,
-    gamma: float | None = _default_gamma,
+    gamma: float | str | None = _default_gamma,
     verbose: bool = True,
     linear_forgetting: int | None = _default_linear_forgetting,
     pending: str = "liar",
@@ -88,14 +118,27 @@ def suggest(
     shrink: float | None = 0.2,
     pending_widen: float = 0.5,
     liar_width: float = 30.0,
+    ordinal: bool = True,
+    ordinal_width: float = _default_ordinal_width,
 ) -> list[dict]:
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
     ``n_startup_jobs`` finished trials).
 
-    hyperopt's keyword arguments keep their meaning: the good set is hyperopt's
-    ``ceil(gamma * sqrt(n))`` best trials (at most ``linear_forgetting``); ``gamma=None``
-    switches to the best ``good_fraction`` of trials (Optuna's rule). The defaults differ from
-    hyperopt's in three measured ways (``benchmarks/results/quality.md`` holds the ablation):
+    hyperopt's keyword arguments keep their meaning: with ``gamma`` a number, the good set is
+    hyperopt's ``ceil(gamma * sqrt(n))`` best trials (at most ``linear_forgetting``); with
+    ``gamma=None`` it is the best ``good_fraction`` of trials (Optuna's rule, at most
+    ``linear_forgetting``); ``gamma="auto"`` (the default) takes ``None`` when every parameter
+    is a choice and 0.25 otherwise. The defaults differ from hyperopt's in measured ways
+    (``benchmarks/results/real_quality.md`` and ``benchmarks/results/quality.md`` hold the
+    ablations):
+
+    - ``n_startup_jobs=10`` random trials (hyperopt: 20) and, on spaces made only of choices,
+      a good set of the best 10% (10 good trials out of 100 instead of 3), which matters on
+      grids and noisy losses.
+    - ``ordinal=True``: an ``hp.choice`` over three or more numbers in ascending order (a grid
+      of learning rates or layer sizes) is modelled on its option index, with kernels at least
+      ``ordinal_width`` grid steps wide, so good results spread to neighbouring grid values
+      (in the joint sampler; other choices stay unordered categories).
 
     - ``multivariate=True``: labels that are active together are sampled and scored jointly
       (one kernel per good trial across all of them); conditional branches form their own
@@ -147,6 +190,10 @@ def suggest(
         raise ValueError(f"pending_widen must be >= 0, got {pending_widen!r}")
     if not liar_width > 0.0:
         raise ValueError(f"liar_width must be > 0, got {liar_width!r}")
+    if isinstance(gamma, str) and gamma != "auto":
+        raise ValueError(f"gamma must be a number, None or 'auto', got {gamma!r}")
+    if not ordinal_width >= 0.0:
+        raise ValueError(f"ordinal_width must be >= 0, got {ordinal_width!r}")
     if bandwidth not in ("neighbour", "scott"):
         raise ValueError(f"bandwidth must be 'neighbour' or 'scott', got {bandwidth!r}")
     rng = np.random.default_rng(seed)
@@ -155,8 +202,8 @@ def suggest(
     if len(history) < n_startup_jobs:
         rows = space.sample(rng, len(new_ids))
         return rows_to_docs(new_ids, rows, domain, trials)
-    good = split_good(history.losses, gamma, linear_forgetting, good_fraction,
-                      history.loss_order())
+    good = split_good(history.losses, resolve_gamma(gamma, space), linear_forgetting,
+                      good_fraction, history.loss_order())
     pending_rows = list(history.pending) if pending == "liar" else []
     prior = PriorPolicy(prior_weight, prior_share)
     base_cap = None if shrink is None else shrink / (1.0 + 0.1 * len(history))
@@ -168,7 +215,7 @@ def suggest(
         if multivariate:
             row = _suggest_row_joint(space, history, good, pending_rows, rng, prior,
                                      n_EI_candidates, linear_forgetting, bandwidth, cap,
-                                     liar_width)
+                                     liar_width, ordinal, ordinal_width)
         else:
             row = _suggest_row(space, history, good, pending_rows, rng, prior,
                                n_EI_candidates, linear_forgetting, cap)
@@ -422,9 +469,10 @@ def _add(total: np.ndarray, term: np.ndarray) -> np.ndarray:
 def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                        n_candidates: int, forgetting: int | None, bandwidth: str,
-                       cap: float | None, liar_width: float = 1.0) -> dict[str, Any]:
+                       cap: float | None, liar_width: float = 1.0, ordinal: bool = True,
+                       ordinal_width: float = 0.0) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
-    for plan in group_plans(space):
+    for plan in group_plans(space, ordinal, ordinal_width):
         chosen.update(_suggest_group(plan, history, good, pending_rows, rng, prior,
                                      n_candidates, forgetting, bandwidth, cap, liar_width))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}

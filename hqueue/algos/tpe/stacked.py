@@ -25,9 +25,9 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ...space.distributions import Categorical, Numeric
+from .bandwidth import neighbour_widths
+from .mixture import INSIDE, TINY, diff_ndtr
 
-_TINY = 1e-300
-_INSIDE = 9.0  # a kernel this many sigmas inside both bounds keeps all its mass
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
@@ -55,7 +55,7 @@ class NumericKernels:
               dists: Sequence[Numeric], prior_weight: float | Sequence[float],
               sigma_cap: float | None = None) -> NumericKernels:
         """One kernel per observation (per distinct value for quantized labels) plus a prior
-        kernel per label; widths from the neighbour rule (see ``neighbour_bandwidths``).
+        kernel per label; widths from the neighbour rule (:func:`.bandwidth.neighbour_widths`).
 
         ``obs[i]`` must be sorted ascending (samplers keep the history's sort order, so no
         sorting happens per suggestion).
@@ -79,7 +79,7 @@ class NumericKernels:
         prior_mu = np.array([d.mu for d in dists])
         prior_sigma = np.array([d.sigma for d in dists])
         counts = np.array([len(z) + 1 for z, _ in rows])
-        sigmas = _neighbour_widths(mus, prior_sigma, counts)
+        sigmas = neighbour_widths(mus, prior_sigma[:, None], counts[:, None], axis=1)
         if sigma_cap is not None:
             sigmas = np.minimum(sigmas, sigma_cap * prior_sigma[:, None])
         sigmas = np.where(is_prior, prior_sigma[:, None], sigmas)
@@ -116,7 +116,7 @@ class NumericKernels:
         sq *= np.float32(-0.5)
         np.exp(sq, out=sq)
         dens = np.einsum("pck,pk->pc", sq, self.coef.astype(np.float32)).astype(np.float64)
-        return np.log(np.maximum(dens, _TINY))
+        return np.log(np.maximum(dens, TINY))
 
     def log_bin_mass(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """``(P, C)`` log probability of each candidate's bin ``[lo, hi]`` (internal axes)."""
@@ -125,31 +125,8 @@ class NumericKernels:
         a = (lo[:, :, None] - self.mus[:, None, :]) / self.sigmas[:, None, :]
         b = (hi[:, :, None] - self.mus[:, None, :]) / self.sigmas[:, None, :]
         kernel_w = self.coef * self.sigmas / _INV_SQRT_2PI  # weight / mass inside the bounds
-        mass = np.einsum("pck,pk->pc", _diff_ndtr(a, b), kernel_w)
-        return np.log(np.maximum(mass, _TINY))
-
-
-def _neighbour_widths(sorted_mus: np.ndarray, prior_sigma: np.ndarray,
-                      counts: np.ndarray) -> np.ndarray:
-    """Row-wise neighbour rule on ``+inf``-padded sorted rows: each kernel as wide as its
-    larger gap to a neighbour, clipped to ``[prior_sigma / min(100, 1 + n), prior_sigma]``."""
-    with np.errstate(invalid="ignore"):
-        gaps = np.diff(sorted_mus, axis=1)
-    gaps[~np.isfinite(gaps)] = np.nan
-    nan_col = np.full((len(sorted_mus), 1), np.nan)
-    left = np.concatenate([nan_col, gaps], axis=1)
-    right = np.concatenate([gaps, nan_col], axis=1)
-    with np.errstate(invalid="ignore"):
-        sigma = np.fmax(left, right)
-    lower = prior_sigma / np.minimum(100.0, 1.0 + counts)
-    sigma = np.where(np.isnan(sigma), prior_sigma[:, None], sigma)
-    return np.clip(sigma, lower[:, None], prior_sigma[:, None])
-
-
-def _diff_ndtr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Phi(b) - Phi(a) for a <= b, via the upper tail when a > 0 (no cancellation there)."""
-    flip = a > 0
-    return ndtr(np.where(flip, -a, b)) - ndtr(np.where(flip, -b, a))
+        mass = np.einsum("pck,pk->pc", diff_ndtr(a, b), kernel_w)
+        return np.log(np.maximum(mass, TINY))
 
 
 def _mass_inside(mus: np.ndarray, sigmas: np.ndarray, low: np.ndarray,
@@ -158,8 +135,8 @@ def _mass_inside(mus: np.ndarray, sigmas: np.ndarray, low: np.ndarray,
     a = (low[:, None] - mus) / sigmas
     b = (high[:, None] - mus) / sigmas
     mass = np.ones_like(mus)
-    cut = (a > -_INSIDE) | (b < _INSIDE)
-    mass[cut] = np.maximum(_diff_ndtr(a[cut], b[cut]), _TINY)
+    cut = (a > -INSIDE) | (b < INSIDE)
+    mass[cut] = np.maximum(diff_ndtr(a[cut], b[cut]), TINY)
     return mass
 
 
@@ -197,4 +174,4 @@ class CategoricalTables:
         return _draw_rows(self.probs, rng, n)
 
     def log_pmf(self, idx: np.ndarray) -> np.ndarray:
-        return np.log(np.maximum(np.take_along_axis(self.probs, idx, 1), _TINY))
+        return np.log(np.maximum(np.take_along_axis(self.probs, idx, 1), TINY))
