@@ -128,7 +128,7 @@ def serve(port: int, data_dir: Path | None, password: str | None, bind: str) -> 
       hqueue serve --port 6379 --dir ./hq-data
       hqueue worker --url redis://127.0.0.1:6379/0       # in another terminal
     """
-    from hqueue.backends.redis.serve import serve as run_redis_server
+    from hqueue.backends.redis.server import serve as run_redis_server
 
     run_redis_server(port=port, dir=data_dir, password=password, bind=bind, echo=click.echo)
 

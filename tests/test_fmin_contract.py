@@ -161,6 +161,31 @@ def test_pass_expr_memo_ctrl_gives_the_objective_its_ctrl(make_trials):
     assert len(fresh(trials)) == 3
 
 
+def test_the_progress_callback_counts_every_trial_to_max_evals(make_trials):
+    import contextlib
+
+    seen = {}
+
+    class Bar:
+        postfix = None
+
+        def update(self, n=1):
+            seen["n"] = seen.get("n", 0) + n
+
+    @contextlib.contextmanager
+    def progress(initial, total):
+        seen.update(initial=initial, total=total)
+        bar = Bar()
+        yield bar
+        seen["postfix"] = bar.postfix
+
+    trials = make_trials("progress")
+    search(trials, 2)
+    search(trials, 6, show_progressbar=progress)
+    assert (seen["initial"], seen["total"], seen["n"]) == (2, 6, 4)
+    assert seen["postfix"].startswith("best loss: ")
+
+
 def test_allow_trials_fmin_false_runs_the_same_search(make_trials):
     trials = make_trials("allow")
     search(trials, 4, allow_trials_fmin=False)

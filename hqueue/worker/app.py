@@ -27,6 +27,7 @@ from kombu import Exchange, Queue
 
 from ..cache import process_cache
 from ..tasks import TASK_NAME, TaskSender, app_sender, broker_config
+from ..tasks import broker_url as broker_url  # its old home; hqueue.tasks owns it
 from . import beacon, shutdown
 from .identity import worker_id
 
@@ -62,6 +63,9 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
     shutdown.install()
     beacon.install(app, lambda: client_for(url))
     return app
+
+
+task_sender = app_sender  # its old name here; hqueue.tasks.app_sender
 
 
 def client_for(url: str) -> Any:
