@@ -1,0 +1,69 @@
+"""The upstream suites run against hqueue: hyperopt 0.3.0's own tests and hyperopt-sklearn's.
+
+Each suite knows which release to fetch, which files to copy out of it, what to rename, which
+tests it leaves out before running (needs MongoDB, Spark, lightgbm, ... : never run here) and
+where its table of expected non-passing tests lives (``tests/compat/README.md``).
+
+Example:
+    >>> from tests.hyperopt_suite.suites import HYPEROPT
+    >>> HYPEROPT.requirement
+    'hyperopt==0.3.0'
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runner import REPO, SuiteResult, copy_rewritten, extract, fetch, run_pytest
+
+README = REPO / "tests" / "compat" / "README.md"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """How to run one upstream project's tests against hqueue."""
+
+    name: str
+    requirement: str
+    sdist: bool
+    # (path inside the release, path in the run directory)
+    copies: tuple[tuple[str, str], ...]
+    renames: dict[str, str]
+    targets: tuple[str, ...]
+    # pytest arguments that leave tests out, with the reason in a comment at the definition
+    leave_out: tuple[str, ...] = ()
+    packages: tuple[str, ...] = field(default=())
+    section: str = ""
+
+    def run(self, workdir: Path | None = None, timeout: float = 600) -> SuiteResult:
+        """Fetch, copy, rewrite and run; returns the outcomes (see :func:`run_pytest`)."""
+        archive = fetch(self.requirement, sdist=self.sdist)
+        with tempfile.TemporaryDirectory(prefix=f"hq-{self.name}-") as tmp:
+            top = extract(archive, Path(tmp) / "release")
+            root = Path(workdir) if workdir else Path(tmp) / "run"
+            for src, dst in self.copies:
+                copy_rewritten(top / src, root / dst, self.renames)
+            for pkg in self.packages:
+                (root / pkg).mkdir(parents=True, exist_ok=True)
+                (root / pkg / "__init__.py").touch()
+            return run_pytest(root, list(self.targets), extra_args=list(self.leave_out),
+                              timeout=timeout)
+
+
+HYPEROPT = Suite(
+    name="hyperopt",
+    requirement="hyperopt==0.3.0",
+    sdist=False,  # the 0.3.0 wheel ships hyperopt/tests and hyperopt/pyll/tests
+    copies=(("hyperopt/tests", "upstream/tests"), ("hyperopt/pyll/tests", "upstream/pyll/tests")),
+    renames={"hyperopt.tests": "upstream.tests", "hyperopt.pyll.tests": "upstream.pyll.tests"},
+    packages=("upstream", "upstream/pyll"),
+    targets=("upstream",),
+    leave_out=(
+        # MongoDB (mongod, pymongo, bson) and Spark (pyspark): external services
+        "--ignore=upstream/tests/integration/test_mongoexp.py",
+        "--ignore=upstream/tests/integration/test_spark.py",
+    ),
+    section="Expected exceptions: hyperopt 0.3.0's own tests",
+)
