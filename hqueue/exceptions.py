@@ -69,3 +69,7 @@ class AllTrialsFailed(HqueueError):
 
 class BadArgument(HqueueError, ValueError):
     """An argument to a public function has the wrong type or value."""
+
+
+class NotProvided(HqueueError, NotImplementedError):
+    """A hyperopt feature that hqueue deliberately does not ship (the message says what to use)."""

@@ -42,6 +42,7 @@ from .states import (
 )
 from .trial_doc import DOMAIN_CMD, utcnow
 from .trials import Trials
+from .validate import validate_loss_threshold, validate_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -199,12 +200,8 @@ def fmin(
     if isinstance(space, str) and space == "annotated":
         fn, space = _annotated_space(fn)
     n_max = _max_evals(max_evals)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-                                or not timeout > 0):
-        raise BadArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if loss_threshold is not None and (isinstance(loss_threshold, bool)
-                                       or not isinstance(loss_threshold, numbers.Real)):
-        raise BadArgument(f"loss_threshold must be a number, got {loss_threshold!r}")
+    validate_timeout(timeout)
+    validate_loss_threshold(loss_threshold)
     if not isinstance(max_queue_len, numbers.Integral) or max_queue_len < 1:
         raise BadArgument(f"max_queue_len must be an int >= 1, got {max_queue_len!r}")
     rng = _rstate(rstate)

@@ -363,7 +363,7 @@ class SymbolTableEntry:
         )
 
     def __repr__(self) -> str:
-        return f"<scope.{self.apply_name}>"
+        return f"<SymbolTableEntry scope.{self.apply_name}>"
 
 
 class SymbolTable:

@@ -32,7 +32,7 @@ def implicit_stochastic(f: F) -> F:
         >>> @implicit_stochastic
         ... @scope.define
         ... def coin(rng=None, size=()):
-        ...     return bool(_rng(rng).integers(2))
+        ...     return bool(as_generator(rng).integers(2))
         >>> sample(scope.coin(), rng=np.random.default_rng(0)) in (True, False)
         True
     """
@@ -49,7 +49,9 @@ def rng_from_seed(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _rng(rng: Any) -> np.random.Generator:
+def as_generator(rng: Any) -> np.random.Generator:
+    """``rng`` as a ``numpy.random.Generator``: a fresh one for ``None``, one seeded from a
+    legacy ``RandomState``, else ``rng`` itself."""
     if rng is None:
         return np.random.default_rng()
     if isinstance(rng, np.random.RandomState):  # legacy callers
@@ -66,52 +68,52 @@ def _shape(x: Any, size: Any) -> Any:
 @implicit_stochastic
 @scope.define
 def uniform(low: float, high: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(_rng(rng).uniform(low, high, size=size or None), size)
+    return _shape(as_generator(rng).uniform(low, high, size=size or None), size)
 
 
 @implicit_stochastic
 @scope.define
 def loguniform(low: float, high: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(np.exp(_rng(rng).uniform(low, high, size=size or None)), size)
+    return _shape(np.exp(as_generator(rng).uniform(low, high, size=size or None)), size)
 
 
 @implicit_stochastic
 @scope.define
 def quniform(low: float, high: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = _rng(rng).uniform(low, high, size=size or None)
+    draw = as_generator(rng).uniform(low, high, size=size or None)
     return _shape(np.round(draw / q) * q, size)
 
 
 @implicit_stochastic
 @scope.define
 def qloguniform(low: float, high: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = np.exp(_rng(rng).uniform(low, high, size=size or None))
+    draw = np.exp(as_generator(rng).uniform(low, high, size=size or None))
     return _shape(np.round(draw / q) * q, size)
 
 
 @implicit_stochastic
 @scope.define
 def normal(mu: float, sigma: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(_rng(rng).normal(mu, sigma, size=size or None), size)
+    return _shape(as_generator(rng).normal(mu, sigma, size=size or None), size)
 
 
 @implicit_stochastic
 @scope.define
 def qnormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = _rng(rng).normal(mu, sigma, size=size or None)
+    draw = as_generator(rng).normal(mu, sigma, size=size or None)
     return _shape(np.round(draw / q) * q, size)
 
 
 @implicit_stochastic
 @scope.define
 def lognormal(mu: float, sigma: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(np.exp(_rng(rng).normal(mu, sigma, size=size or None)), size)
+    return _shape(np.exp(as_generator(rng).normal(mu, sigma, size=size or None)), size)
 
 
 @implicit_stochastic
 @scope.define
 def qlognormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = np.exp(_rng(rng).normal(mu, sigma, size=size or None))
+    draw = np.exp(as_generator(rng).normal(mu, sigma, size=size or None))
     return _shape(np.round(draw / q) * q, size)
 
 
@@ -120,7 +122,7 @@ def qlognormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = (
 def randint(low: int, high: int | None = None, rng: Any = None, size: Any = ()) -> Any:
     if high is None:
         low, high = 0, low
-    draw = _rng(rng).integers(low, high, size=size or None)
+    draw = as_generator(rng).integers(low, high, size=size or None)
     return int(draw) if size in ((), None) else draw
 
 
@@ -128,7 +130,7 @@ def randint(low: int, high: int | None = None, rng: Any = None, size: Any = ()) 
 @scope.define
 def categorical(p: Any, upper: int | None = None, rng: Any = None, size: Any = ()) -> Any:
     p = np.asarray(p, dtype=float)
-    draw = _rng(rng).choice(len(p), p=p / p.sum(), size=size or None)
+    draw = as_generator(rng).choice(len(p), p=p / p.sum(), size=size or None)
     return int(draw) if size in ((), None) else draw
 
 
@@ -168,7 +170,7 @@ def sample(expr: Any, rng: np.random.Generator | None = None, **kwargs: Any) -> 
         >>> sample(hp.choice("k", ["a", "b"]), rng=np.random.default_rng(1)) in ("a", "b")
         True
     """
-    return rec_eval(as_apply(expr), rng=_rng(rng), **kwargs)
+    return rec_eval(as_apply(expr), rng=as_generator(rng), **kwargs)
 
 
 def recursive_set_rng_kwarg(expr: Any, rng: Any = None) -> Any:

@@ -174,7 +174,8 @@ def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
     env.pop("HYPEROPT_FMIN_SEED", None)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "_hq_report_plugin", "-p",
            "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(root),
-           "-o", "addopts=", "-W", "ignore", "--continue-on-collection-errors", *extra_args, *targets]
+           "-o", "addopts=", "-W", "ignore", "--continue-on-collection-errors", *extra_args,
+           *targets]
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
                           timeout=timeout)
     result = SuiteResult(returncode=proc.returncode, output_tail=proc.stdout[-4000:])
