@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from . import pyll
 from .ctrl import Ctrl
 from .domain import Domain
 from .exceptions import (
@@ -64,6 +65,7 @@ __all__ = [
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_VALID_STATES", "SONify", "STATUS_FAIL",
     "STATUS_NEW", "STATUS_OK", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED",
     "StopExperiment", "TRIAL_KEYS", "TRIAL_MISC_KEYS", "TrialState", "TrialStatus", "Trials",
-    "miscs_to_idxs_vals", "miscs_update_idxs_vals", "pmin_sampled", "sonify", "spec_from_misc",
+    "miscs_to_idxs_vals", "miscs_update_idxs_vals", "pmin_sampled", "pyll", "sonify",
+    "spec_from_misc",
     "trials_from_docs", "validate_loss_threshold", "validate_timeout",
 ]

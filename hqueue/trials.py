@@ -97,7 +97,8 @@ class Trials:
         """Resync ``trials`` and the sampler history from all documents (O(trials))."""
         self._trials = [t for t in self._dynamic_trials if self._in_view(t)]
         self._ids.update(t["tid"] for t in self._trials)
-        self._next_tid = max(max(self._ids, default=-1) + 1, getattr(self, "_next_tid", 0))
+        int_tids = (t for t in self._ids if isinstance(t, int))  # hyperopt allows str tids
+        self._next_tid = max(max(int_tids, default=-1) + 1, getattr(self, "_next_tid", 0))
         self._synced = len(self._dynamic_trials)
         self._history = History()
         self._unfinished: dict[int, dict] = {}
@@ -114,7 +115,7 @@ class Trials:
                 self._trials.append(doc)
                 self._by_tid[doc["tid"]] = doc
             self._ids.add(doc["tid"])
-            if doc["tid"] >= self._next_tid:
+            if isinstance(doc["tid"], int) and doc["tid"] >= self._next_tid:
                 self._next_tid = doc["tid"] + 1
         self._synced = len(self._dynamic_trials)
 

@@ -78,13 +78,21 @@ def randint_via_categorical_lpdf(sample: Any, p: Any) -> np.ndarray:
 
 def _draw_components(rng: np.random.Generator, weights: np.ndarray, mus: np.ndarray,
                      sigmas: np.ndarray, n: int, low: float, high: float) -> np.ndarray:
-    """``n`` normal draws from the mixture, truncated to ``[low, high)`` by rejection."""
-    out = np.empty(0)
-    while out.size < n:
-        k = rng.choice(len(weights), p=weights / weights.sum(), size=max(n - out.size, 16))
-        draw = rng.normal(mus[k], sigmas[k])
-        out = np.concatenate([out, draw[(draw >= low) & (draw < high)]])
-    return out[:n]
+    """``n`` normal draws from the mixture, truncated to ``[low, high)`` by rejection.
+
+    The draws consume the generator as hyperopt's ``GMM1`` does (one multinomial pick of the
+    component, then one normal draw), so a seeded generator gives hyperopt's samples.
+    """
+    if np.isinf(low) and np.isinf(high):
+        active = np.argmax(rng.multinomial(1, weights, (n,)), axis=1)
+        return rng.normal(loc=mus[active], scale=sigmas[active])
+    out: list[float] = []
+    while len(out) < n:
+        k = int(np.argmax(rng.multinomial(1, weights)))
+        draw = rng.normal(loc=mus[k], scale=sigmas[k])
+        if low <= draw < high:
+            out.append(draw)
+    return np.asarray(out)
 
 
 def _mixture_args(weights: Any, mus: Any, sigmas: Any) -> tuple[np.ndarray, ...]:

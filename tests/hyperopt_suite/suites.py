@@ -67,3 +67,19 @@ HYPEROPT = Suite(
     ),
     section="Expected exceptions: hyperopt 0.3.0's own tests",
 )
+
+
+HPSKLEARN = Suite(
+    name="hyperopt-sklearn",
+    requirement="hyperopt-sklearn==1.1.1",
+    sdist=True,  # the sdist ships tests/; the wheel does not
+    copies=(("hpsklearn", "hpsklearn"), ("tests", "tests")),
+    renames={},
+    targets=("tests",),
+    leave_out=(
+        # lightgbm and xgboost are optional estimators hqueue does not install
+        "--ignore=tests/test_components/test_lightgbm.py",
+        "--ignore=tests/test_components/test_xgboost.py",
+    ),
+    section="Expected exceptions: hyperopt-sklearn 1.1.1's tests",
+)
