@@ -26,7 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("HQUEUE_COMPAT_CACHE", Path.home() / ".cache" / "hqueue-compat"))
 
-_HYPEROPT_WORD = re.compile(r"\bhyperopt\b(?![-_])")
+# "hyperopt" as a top-level name: not an attribute (``x.hyperopt``), not part of a longer
+# identifier or distribution name (``hyperopt_param``, ``hyperopt-sklearn``)
+_HYPEROPT_WORD = re.compile(r"(?<![\w.])hyperopt(?![\w-])")
 
 # The pytest plugin the subprocess loads: one JSON line per test outcome.
 _REPORT_PLUGIN = '''
@@ -132,13 +134,13 @@ def extract(archive: Path, dest: Path) -> Path:
 
 
 def rewrite_source(text: str, renames: dict[str, str]) -> str:
-    """Apply ``renames`` (exact dotted prefixes, longest first), then ``hyperopt`` → ``hqueue``.
+    """Apply ``renames`` (exact substrings, longest first), then ``hyperopt`` → ``hqueue``.
 
-    Distribution names such as ``hyperopt-sklearn`` and identifiers such as
-    ``hyperopt_param`` are left alone.
+    Distribution names such as ``hyperopt-sklearn``, identifiers such as ``hyperopt_param``
+    and attributes such as ``lib.hyperopt`` are left alone.
     """
     for old in sorted(renames, key=len, reverse=True):
-        text = re.sub(rf"\b{re.escape(old)}\b", renames[old], text)
+        text = text.replace(old, renames[old])
     return _HYPEROPT_WORD.sub("hqueue", text)
 
 

@@ -83,3 +83,5 @@ HPSKLEARN = Suite(
     ),
     section="Expected exceptions: hyperopt-sklearn 1.1.1's tests",
 )
+
+SUITES = {"hyperopt": HYPEROPT, "hyperopt-sklearn": HPSKLEARN}
