@@ -215,3 +215,83 @@ def expected_exceptions(readme: Path, section: str) -> dict[str, str]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             rows[cells[0].strip("`")] = " | ".join(cells[1:])
     return rows
+
+
+# A sitecustomize that makes ``import hyperopt[.x]`` return ``hqueue[.x]``: for libraries that
+# are installed (not copied and rewritten), such as Ray Tune.
+_ALIAS_SHIM = '''
+import importlib, importlib.abc, importlib.util, sys
+
+
+class _HyperoptIsHqueue(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name == "hyperopt" or name.startswith("hyperopt."):
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module("hqueue" + spec.name[len("hyperopt"):])
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, _HyperoptIsHqueue())
+'''
+
+# what hqueue needs at run time, for a library's own virtual environment
+HQUEUE_RUNTIME = ("numpy", "scipy", "cloudpickle", "msgpack", "tqdm", "click", "redis")
+
+
+def write_alias_shim(dest: Path) -> Path:
+    """Write the ``hyperopt`` → ``hqueue`` import alias as ``dest/sitecustomize.py``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "sitecustomize.py").write_text(_ALIAS_SHIM)
+    return dest
+
+
+def make_venv(name: str, requirements: tuple[str, ...], timeout: float = 1800) -> Path:
+    """A cached virtual environment with ``requirements`` and hqueue's run-time dependencies
+    (hqueue itself comes from the checkout, on PYTHONPATH); returns its python.
+
+    Raises :class:`RegistryUnreachable` when the install fails.
+    """
+    venv = CACHE / f"venv-{name}"
+    python = venv / "bin" / "python"
+    marker = venv / ".complete"
+    if marker.exists():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    cmd = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           *requirements, *HQUEUE_RUNTIME]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise RegistryUnreachable(f"installing {requirements} timed out") from e
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RegistryUnreachable(f"pip install {' '.join(requirements)} failed: {tail[0]}")
+    marker.touch()
+    return python
+
+
+def run_scripts(python: Path, scripts: dict[str, Path], *, cwd: Path,
+                pythonpath: list[Path], args: tuple[str, ...] = (),
+                timeout: float = 600) -> SuiteResult:
+    """Run each script (``name -> path``) with ``python``; exit status 0 counts as passed."""
+    env = dict(os.environ)
+    env.update(PYTHONPATH=os.pathsep.join(map(str, [*pythonpath, REPO])), MPLBACKEND="Agg",
+               RAY_DEDUP_LOGS="0", PYTHONDONTWRITEBYTECODE="1")
+    result = SuiteResult()
+    for name, script in scripts.items():
+        try:
+            proc = subprocess.run([str(python), str(script), *args], cwd=cwd, env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+            ok, tail = proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+        except subprocess.TimeoutExpired:
+            ok, tail = False, f"timed out after {timeout} s"
+        last = tail.strip().splitlines()[-1:] or [""]
+        result.outcomes[name] = ("passed" if ok else "failed", "" if ok else last[0][:300])
+        result.output_tail += f"== {name}\n{tail}\n"
+    return result
