@@ -185,7 +185,11 @@ def GMM1_lpdf(samples: Any, weights: Any, mus: Any, sigmas: Any, low: Any = None
 @scope.define
 def LGMM1_lpdf(samples: Any, weights: Any, mus: Any, sigmas: Any, low: Any = None,  # noqa: N802
                high: Any = None, q: Any = None) -> np.ndarray:
-    """Log-density (log-mass when ``q`` is set) of :func:`LGMM1` at ``samples``, any shape."""
+    """Log-density (log-mass when ``q`` is set) of :func:`LGMM1` at ``samples``, any shape.
+
+    With bounds and no ``q`` the density is divided by the mixture's mass inside the bounds,
+    as for :func:`GMM1_lpdf`; hyperopt 0.3.0 leaves that case unnormalized.
+    """
     shape = np.shape(samples)
     x = np.asarray(samples, dtype=float).reshape(-1)
     weights, mus, sigmas = _mixture_args(weights, mus, sigmas)
