@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import copy
 import math
 import operator
 import time
@@ -68,8 +69,6 @@ def call_method_pure(obj: Any, methodname: str, *args: Any, **kwargs: Any) -> An
 
 def copy_call_method_pure(obj: Any, methodname: str, *args: Any, **kwargs: Any) -> Any:
     """``obj.methodname(...)`` called on a copy of ``obj``."""
-    import copy
-
     return getattr(copy.copy(obj), methodname)(*args, **kwargs)
 
 
