@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from . import anneal, exceptions, hp, mix, pyll, rand, tpe
+from . import anneal, atpe, criteria, exceptions, hp, mix, pyll, pyll_utils, rand, tpe, utils
 from .backends.redis.trials import RedisTrials  # imports no Redis client until used
 from .ctrl import Ctrl
 from .domain import Domain
@@ -50,7 +50,9 @@ __all__ = [
     "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATES", "RedisTrials",
     "STATUS_FAIL", "STATUS_NEW",
     "STATUS_OK", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED", "TrialState",
-    "TrialStatus", "Trials", "anneal", "exceptions", "fmin", "fmin_pass_expr_memo_ctrl",
-    "generate_trials_to_calculate", "hp", "mix", "partial", "pyll", "rand", "space_eval", "tpe",
+    "TrialStatus", "Trials", "anneal", "atpe", "criteria", "exceptions", "fmin",
+    "fmin_pass_expr_memo_ctrl",
+    "generate_trials_to_calculate", "hp", "mix", "partial", "pyll", "pyll_utils", "rand",
+    "space_eval", "tpe", "utils",
     "trials_from_docs",
 ]

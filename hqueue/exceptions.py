@@ -74,3 +74,5 @@ class BadArgument(HqueueError, ValueError):
 class SearchInterrupted(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
     """Ctrl-C stopped a distributed search; the message says what was cancelled, what still
     runs and how to resume. A KeyboardInterrupt, so ``except KeyboardInterrupt`` catches it."""
+class NotProvided(HqueueError, NotImplementedError):
+    """A hyperopt feature that hqueue deliberately does not ship (the message says what to use)."""

@@ -49,7 +49,7 @@ class TrialMirror:
         re-entered the valid states (NEW, RUNNING, DONE): views filtered on them, such as
         ``trials.trials``, must then be rebuilt."""
         self.seq, docs = self.source.changes_since(self.seq)
-        self.changed = [int(doc["tid"]) for doc in docs]
+        self.changed = [doc["tid"] for doc in docs]  # ints (hyperopt also allows str tids)
         view_changed = False
         for tid, doc in zip(self.changed, docs):
             local = self.docs.get(tid)

@@ -32,6 +32,7 @@ import numpy as np
 
 from .ctrl import Ctrl
 from .exceptions import BadArgument
+from .validate import validate_loss_threshold, validate_timeout
 from .states import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -120,12 +121,8 @@ def as_generator(rstate: Any) -> np.random.Generator:
 def check_settings(max_evals: Any, timeout: Any, loss_threshold: Any, max_queue_len: Any) -> int:
     """Refuse unusable limits with a one-line BadArgument; returns ``max_evals`` as an int."""
     n_max = max_evals_limit(max_evals)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-                                or not timeout > 0):
-        raise BadArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if loss_threshold is not None and (isinstance(loss_threshold, bool)
-                                       or not isinstance(loss_threshold, numbers.Real)):
-        raise BadArgument(f"loss_threshold must be a number, got {loss_threshold!r}")
+    validate_timeout(timeout)
+    validate_loss_threshold(loss_threshold)
     if not isinstance(max_queue_len, numbers.Integral) or max_queue_len < 1:
         raise BadArgument(f"max_queue_len must be an int >= 1, got {max_queue_len!r}")
     return n_max

@@ -32,7 +32,9 @@ class DocumentList:
 
     def __init__(self, docs: list[dict] | None = None, next_tid: int = 0) -> None:
         self.docs: list[dict] = [] if docs is None else docs
-        self.next_tid = max([next_tid] + [int(d["tid"]) + 1 for d in self.docs])
+        # hyperopt allows str tids (insert_trial_doc): only integer ones move the counter
+        self.next_tid = max([next_tid] + [d["tid"] + 1 for d in self.docs
+                                          if isinstance(d["tid"], int)])
 
 
 class MemoryBackend:
@@ -61,12 +63,14 @@ class MemoryBackend:
         return list(range(start, start + n))
 
     def create(self, docs: Sequence[dict]) -> list[int]:
-        """Append the documents (not copied); returns their tids."""
+        """Append the documents (not copied); returns their tids (a str tid, which hyperopt
+        allows, is kept as it is and does not move the counter)."""
         tids = []
         for doc in docs:
             self.shared.docs.append(doc)
-            tid = int(doc["tid"])
-            self.shared.next_tid = max(self.shared.next_tid, tid + 1)
+            tid = doc["tid"]
+            if isinstance(tid, int):
+                self.shared.next_tid = max(self.shared.next_tid, tid + 1)
             tids.append(tid)
         return tids
 

@@ -12,6 +12,7 @@ from . import base, stochastic
 from .base import (
     Apply,
     GarbageCollected,
+    Lambda,
     Literal,
     PyllError,
     SymbolTable,
@@ -27,7 +28,7 @@ from .base import (
 )
 
 __all__ = [
-    "Apply", "GarbageCollected", "Literal", "PyllError", "SymbolTable", "SymbolTableEntry",
-    "as_apply", "base", "clone", "clone_merge", "dfs", "pretty", "rec_eval", "scope",
-    "stochastic", "toposort",
+    "Apply", "GarbageCollected", "Lambda", "Literal", "PyllError", "SymbolTable",
+    "SymbolTableEntry", "as_apply", "base", "clone", "clone_merge", "dfs", "pretty", "rec_eval",
+    "scope", "stochastic", "toposort",
 ]

@@ -14,19 +14,44 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .base import as_apply, rec_eval, scope
+from .graph import RANDOM_NODES, Apply, as_apply, rec_eval, scope
+from .traverse import dfs
 
-RANDOM_NODES = frozenset({
-    "uniform", "quniform", "loguniform", "qloguniform", "normal", "qnormal",
-    "lognormal", "qlognormal", "randint", "randint_via_categorical", "categorical",
-})
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _rng(rng: Any) -> np.random.Generator:
+def implicit_stochastic(f: F) -> F:
+    """Mark a scope function as random: :func:`sample` and ``rec_eval(rng=...)`` pass it ``rng``.
+
+    Example:
+        >>> @implicit_stochastic
+        ... @scope.define
+        ... def coin(rng=None, size=()):
+        ...     return bool(as_generator(rng).integers(2))
+        >>> sample(scope.coin(), rng=np.random.default_rng(0)) in (True, False)
+        True
+    """
+    RANDOM_NODES.add(f.__name__)
+    return f
+
+
+implicit_stochastic_symbols = RANDOM_NODES  # hyperopt's name for the same set
+
+
+@scope.define
+def rng_from_seed(seed: int) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)`` as a graph node."""
+    return np.random.default_rng(seed)
+
+
+def as_generator(rng: Any) -> np.random.Generator:
+    """``rng`` as a ``numpy.random.Generator``: a fresh one for ``None``, one seeded from a
+    legacy ``RandomState``, else ``rng`` itself."""
     if rng is None:
         return np.random.default_rng()
     if isinstance(rng, np.random.RandomState):  # legacy callers
@@ -40,68 +65,98 @@ def _shape(x: Any, size: Any) -> Any:
     return x
 
 
+@implicit_stochastic
 @scope.define
 def uniform(low: float, high: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(_rng(rng).uniform(low, high, size=size or None), size)
+    return _shape(as_generator(rng).uniform(low, high, size=size or None), size)
 
 
+@implicit_stochastic
 @scope.define
 def loguniform(low: float, high: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(np.exp(_rng(rng).uniform(low, high, size=size or None)), size)
+    return _shape(np.exp(as_generator(rng).uniform(low, high, size=size or None)), size)
 
 
+@implicit_stochastic
 @scope.define
 def quniform(low: float, high: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = _rng(rng).uniform(low, high, size=size or None)
+    draw = as_generator(rng).uniform(low, high, size=size or None)
     return _shape(np.round(draw / q) * q, size)
 
 
+@implicit_stochastic
 @scope.define
 def qloguniform(low: float, high: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = np.exp(_rng(rng).uniform(low, high, size=size or None))
+    draw = np.exp(as_generator(rng).uniform(low, high, size=size or None))
     return _shape(np.round(draw / q) * q, size)
 
 
+@implicit_stochastic
 @scope.define
 def normal(mu: float, sigma: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(_rng(rng).normal(mu, sigma, size=size or None), size)
+    return _shape(as_generator(rng).normal(mu, sigma, size=size or None), size)
 
 
+@implicit_stochastic
 @scope.define
 def qnormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = _rng(rng).normal(mu, sigma, size=size or None)
+    draw = as_generator(rng).normal(mu, sigma, size=size or None)
     return _shape(np.round(draw / q) * q, size)
 
 
+@implicit_stochastic
 @scope.define
 def lognormal(mu: float, sigma: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(np.exp(_rng(rng).normal(mu, sigma, size=size or None)), size)
+    return _shape(np.exp(as_generator(rng).normal(mu, sigma, size=size or None)), size)
 
 
+@implicit_stochastic
 @scope.define
 def qlognormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = np.exp(_rng(rng).normal(mu, sigma, size=size or None))
+    draw = np.exp(as_generator(rng).normal(mu, sigma, size=size or None))
     return _shape(np.round(draw / q) * q, size)
 
 
+@implicit_stochastic
 @scope.define
 def randint(low: int, high: int | None = None, rng: Any = None, size: Any = ()) -> Any:
     if high is None:
         low, high = 0, low
-    draw = _rng(rng).integers(low, high, size=size or None)
+    draw = as_generator(rng).integers(low, high, size=size or None)
     return int(draw) if size in ((), None) else draw
 
 
+@implicit_stochastic
 @scope.define
 def categorical(p: Any, upper: int | None = None, rng: Any = None, size: Any = ()) -> Any:
     p = np.asarray(p, dtype=float)
-    draw = _rng(rng).choice(len(p), p=p / p.sum(), size=size or None)
+    draw = as_generator(rng).choice(len(p), p=p / p.sum(), size=size or None)
     return int(draw) if size in ((), None) else draw
 
 
+@implicit_stochastic
 @scope.define
 def randint_via_categorical(p: Any, rng: Any = None, size: Any = ()) -> Any:
     return categorical(p, rng=rng, size=size)
+
+
+def one_of(*args: Any) -> Apply:
+    """A graph choosing one of ``args`` uniformly at random (only the chosen one is evaluated).
+
+    Example:
+        >>> sample(scope.one_of("a", "b"), rng=np.random.default_rng(0)) in ("a", "b")
+        True
+    """
+    return scope.switch(scope.randint(len(args)), *args)
+
+
+def choice(args: Any) -> Apply:
+    """:func:`one_of` over the elements of ``args``."""
+    return one_of(*args)
+
+
+scope.one_of = one_of  # type: ignore[attr-defined]  # graph builders, as in hyperopt
+scope.choice = choice  # type: ignore[attr-defined]
 
 
 def sample(expr: Any, rng: np.random.Generator | None = None, **kwargs: Any) -> Any:
@@ -115,13 +170,11 @@ def sample(expr: Any, rng: np.random.Generator | None = None, **kwargs: Any) -> 
         >>> sample(hp.choice("k", ["a", "b"]), rng=np.random.default_rng(1)) in ("a", "b")
         True
     """
-    return rec_eval(as_apply(expr), rng=_rng(rng), **kwargs)
+    return rec_eval(as_apply(expr), rng=as_generator(rng), **kwargs)
 
 
 def recursive_set_rng_kwarg(expr: Any, rng: Any = None) -> Any:
     """Bind ``rng`` into every random node of ``expr`` (hyperopt compatibility)."""
-    from .base import dfs
-
     rng_node = as_apply(rng if rng is not None else np.random.default_rng())
     expr = as_apply(expr)
     for node in dfs(expr):

@@ -52,6 +52,7 @@ def _bounds(label: str, low: Any, high: Any, hint: str = "") -> None:
     _number(label, "high", high)
     if not isinstance(low, Apply) and not isinstance(high, Apply) and low >= high:
         raise BadSearchSpace(
+            f"low should be less than high: {low} is not smaller than {high}. "
             f"hyperparameter {label!r}: low ({low}) must be below high ({high}); "
             f"swap them or widen the range{hint}"
         )
@@ -81,10 +82,19 @@ def quniform(label: str, low: float, high: float, q: float) -> Apply:
     return scope.float(scope.hyperopt_param(label, scope.quniform(low, high, q)))
 
 
-def loguniform(label: str, low: float, high: float) -> Apply:
-    """``exp(uniform(low, high))``: a positive float whose log is uniform."""
+def loguniform(label: str, low: float, high: float, *extra: Any) -> Apply:
+    """``exp(uniform(low, high))``: a positive float whose log is uniform.
+
+    hyperopt accepts (and misuses) a fourth argument; here it is an error that points to
+    :func:`qloguniform`, raised after the bounds are checked as hyperopt checks them.
+    """
     _check_label(label)
     _bounds(label, low, high, _LOG_HINT)
+    if extra:
+        raise BadSearchSpace(
+            f"hyperparameter {label!r}: hp.loguniform takes (label, low, high), got the extra "
+            f"argument(s) {extra!r}; for a step use hp.qloguniform(label, low, high, q)"
+        )
     return scope.float(scope.hyperopt_param(label, scope.loguniform(low, high)))
 
 

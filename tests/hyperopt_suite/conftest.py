@@ -1,0 +1,3 @@
+"""``examples/`` holds scripts run inside other libraries' environments (Ray Tune), not tests."""
+
+collect_ignore = ["examples"]
