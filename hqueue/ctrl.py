@@ -17,14 +17,19 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from .exceptions import BadArgument
+from .exceptions import BadArgument, TrialPruned
+from .pruners import PruningSession, default_pruner
+from .pruners.storage import rungs_of
 from .states import JOB_STATE_DONE
 from .trial_doc import utcnow
 
 logger = logging.getLogger("hqueue.ctrl")
+
+#: a trial's learning curve keeps its first this many reports (later ones are dropped, logged)
+MAX_CURVE_POINTS = 10_000
 
 
 class Ctrl:
@@ -35,12 +40,14 @@ class Ctrl:
     error = logger.error
     debug = logger.debug
 
-    def __init__(self, trials: Any, current_trial: dict | None = None) -> None:
+    def __init__(self, trials: Any, current_trial: dict | None = None,
+                 pruning: PruningSession | None = None) -> None:
         if trials is None:
             raise BadArgument("Ctrl needs a trials object")
         self.trials = trials
         self.current_trial = current_trial
         self._stop_requested = False
+        self.pruning = pruning  # pruning (issue 14): judges each report; see should_prune
 
     def checkpoint(self, r: Mapping[str, Any] | None = None) -> None:
         """Make ``r`` the current trial's (partial) result, visible while the trial runs."""
@@ -61,9 +68,58 @@ class Ctrl:
         result = dict(self.current_trial["result"])
         history = list(result.get("intermediate", []))
         step = len(history) if step is None else int(step)
-        history.append({"step": step, "value": float(value), **extra})
-        result["intermediate"] = history
-        self.checkpoint(result)
+        if len(history) >= MAX_CURVE_POINTS:  # pruning (issue 14): curves are bounded
+            logger.warning("trial %s: report at step %s dropped from the learning curve "
+                           "(it keeps the first %d)", self.current_trial.get("tid"), step,
+                           MAX_CURVE_POINTS)
+        else:
+            history.append({"step": step, "value": float(value), **extra})
+            result["intermediate"] = history
+            self.checkpoint(result)
+        session = self._pruning_session()
+        if session is not None:
+            session.report(value, step)
+
+    # -- pruning (issue 14) ----------------------------------------------------------------
+    def _pruning_session(self) -> PruningSession | None:
+        """The trial's pruning session; made on first use (default pruner) for in-memory
+        trials, None where no shared rung storage is reachable (a Redis worker, for now)."""
+        if self.pruning is None and self.current_trial is not None:
+            rungs = rungs_of(self.trials)
+            if rungs is not None:
+                self.pruning = PruningSession(default_pruner(), rungs, self.current_trial["tid"])
+        return self.pruning
+
+    def should_prune(self) -> bool:
+        """True when the pruner judged the latest report not worth continuing.
+
+        False before any report. The objective then ends the trial with
+        ``raise hqueue.TrialPruned()``. Without a pruner (``fmin(..., pruner=None)``), ASHA
+        decides. On Redis workers pruning is not wired in yet: always False there (logged).
+        """
+        session = self._pruning_session()
+        if session is None:
+            if not getattr(self, "_warned_no_pruning", False):
+                logger.warning("should_prune(): no rung storage here (Redis workers do not "
+                               "prune yet); the trial goes on")
+                self._warned_no_pruning = True
+            return False
+        return session.should_prune()
+
+    def epochs(self, n: int, start: int = 0) -> Iterator[int]:
+        """``start .. n-1``; after each epoch but the last, raise :class:`TrialPruned` if the
+        pruner says so.
+
+        Example:
+            >>> def train(ctrl):  # doctest: +SKIP
+            ...     for epoch in ctrl.epochs(27):
+            ...         ctrl.report(fit_one_epoch(), step=epoch)
+            ...     return final_loss()
+        """
+        for epoch in range(int(start), int(n)):
+            yield epoch
+            if epoch < int(n) - 1 and self.should_prune():  # the last epoch's work is done
+                raise TrialPruned(f"pruned after step {epoch}")
 
     def should_stop(self) -> bool:
         """True once the driver asked this trial to stop (timeout, cancel, Ctrl-C)."""

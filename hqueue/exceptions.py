@@ -69,3 +69,11 @@ class AllTrialsFailed(HqueueError):
 
 class BadArgument(HqueueError, ValueError):
     """An argument to a public function has the wrong type or value."""
+
+
+class TrialPruned(HqueueError):
+    """Raised by an objective to end its trial as pruned (after ``ctrl.should_prune()``).
+
+    The trial finishes with ``result["status"] == "pruned"``, its last reported value as the
+    loss and its curve in ``result["intermediate"]``; it is not an error.
+    """

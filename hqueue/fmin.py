@@ -30,7 +30,9 @@ import numpy as np
 from . import progress
 from .ctrl import Ctrl
 from .domain import Domain
-from .exceptions import AllTrialsFailed, BadArgument, InvalidAnnotatedParameter
+from .exceptions import AllTrialsFailed, BadArgument, InvalidAnnotatedParameter, TrialPruned
+from .pruners import Pruner, PruningSession, default_pruner, pruned_result
+from .pruners.storage import rungs_of
 from .pyll.base import Apply, as_apply, rec_eval, toposort
 from .states import (
     JOB_STATE_CANCEL,
@@ -184,13 +186,15 @@ def fmin(
     show_progressbar: bool | Callable = True,
     early_stop_fn: Callable | None = None,
     trials_save_file: str = "",
+    pruner: Pruner | None = None,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with ``algo``; returns the best point found.
 
     ``max_evals`` counts trials already in ``trials``; ``timeout`` (seconds),
     ``loss_threshold`` and ``early_stop_fn(trials, *state) -> (stop, state)`` end the search
     early. With ``return_argmin=False`` the best configuration (``space_eval`` of the best
-    point) is returned instead.
+    point) is returned instead. ``pruner`` (see :mod:`hqueue.pruners`; ASHA when None) judges
+    the objective's ``ctrl.report`` values for ``ctrl.should_prune()``; in-memory Trials only.
     """
     if algo is None:
         from .algos.tpe import suggest as algo
@@ -208,6 +212,12 @@ def fmin(
     if not isinstance(max_queue_len, numbers.Integral) or max_queue_len < 1:
         raise BadArgument(f"max_queue_len must be an int >= 1, got {max_queue_len!r}")
     rng = _rstate(rstate)
+    if pruner is not None and not isinstance(pruner, Pruner):
+        raise BadArgument(f"pruner must be an hqueue.pruners.Pruner such as "
+                          f"SuccessiveHalving(), got {pruner!r}")
+    if pruner is not None and getattr(trials, "asynchronous", False):
+        raise BadArgument("pruner= works with in-memory Trials for now; RedisTrials workers "
+                          "do not prune yet")
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)
@@ -230,12 +240,13 @@ def fmin(
             return_argmin=return_argmin, max_queue_len=max_queue_len,
             show_progressbar=show_progressbar, early_stop_fn=early_stop_fn,
             trials_save_file=trials_save_file,
+            **({"pruner": pruner} if pruner is not None else {}),  # pruning (issue 14)
         )
     domain = Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
     loop = SerialLoop(domain, trials, algo, rng, n_max, timeout=timeout,
                       loss_threshold=loss_threshold, catch_eval_exceptions=catch_eval_exceptions,
                       max_queue_len=max_queue_len, early_stop_fn=early_stop_fn,
-                      trials_save_file=trials_save_file, verbose=verbose)
+                      trials_save_file=trials_save_file, verbose=verbose, pruner=pruner)
     loop.run(_progress_callback(show_progressbar if verbose else False))
     getattr(trials, "_refresh_incremental", trials.refresh)()
     if return_argmin:
@@ -301,7 +312,8 @@ class SerialLoop:
                  max_evals: int, timeout: float | None = None,
                  loss_threshold: float | None = None, catch_eval_exceptions: bool = False,
                  max_queue_len: int = 1, early_stop_fn: Callable | None = None,
-                 trials_save_file: str = "", verbose: bool = True) -> None:
+                 trials_save_file: str = "", verbose: bool = True,
+                 pruner: Pruner | None = None) -> None:
         self.domain, self.trials, self.algo, self.rng = domain, trials, algo, rng
         self.max_evals = max_evals
         self.stop_rules = StopRules(timeout, loss_threshold, early_stop_fn)
@@ -309,6 +321,7 @@ class SerialLoop:
         self.max_queue_len = max_queue_len
         self.trials_save_file = trials_save_file
         self.verbose = verbose
+        self.pruner = default_pruner() if pruner is None else pruner
         self._seen = 0
         self._queue: list[dict] = []
 
@@ -369,9 +382,15 @@ class SerialLoop:
         now = utcnow()
         doc["state"] = JOB_STATE_RUNNING
         doc["book_time"] = doc["refresh_time"] = now
-        ctrl = Ctrl(trials, current_trial=doc)
+        pruning = PruningSession(self.pruner, rungs_of(trials), doc["tid"])  # issue 14
+        ctrl = Ctrl(trials, current_trial=doc, pruning=pruning)
         try:
             result = self.domain.evaluate(spec_from_misc(doc["misc"]), ctrl)
+        except TrialPruned:  # pruning (issue 14): a finished trial, not an error
+            doc["result"] = pruned_result(doc["result"])
+            doc["state"] = JOB_STATE_DONE
+            doc["refresh_time"] = utcnow()
+            return
         except KeyboardInterrupt:
             doc["state"] = JOB_STATE_CANCEL
             doc["result"] = {"status": STATUS_FAIL, "failure": "interrupted (KeyboardInterrupt)"}
@@ -386,6 +405,8 @@ class SerialLoop:
             if not self.catch_eval_exceptions:
                 raise
             return
+        if "intermediate" in doc["result"] and "intermediate" not in result:
+            result["intermediate"] = doc["result"]["intermediate"]  # issue 14: curves stay
         doc["result"] = result
         doc["state"] = JOB_STATE_DONE
         doc["refresh_time"] = utcnow()
