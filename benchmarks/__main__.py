@@ -1,7 +1,7 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
 Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
-``parallel_quality``, ``memory``, ``scaling``. Common options:
+``parallel_quality``, ``memory``, ``scaling``, ``pruning``. Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
 MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
@@ -28,6 +28,7 @@ BENCHMARKS = (
     "parallel_quality",
     "memory",
     "scaling",
+    "pruning",
 )
 
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         dispatch,
         memory,
         parallel_quality,
+        pruning,
         quality,
         scaling,
         serial_overhead,
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("parallel_quality", parallel_quality),
         ("memory", memory),
         ("scaling", scaling),
+        ("pruning", pruning),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)
