@@ -24,12 +24,16 @@ from hqueue.pruners import (
 from hqueue.pruners.halving import bracket_of
 from hqueue.pruners.rules import (
     above_percentile,
+    interpolate,
+    kept_at_rung,
     outside,
+    percentile_position,
     promotable,
     rung_steps,
     rungs_crossed,
     stalled,
 )
+from hqueue.pruners.storage import summarize
 
 NAN = float("nan")
 
@@ -80,10 +84,34 @@ def test_above_percentile_interpolates_like_a_hand_computation():
     assert not above_percentile(0.25, others, 50.0)  # median 0.25: equal is kept
 
 
-def test_above_percentile_drops_nan_references_and_prunes_nan():
+def test_above_percentile_counts_nan_references_as_worst_and_prunes_nan():
     assert not above_percentile(0.3, np.array([NAN, NAN]), 50.0)
-    assert not above_percentile(0.3, np.array([NAN, 0.4]), 50.0)
+    assert above_percentile(0.5, np.array([NAN, 0.4, 0.1]), 50.0)  # ranked .1 .4 inf
     assert above_percentile(NAN, np.array([0.1]), 50.0)
+    assert above_percentile(np.inf, np.array([]), 50.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rung_snapshots_give_the_same_decisions_as_the_full_rules(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n = int(rng.integers(0, 12))
+        others = np.round(rng.normal(size=n), 1)
+        others[rng.random(n) < 0.1] = NAN
+        own = float(np.round(rng.normal(), 1))
+        q = float(rng.choice([0.0, 25.0, 50.0, 80.0, 100.0]))
+        snap = summarize(own, others, q)
+        for eta in (2, 3, 4):
+            assert kept_at_rung(snap.own, snap.n_better, snap.n_others, eta) == promotable(
+                own, np.append(others, own), eta)
+        if n:
+            _, _, weight = percentile_position(n, q)
+            assert (own > interpolate(snap.lower, snap.upper, weight)) == above_percentile(
+                own, others, q)
+        finite = others[~np.isnan(others)]
+        if len(finite) == n and n:
+            assert interpolate(snap.lower, snap.upper, percentile_position(n, q)[2]) == \
+                pytest.approx(np.percentile(finite, q))
 
 
 def test_outside_flags_nan_and_both_bounds():

@@ -11,8 +11,9 @@ import redis
 
 from hqueue.backends.redis.keys import ExperimentKeys
 from hqueue.backends.redis.rungs import RedisRungs
-from hqueue.pruners import PruningSession, SuccessiveHalving
-from hqueue.pruners.rules import promotable
+from hqueue.pruners import MemoryRungs, PruningSession, RungSnapshot, SuccessiveHalving
+from hqueue.pruners.rules import kept_at_rung, promotable
+from hqueue.pruners.storage import summarize
 
 N_PROCS = 6
 TRIALS_PER_PROC = 15
@@ -47,8 +48,7 @@ def test_a_retried_report_counts_once_at_a_rung(rungs):
     rungs.record(1, 1, 0.5, [RUNG])
     first = rungs.record(2, 1, 0.3, [RUNG])[0]
     again = rungs.record(2, 1, 0.9, [RUNG])[0]  # the retry reports a different value
-    assert (first.own, first.others.tolist()) == (0.3, [0.5])
-    assert (again.own, again.others.tolist()) == (0.3, [0.5])
+    assert first == again == RungSnapshot(0.3, 1, 0, 0.5, 0.5)
     assert rungs.rung(RUNG) == {1: 0.5, 2: 0.3}
 
 
@@ -67,7 +67,25 @@ def test_a_retried_trial_gets_the_same_decision_from_its_first_values(rungs):
 def test_nan_and_inf_values_round_trip(rungs):
     rungs.record(1, 1, float("inf"), [RUNG])
     snap = rungs.record(2, 1, float("nan"), [RUNG])[0]
-    assert np.isnan(snap.own) and snap.others.tolist() == [float("inf")]
+    assert snap == RungSnapshot(float("inf"), 1, 0, float("inf"), float("inf"))
+    assert rungs.rung(RUNG) == {1: float("inf"), 2: float("inf")}  # NaN recorded as +inf
+
+
+@pytest.mark.parametrize("quantile", [0.0, 25.0, 50.0, 90.0, 100.0])
+def test_redis_snapshots_equal_the_in_memory_ones(rungs, quantile):
+    rng = np.random.default_rng(int(quantile))
+    memory = MemoryRungs()
+    values = np.round(rng.normal(size=60), 1)  # rounded: many ties
+    values[[5, 17]] = np.nan
+    values[[9]] = np.inf
+    for trial, value in enumerate(values):
+        for again in (False, True):  # every report retried once with another value
+            v = value + 1.0 if again else value
+            got = rungs.record(trial, 1, v, [RUNG, "other"], quantile)
+            want = memory.record(trial, 1, v, [RUNG, "other"], quantile)
+            assert len(got) == 2
+            for g, w in zip(got, want):
+                assert np.allclose(g, w, equal_nan=True), (trial, g, w)
 
 
 def _reporter(url: str, proc: int, start, out) -> None:
@@ -79,7 +97,7 @@ def _reporter(url: str, proc: int, start, out) -> None:
         trial = proc * 1000 + i
         value = float((trial * 7919) % 10007) / 10007  # distinct per trial
         snap = rungs.record(trial, 1, value, [RUNG])[0]
-        seen.append((trial, snap.own, sorted(snap.others.tolist())))
+        seen.append(tuple(snap))
     out.put(seen)
 
 
@@ -96,16 +114,16 @@ def test_concurrent_reporters_see_one_consistent_order(redis_url):
         p.join(timeout=60)
         assert p.exitcode == 0
     n = N_PROCS * TRIALS_PER_PROC
-    # atomic record-and-read: the k-th report to land saw exactly k values, each earlier
-    # snapshot contained in each later one, so the decisions are those of one serial order
-    reports.sort(key=lambda r: len(r[2]))
-    assert [len(r[2]) + 1 for r in reports] == list(range(1, n + 1))
-    for before, after in zip(reports, reports[1:]):
-        assert set(before[2]) | {before[1]} == set(after[2])
+    # atomic record-and-read: the k-th report to land saw exactly k - 1 others ...
+    reports.sort(key=lambda r: r[1])
+    assert [r[1] for r in reports] == list(range(n))
+    # ... and its statistics are those of exactly the reports that landed before it, so every
+    # decision is the one a serial order would have made
+    for k, (own, _, better, lower, upper) in enumerate(reports):
+        earlier = np.array([r[0] for r in reports[:k]])
+        want = summarize(own, earlier, 50.0)
+        assert (better, lower, upper) == pytest.approx(
+            (want.n_better, want.lower, want.upper), nan_ok=True)
+        assert kept_at_rung(own, better, k, 3) == promotable(own, np.append(earlier, own), 3)
     final = RedisRungs(redis.Redis.from_url(redis_url), "exp").rung(RUNG)
     assert len(final) == n
-    # and every decision is the rule applied to that serial prefix
-    order = [r[1] for r in reports]
-    for k, (_, own, others) in enumerate(reports):
-        assert promotable(own, np.array(others + [own]), 3) == promotable(
-            own, np.array(order[: k + 1]), 3)

@@ -26,6 +26,9 @@ from .storage import RungSnapshot
 class Pruner:
     """Base class: records nothing, never prunes. Subclasses override one or both hooks."""
 
+    #: the percentile of the other trials' values the rung snapshots bracket
+    quantile: float = 50.0
+
     def rungs(self, trial: int, steps: np.ndarray) -> list[str]:
         """Names of the rungs the newest report (``steps[-1]``) is recorded at."""
         return []

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..exceptions import BadArgument
 from .base import Pruner
-from .rules import promotable, rung_steps, rungs_crossed
+from .rules import kept_at_rung, rung_steps, rungs_crossed
 from .storage import RungSnapshot
 
 
@@ -68,7 +68,7 @@ class SuccessiveHalving(Pruner):
 
     def decide(self, trial: int, steps: np.ndarray, values: np.ndarray,
                snapshots: Sequence[RungSnapshot]) -> bool:
-        return any(not promotable(s.own, np.append(s.others, s.own), self.reduction_factor)
+        return any(not kept_at_rung(s.own, s.n_better, s.n_others, self.reduction_factor)
                    for s in snapshots)
 
 
@@ -113,6 +113,7 @@ class Hyperband(Pruner):
 
     def rungs(self, trial: int, steps: np.ndarray) -> list[str]:
         return self.bracket(trial).rungs(trial, steps)
+
 
     def decide(self, trial: int, steps: np.ndarray, values: np.ndarray,
                snapshots: Sequence[RungSnapshot]) -> bool:

@@ -18,13 +18,14 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..exceptions import BadArgument
 from .base import Pruner
-from .rules import above_percentile
+from .rules import interpolate, percentile_position
 from .storage import RungSnapshot
 
 
@@ -43,6 +44,11 @@ class Percentile(Pruner):
         self.n_warmup_steps = int(n_warmup_steps)
         self.interval_steps = int(interval_steps)
 
+    @property
+    def quantile(self) -> float:
+        """The percentile the rung snapshots are asked for."""
+        return self.percentile
+
     def rungs(self, trial: int, steps: np.ndarray) -> list[str]:
         step = int(steps[-1])
         if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval_steps:
@@ -51,10 +57,12 @@ class Percentile(Pruner):
 
     def decide(self, trial: int, steps: np.ndarray, values: np.ndarray,
                snapshots: Sequence[RungSnapshot]) -> bool:
-        if not snapshots or len(snapshots[0].others) < self.n_startup_trials:
+        if not snapshots or snapshots[0].n_others < max(1, self.n_startup_trials):
             return False
-        best = float(np.nanmin(values)) if not np.all(np.isnan(values)) else float("nan")
-        return above_percentile(best, snapshots[0].others, self.percentile)
+        s = snapshots[0]
+        best = float(np.nanmin(values)) if not np.all(np.isnan(values)) else math.inf
+        _, _, weight = percentile_position(s.n_others, self.percentile)
+        return not math.isfinite(best) or best > interpolate(s.lower, s.upper, weight)
 
 
 class Median(Percentile):

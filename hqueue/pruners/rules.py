@@ -1,7 +1,7 @@
 """Pruning decision rules as small vectorized functions over a rung's recorded values.
 
-Every rule minimizes (lower values are better) and treats NaN as a diverged run: a NaN value is
-never promoted and never makes another trial look worse than it is.
+Every rule minimizes (lower values are better) and treats NaN as a diverged run: a NaN (or
+infinite) value is never promoted, and other trials' NaN values rank last, as +inf.
 
 Example:
     >>> import numpy as np
@@ -49,12 +49,17 @@ def rungs_crossed(rungs: np.ndarray, previous_step: float, step: float) -> np.nd
     return np.flatnonzero((rungs > previous_step) & (rungs <= step))
 
 
+def _ranked(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.sort(np.where(np.isnan(values), np.inf, values))
+
+
 def promotable(own: float, values: np.ndarray, reduction_factor: int) -> bool:
     """Successive halving at one rung: is ``own`` among the best ``max(1, n // eta)`` values?
 
     ``values`` are all values recorded at the rung, ``own`` included (``n = len(values)``);
-    ties promote. The first trial at a rung is promoted (best of one); a NaN ``own`` never is;
-    NaN values of others rank last.
+    ties promote. The first trial at a rung is promoted (best of one); a NaN or infinite
+    ``own`` never is; NaN values of others rank last (as +inf).
 
     Example:
         >>> promotable(0.3, np.array([0.3, 0.2, 0.4, 0.5, 0.6, 0.7]), 3)  # top 2 of 6
@@ -62,18 +67,58 @@ def promotable(own: float, values: np.ndarray, reduction_factor: int) -> bool:
         >>> promotable(0.4, np.array([0.3, 0.2, 0.4, 0.5, 0.6, 0.7]), 3)
         False
     """
-    if math.isnan(own):
+    if not math.isfinite(own):
         return False
-    ranked = np.sort(np.where(np.isnan(values), np.inf, values))
-    k = max(1, len(ranked) // int(reduction_factor))
-    return bool(own <= ranked[k - 1])
+    k = max(1, len(values) // int(reduction_factor))
+    return bool(own <= _ranked(values)[k - 1])
+
+
+def kept_at_rung(own: float, n_better: int, n_others: int, reduction_factor: int) -> bool:
+    """:func:`promotable` from counts: ``n_better`` of the ``n_others`` other values are
+    strictly below ``own`` (what a rung storage returns instead of every value).
+
+    Example:
+        >>> kept_at_rung(0.3, n_better=1, n_others=5, reduction_factor=3)  # 2nd of 6
+        True
+        >>> kept_at_rung(0.4, n_better=2, n_others=5, reduction_factor=3)
+        False
+    """
+    if not math.isfinite(own):
+        return False
+    return n_better < max(1, (n_others + 1) // int(reduction_factor))
+
+
+def percentile_position(n: int, percentile: float) -> tuple[int, int, float]:
+    """Indices of the two order statistics (0-based, ascending) that the ``percentile``-th
+    value of ``n`` values interpolates between, and the weight of the upper one (numpy's
+    default 'linear' method).
+
+    Example:
+        >>> percentile_position(4, 25.0)
+        (0, 1, 0.75)
+    """
+    p = percentile / 100.0 * (n - 1)
+    lo = int(math.floor(p))
+    return lo, int(math.ceil(p)), p - lo
+
+
+def interpolate(lower: float, upper: float, weight: float) -> float:
+    """``lower + weight * (upper - lower)``, exact when both are equal (also when infinite).
+
+    Example:
+        >>> interpolate(0.0, 2.0, 0.25), interpolate(float("inf"), float("inf"), 0.5)
+        (0.5, inf)
+    """
+    if lower == upper or weight == 0.0:
+        return float(lower)
+    return float(lower + weight * (upper - lower))
 
 
 def above_percentile(own: float, others: np.ndarray, percentile: float) -> bool:
     """Percentile rule: is ``own`` worse than the ``percentile``-th value of the others?
 
-    NaN values among ``others`` are left out; with no finite reference nothing is pruned
-    unless ``own`` itself is NaN.
+    NaN values among ``others`` count as +inf (worst); with no others nothing is pruned; a NaN
+    or infinite ``own`` always is.
 
     Example:
         >>> above_percentile(0.35, np.array([0.1, 0.2, 0.3, 0.4]), 50.0)  # median 0.25
@@ -81,12 +126,13 @@ def above_percentile(own: float, others: np.ndarray, percentile: float) -> bool:
         >>> above_percentile(float("nan"), np.array([]), 50.0)
         True
     """
-    if math.isnan(own):
+    if not math.isfinite(own):
         return True
-    finite = others[~np.isnan(others)]
-    if finite.size == 0:
+    if len(others) == 0:
         return False
-    return bool(own > np.percentile(finite, percentile))
+    ranked = _ranked(others)
+    lo, hi, weight = percentile_position(len(ranked), percentile)
+    return bool(own > interpolate(ranked[lo], ranked[hi], weight))
 
 
 def outside(values: np.ndarray, lower: float | None, upper: float | None) -> np.ndarray:

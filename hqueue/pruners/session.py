@@ -59,7 +59,7 @@ class PruningSession:
         self._values.append(value)
         steps, values = np.asarray(self._steps), np.asarray(self._values, dtype=float)
         names = self.pruner.rungs(self.trial, steps)
-        snapshots = self.storage.record(self.trial, step, value, names)
+        snapshots = self.storage.record(self.trial, step, value, names, self.pruner.quantile)
         if self.pruner.decide(self.trial, steps, values, snapshots):
             self._pruned = True
 

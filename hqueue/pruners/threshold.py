@@ -56,6 +56,10 @@ class Patience(Pruner):
             raise BadArgument(f"min_delta must be >= 0, got {min_delta!r}")
         self.patience, self.wrapped, self.min_delta = patience, wrapped, float(min_delta)
 
+    @property
+    def quantile(self) -> float:
+        return 50.0 if self.wrapped is None else self.wrapped.quantile
+
     def rungs(self, trial: int, steps: np.ndarray) -> list[str]:
         return [] if self.wrapped is None else self.wrapped.rungs(trial, steps)
 

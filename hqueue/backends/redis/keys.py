@@ -37,9 +37,10 @@ Per experiment (``hq:{exp}:...``)
     ``curve:<tid>``                 hash: step -> value (repr of a float), the trial's learning
                                     curve from ``ctrl.report``; at most 10,000 steps; kept
                                     after the trial ends (``scripts/prune_report.lua``)
-    ``rung:<name>``                 hash: tid -> value recorded when the trial first reached
-                                    the pruner's rung ``name`` (first write wins, so a retried
-                                    trial counts once; ``scripts/prune_report.lua``)
+    ``rung:<name>``                 sorted set: tid -> value recorded when the trial first
+                                    reached the pruner's rung ``name`` (NaN as +inf; first
+                                    write wins, so a retried trial counts once;
+                                    ``scripts/prune_report.lua``)
 
 Example:
     >>> ExperimentKeys("exp1").trial(3)

@@ -2,25 +2,26 @@
 
 :class:`RedisRungs` implements :class:`hqueue.pruners.RungStorage`: one report is one round trip
 that appends the point to the trial's curve key and records the value at every rung the report
-reached, returning what each rung holds, read in the same atomic step. Any number of workers
-reporting at once therefore decide as if they had reported one after the other, and a retried
-trial reporting a step again does not count twice at a rung (first write wins).
+reached (a sorted set), returning each rung's :class:`~hqueue.pruners.RungSnapshot` read in the
+same atomic step, in O(log n). Any number of workers reporting at once therefore decide as if
+they had reported one after the other, and a retried trial reporting a step again does not
+count twice at a rung (first write wins).
 
 Example:
     >>> import fakeredis
     >>> rungs = RedisRungs(fakeredis.FakeRedis(), "demo")
-    >>> snap = rungs.record(3, step=1, value=0.5, rungs=["sh:1"])[0]
-    >>> snap.own, snap.others.tolist()
-    (0.5, [])
+    >>> rungs.record(3, step=1, value=0.5, rungs=["sh:1"])[0]
+    RungSnapshot(own=0.5, n_others=0, n_better=0, lower=nan, upper=nan)
     >>> _ = rungs.record(4, step=1, value=0.25, rungs=["sh:1"])
-    >>> rungs.record(3, step=1, value=9.0, rungs=["sh:1"])[0].own  # a retry: first value stays
-    0.5
+    >>> rungs.record(3, step=1, value=9.0, rungs=["sh:1"])[0]  # a retry: first value stays
+    RungSnapshot(own=0.5, n_others=1, n_better=1, lower=0.25, upper=0.25)
     >>> rungs.curve(3)
     (array([1]), array([9.]))
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,21 +47,17 @@ class RedisRungs:
         self.max_curve_points = int(max_curve_points)
         self._script = client.register_script(_load_script("prune_report"))
 
-    def record(self, trial: int, step: int, value: float,
-               rungs: Sequence[str]) -> list[RungSnapshot]:
+    def record(self, trial: int, step: int, value: float, rungs: Sequence[str],
+               quantile: float = 50.0) -> list[RungSnapshot]:
         """See :meth:`hqueue.pruners.RungStorage.record` (one round trip)."""
-        trial = int(trial)
+        trial, value = int(trial), float(value)
         keys = [self.keys.curve(trial)] + [self.keys.rung(name) for name in rungs]
-        reply = self._script(keys=keys, args=[trial, int(step), repr(float(value)),
-                                              self.max_curve_points])
-        return [self._snapshot(trial, flat) for flat in reply[1:]]
-
-    @staticmethod
-    def _snapshot(trial: int, flat: Sequence[Any]) -> RungSnapshot:
-        tids = np.array([int(t) for t in flat[0::2]], dtype=np.int64)
-        values = np.array([float(_text(v)) for v in flat[1::2]], dtype=float)
-        mine = tids == trial
-        return RungSnapshot(float(values[mine][0]), values[~mine])
+        reply = self._script(keys=keys, args=[
+            trial, int(step), repr(value), self.max_curve_points,
+            "inf" if math.isnan(value) else repr(value), repr(float(quantile))])
+        return [RungSnapshot(float(_text(own)), int(n), int(better), float(_text(lower)),
+                             float(_text(upper)))
+                for own, n, better, lower, upper in reply[1:]]
 
     def curve(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of trial ``tid``'s learning curve, by step (kept after it ends)."""
@@ -71,5 +68,5 @@ class RedisRungs:
 
     def rung(self, name: str) -> dict[int, float]:
         """One rung's records, ``{tid: value}``."""
-        raw = self.client.hgetall(self.keys.rung(name))
-        return {int(_text(t)): float(_text(v)) for t, v in raw.items()}
+        raw = self.client.zrange(self.keys.rung(name), 0, -1, withscores=True)
+        return {int(_text(t)): float(v) for t, v in raw}
