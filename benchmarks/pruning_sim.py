@@ -150,7 +150,8 @@ class OptunaSearcher:
 def _hqueue_pruner(name: str, steps: int) -> Any:
     from hqueue import pruners
 
-    return {"hqueue_none": pruners.NoPruner(), "hqueue_asha": pruners.default_pruner(),
+    return {"hqueue_none": pruners.NoPruner(),
+            "hqueue_asha": pruners.SuccessiveHalving(max_resource=steps),
             "hqueue_hyperband": pruners.Hyperband(1, steps, 3),
             "hqueue_median": pruners.Median()}[name]
 

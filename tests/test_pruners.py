@@ -154,6 +154,14 @@ def test_asha_never_prunes_at_or_beyond_max_resource():
     assert asha.rungs(3, np.array([4])) == ["sh:1:2:0:1", "sh:1:2:0:2"]
 
 
+def test_asha_first_rung_defaults_to_three_halvings_below_max_resource():
+    assert SuccessiveHalving(max_resource=81).rungs(0, np.array([100])) == [
+        "sh:3:3:0:3", "sh:3:3:0:9", "sh:3:3:0:27"]
+    assert SuccessiveHalving(max_resource=27).min_resource == 1
+    assert SuccessiveHalving(max_resource=1000, reduction_factor=2).min_resource == 125
+    assert SuccessiveHalving().min_resource == 1
+
+
 def test_asha_rejects_bad_arguments_in_one_line():
     with pytest.raises(BadArgument, match="reduction_factor"):
         SuccessiveHalving(reduction_factor=1)

@@ -41,14 +41,20 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 class SuccessiveHalving(Pruner):
     """ASHA: keep the top ``1/reduction_factor`` at each rung (see the module docstring).
 
-    A report at or beyond ``max_resource`` reaches no rung and is never pruned.
+    A report at or beyond ``max_resource`` reaches no rung and is never pruned. With
+    ``min_resource=None`` (the default) the first rung is at ``max_resource // eta**3`` (at
+    most three halvings, so a trial is first judged after a fair share of its training), or at
+    step 1 when ``max_resource`` is not given.
     """
 
-    def __init__(self, min_resource: int = 1, reduction_factor: int = 3,
+    def __init__(self, min_resource: int | None = None, reduction_factor: int = 3,
                  min_early_stopping_rate: int = 0, max_resource: int | None = None,
                  bracket: str = "") -> None:
-        self.min_resource = _positive_int("min_resource", min_resource)
         self.reduction_factor = _positive_int("reduction_factor", reduction_factor, 2)
+        if min_resource is None:
+            min_resource = 1 if max_resource is None else max(
+                1, int(max_resource) // self.reduction_factor ** 3)
+        self.min_resource = _positive_int("min_resource", min_resource)
         self.min_early_stopping_rate = _positive_int(
             "min_early_stopping_rate", min_early_stopping_rate, 0)
         self.max_resource = None if max_resource is None else _positive_int(
