@@ -87,7 +87,8 @@ class Ctrl:
         if self.pruning is None and self.current_trial is not None:
             rungs = rungs_of(self.trials)
             if rungs is not None:
-                self.pruning = PruningSession(default_pruner(), rungs, self.current_trial["tid"])
+                self.pruning = PruningSession(default_pruner(), rungs, self.current_trial["tid"],
+                                              is_default=True)
         return self.pruning
 
     def should_prune(self) -> bool:
@@ -108,7 +109,7 @@ class Ctrl:
 
     def epochs(self, n: int, start: int = 0) -> Iterator[int]:
         """``start .. n-1``; after each epoch but the last, raise :class:`TrialPruned` if the
-        pruner says so.
+        pruner says so. Without a chosen pruner, ASHA's rungs are fitted to ``n`` steps.
 
         Example:
             >>> def train(ctrl):  # doctest: +SKIP
@@ -116,6 +117,9 @@ class Ctrl:
             ...         ctrl.report(fit_one_epoch(), step=epoch)
             ...     return final_loss()
         """
+        session = self._pruning_session()
+        if session is not None:
+            session.set_length(int(n))  # the default pruner's rungs fit the loop
         for epoch in range(int(start), int(n)):
             yield epoch
             if epoch < int(n) - 1 and self.should_prune():  # the last epoch's work is done

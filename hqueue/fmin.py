@@ -322,6 +322,7 @@ class SerialLoop:
         self.trials_save_file = trials_save_file
         self.verbose = verbose
         self.pruner = default_pruner() if pruner is None else pruner
+        self._default_pruner = pruner is None
         self._seen = 0
         self._queue: list[dict] = []
 
@@ -382,7 +383,8 @@ class SerialLoop:
         now = utcnow()
         doc["state"] = JOB_STATE_RUNNING
         doc["book_time"] = doc["refresh_time"] = now
-        pruning = PruningSession(self.pruner, rungs_of(trials), doc["tid"])  # issue 14
+        pruning = PruningSession(self.pruner, rungs_of(trials), doc["tid"],  # issue 14
+                                 is_default=self._default_pruner)
         ctrl = Ctrl(trials, current_trial=doc, pruning=pruning)
         try:
             result = self.domain.evaluate(spec_from_misc(doc["misc"]), ctrl)

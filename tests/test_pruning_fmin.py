@@ -12,6 +12,7 @@ import hqueue
 from hqueue import Ctrl, TrialPruned, Trials, fmin, fmin_pass_expr_memo_ctrl, hp, rand
 from hqueue.exceptions import BadArgument
 from hqueue.pruners import NoPruner, SuccessiveHalving, Threshold, learning_curve
+from hqueue.pruners.storage import rungs_of
 from hqueue.pyll import rec_eval
 
 EPOCHS = 27
@@ -98,6 +99,29 @@ def test_pruning_spends_fewer_epochs_than_no_pruning():
 def test_without_a_pruner_should_prune_uses_asha():
     trials = _search(epoch_objective, None)
     assert hqueue.STATUS_PRUNED in trials.statuses()
+
+
+def test_default_pruner_fits_its_rungs_to_the_epoch_loop():
+    trials = _search(epoch_objective, None)
+    assert rungs_of(trials).names() == {"sh:1:3:0:1", "sh:1:3:0:3", "sh:1:3:0:9"}  # max_resource 27: no rung 27
+    long_trials = Trials()
+
+    @fmin_pass_expr_memo_ctrl
+    def long_objective(expr, memo, ctrl):
+        x = rec_eval(expr, memo=memo)
+        for epoch in ctrl.epochs(81):
+            ctrl.report(_curve_value(x, epoch), step=epoch + 1)
+        return 0.0
+
+    fmin(long_objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=5,
+         trials=long_trials, rstate=np.random.default_rng(0), show_progressbar=False)
+    assert rungs_of(long_trials).names() <= {
+        "sh:3:3:0:3", "sh:3:3:0:9", "sh:3:3:0:27"}
+
+
+def test_a_chosen_pruner_is_not_replaced_by_the_loop_length():
+    trials = _search(epoch_objective, SuccessiveHalving(reduction_factor=2), n=5)
+    assert all(name.startswith("sh:1:2:0:") for name in rungs_of(trials).names())
 
 
 def test_epochs_does_not_prune_after_the_last_epoch():

@@ -28,6 +28,9 @@ class LightGBMPruning:
         self.ctrl, self.metric, self.data = ctrl, metric, data
 
     def __call__(self, env: Any) -> None:
+        session = getattr(self.ctrl, "pruning", None)
+        if session is not None and env.iteration == env.begin_iteration:
+            session.set_length(env.end_iteration - env.begin_iteration)
         results: dict[str, dict[str, Any]] = {}
         higher: dict[tuple[str, str], bool] = {}
         for entry in env.evaluation_result_list or []:

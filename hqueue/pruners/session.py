@@ -38,8 +38,10 @@ logger = logging.getLogger(__name__)
 class PruningSession:
     """The pruning state of one running trial (its accepted reports and the decision)."""
 
-    def __init__(self, pruner: Pruner, storage: RungStorage, trial: int) -> None:
+    def __init__(self, pruner: Pruner, storage: RungStorage, trial: int,
+                 is_default: bool = False) -> None:
         self.pruner, self.storage, self.trial = pruner, storage, int(trial)
+        self.is_default = is_default  # no pruner was chosen: the default may adapt
         self._steps: list[int] = []
         self._values: list[float] = []
         self._pruned = False
@@ -62,6 +64,17 @@ class PruningSession:
         snapshots = self.storage.record(self.trial, step, value, names, self.pruner.quantile)
         if self.pruner.decide(self.trial, steps, values, snapshots):
             self._pruned = True
+
+    def set_length(self, max_steps: int) -> None:
+        """Tell the session how many steps the trial will run (``ctrl.epochs(n)`` does).
+
+        When no pruner was chosen and nothing was reported yet, the default becomes
+        ``SuccessiveHalving(max_resource=max_steps)``, so its rungs fit the loop.
+        """
+        if self.is_default and not self._steps and max_steps >= 1:
+            from .halving import SuccessiveHalving  # halving's doctests import this module
+
+            self.pruner = SuccessiveHalving(max_resource=int(max_steps))
 
     def should_prune(self) -> bool:
         """True once a report was judged not worth continuing."""

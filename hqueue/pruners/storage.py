@@ -93,6 +93,11 @@ class MemoryRungs:
                 out.append(summarize(own, others, quantile))
         return out
 
+    def names(self) -> set[str]:
+        """The rungs recorded so far."""
+        with self._lock:
+            return set(self._rungs)
+
     def values(self, rung: str) -> dict[int, float]:
         """A copy of one rung's records (``{trial: value}``)."""
         with self._lock:
