@@ -103,7 +103,8 @@ def test_without_a_pruner_should_prune_uses_asha():
 
 def test_default_pruner_fits_its_rungs_to_the_epoch_loop():
     trials = _search(epoch_objective, None)
-    assert rungs_of(trials).names() == {"sh:1:3:0:1", "sh:1:3:0:3", "sh:1:3:0:9"}  # max_resource 27: no rung 27
+    # max_resource 27: rungs 1, 3, 9 and none at 27
+    assert rungs_of(trials).names() == {"sh:1:3:0:1", "sh:1:3:0:3", "sh:1:3:0:9"}
     long_trials = Trials()
 
     @fmin_pass_expr_memo_ctrl
