@@ -120,7 +120,6 @@ class Hyperband(Pruner):
     def rungs(self, trial: int, steps: np.ndarray) -> list[str]:
         return self.bracket(trial).rungs(trial, steps)
 
-
     def decide(self, trial: int, steps: np.ndarray, values: np.ndarray,
                snapshots: Sequence[RungSnapshot]) -> bool:
         return self.bracket(trial).decide(trial, steps, values, snapshots)
