@@ -84,12 +84,13 @@ class Ctrl:
     def _pruning_session(self) -> PruningSession | None:
         """The trial's pruning session; made on first use (default pruner) for in-memory
         trials, None where no shared rung storage is reachable (a Redis worker, for now)."""
-        if self.pruning is None and self.current_trial is not None:
+        if getattr(self, "pruning", None) is None and self.current_trial is not None:
+            # (subclasses such as the worker's RedisCtrl may not run Ctrl.__init__)
             rungs = rungs_of(self.trials)
             if rungs is not None:
                 self.pruning = PruningSession(default_pruner(), rungs, self.current_trial["tid"],
                                               is_default=True)
-        return self.pruning
+        return getattr(self, "pruning", None)
 
     def should_prune(self) -> bool:
         """True when the pruner judged the latest report not worth continuing.
