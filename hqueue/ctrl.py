@@ -97,13 +97,14 @@ class Ctrl:
 
         False before any report. The objective then ends the trial with
         ``raise hqueue.TrialPruned()``. Without a pruner (``fmin(..., pruner=None)``), ASHA
-        decides. On Redis workers pruning is not wired in yet: always False there (logged).
+        decides; on Redis workers it is always ASHA, on the experiment's shared rungs. Where no
+        rung storage is reachable, always False (logged once).
         """
         session = self._pruning_session()
         if session is None:
             if not getattr(self, "_warned_no_pruning", False):
-                logger.warning("should_prune(): no rung storage here (Redis workers do not "
-                               "prune yet); the trial goes on")
+                logger.warning("should_prune(): no rung storage for this ctrl's trials; the "
+                               "trial goes on")
                 self._warned_no_pruning = True
             return False
         return session.should_prune()

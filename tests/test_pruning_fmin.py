@@ -181,19 +181,3 @@ def test_trials_with_rung_records_pickle_and_resume(tmp_path):
                    rstate=np.random.default_rng(1), show_progressbar=False,
                    trials_save_file=path)
     assert "x" in resumed
-
-
-def test_a_redis_worker_ctrl_reports_and_never_prunes_for_now():
-    fakeredis = pytest.importorskip("fakeredis")
-    from hqueue.backends.redis.store import TrialStore
-    from hqueue.fmin import generate_trial
-    from hqueue.worker.ctrl import RedisCtrl
-
-    store = TrialStore(fakeredis.FakeRedis(), "demo")
-    store.create([generate_trial(0, {"x": 1.0})])
-    claim = store.claim(0, owner="w1", lease_s=30)
-    ctrl = RedisCtrl(store, claim.doc, owner="w1")
-    ctrl.report(float("nan"), step=1)
-    assert store.get(0)["result"]["intermediate"][0]["step"] == 1
-    assert not ctrl.should_prune()
-    assert list(ctrl.epochs(2)) == [0, 1]
