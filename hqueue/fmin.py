@@ -194,7 +194,8 @@ def fmin(
     ``loss_threshold`` and ``early_stop_fn(trials, *state) -> (stop, state)`` end the search
     early. With ``return_argmin=False`` the best configuration (``space_eval`` of the best
     point) is returned instead. ``pruner`` (see :mod:`hqueue.pruners`; ASHA when None) judges
-    the objective's ``ctrl.report`` values for ``ctrl.should_prune()``; in-memory Trials only.
+    the objective's ``ctrl.report`` values for ``ctrl.should_prune()`` (RedisTrials: the
+    default only, for now).
     """
     if algo is None:
         from .algos.tpe import suggest as algo
@@ -216,8 +217,8 @@ def fmin(
         raise BadArgument(f"pruner must be an hqueue.pruners.Pruner such as "
                           f"SuccessiveHalving(), got {pruner!r}")
     if pruner is not None and getattr(trials, "asynchronous", False):
-        raise BadArgument("pruner= works with in-memory Trials for now; RedisTrials workers "
-                          "do not prune yet")
+        raise BadArgument("pruner= is not supported with RedisTrials yet: its workers prune "
+                          "with the default ASHA; leave pruner=None")
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)
