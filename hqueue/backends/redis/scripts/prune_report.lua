@@ -11,7 +11,7 @@
 -- n_better counts others strictly below own, and lower/upper are the others' order
 -- statistics at floor/ceil(percentile / 100 * (n_others - 1)) ('nan' with no others).
 local kept = 1
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1
+if redis.call('HGET', KEYS[1], ARGV[2])
     or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 else
@@ -27,11 +27,12 @@ for i = 2, #KEYS do
   local better = redis.call('ZCOUNT', key, '-inf', '(' .. own)
   local lower, upper = 'nan', 'nan'
   if others > 0 then
-    local rank = redis.call('ZRANK', key, ARGV[1])
+    -- the others' i-th value is the set's i-th below own's score and its (i+1)-th from there
+    -- on (own sits in the block of scores equal to its own, so which slot it has is moot)
     local p = q / 100.0 * (others - 1)
     local lo, hi = math.floor(p), math.ceil(p)
-    if lo >= rank then lo = lo + 1 end
-    if hi >= rank then hi = hi + 1 end
+    if lo >= better then lo = lo + 1 end
+    if hi >= better then hi = hi + 1 end
     lower = redis.call('ZRANGE', key, lo, lo, 'WITHSCORES')[2]
     upper = redis.call('ZRANGE', key, hi, hi, 'WITHSCORES')[2]
   end
