@@ -1,7 +1,7 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
 Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
-``parallel_quality``, ``memory``, ``scaling``, ``real_quality``. Common options:
+``parallel_quality``, ``memory``, ``scaling``, ``real_quality``, ``pruning``. Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
 MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
@@ -29,6 +29,7 @@ BENCHMARKS = (
     "memory",
     "scaling",
     "real_quality",
+    "pruning",
 )
 
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         dispatch,
         memory,
         parallel_quality,
+        pruning,
         quality,
         real_quality,
         scaling,
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("memory", memory),
         ("scaling", scaling),
         ("real_quality", real_quality),
+        ("pruning", pruning),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)

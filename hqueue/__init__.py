@@ -17,7 +17,7 @@ from . import anneal, atpe, criteria, exceptions, hp, mix, pyll, pyll_utils, ran
 from .backends.redis.trials import RedisTrials  # imports no Redis client until used
 from .ctrl import Ctrl
 from .domain import Domain
-from .exceptions import AllTrialsFailed, HqueueError
+from .exceptions import AllTrialsFailed, HqueueError, TrialPruned
 from .fmin import (
     fmin,
     fmin_pass_expr_memo_ctrl,
@@ -35,6 +35,7 @@ from .states import (
     STATUS_FAIL,
     STATUS_NEW,
     STATUS_OK,
+    STATUS_PRUNED,
     STATUS_RUNNING,
     STATUS_STRINGS,
     STATUS_SUSPENDED,
@@ -49,9 +50,9 @@ __all__ = [
     "AllTrialsFailed", "Ctrl", "Domain", "HqueueError", "JOB_STATE_CANCEL", "JOB_STATE_DONE",
     "JOB_STATE_ERROR", "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATES", "RedisTrials",
     "STATUS_FAIL", "STATUS_NEW",
-    "STATUS_OK", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED", "TrialState",
-    "TrialStatus", "Trials", "anneal", "atpe", "criteria", "exceptions", "fmin",
-    "fmin_pass_expr_memo_ctrl",
+    "STATUS_OK", "STATUS_PRUNED", "STATUS_RUNNING", "STATUS_STRINGS", "STATUS_SUSPENDED",
+    "TrialState", "TrialPruned", "TrialStatus", "Trials", "anneal", "atpe", "criteria",
+    "exceptions", "fmin", "fmin_pass_expr_memo_ctrl",
     "generate_trials_to_calculate", "hp", "mix", "partial", "pyll", "pyll_utils", "rand",
     "space_eval", "tpe", "utils",
     "trials_from_docs",

@@ -17,10 +17,12 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import BadArgument
+from .exceptions import BadArgument, TrialPruned
+from .pruners import PruningSession, default_pruner
+from .pruners.storage import rungs_of
 from .states import JOB_STATE_DONE
 from .trial_doc import generate_trial, utcnow
 
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
     from .trials import Trials
 
 logger = logging.getLogger("hqueue.ctrl")
+
+#: a trial's learning curve keeps its first this many reports (later ones are dropped, logged)
+MAX_CURVE_POINTS = 10_000
 
 
 class Ctrl:
@@ -38,12 +43,14 @@ class Ctrl:
     error = logger.error
     debug = logger.debug
 
-    def __init__(self, trials: Trials, current_trial: dict | None = None) -> None:
+    def __init__(self, trials: Trials, current_trial: dict | None = None,
+                 pruning: PruningSession | None = None) -> None:
         if trials is None:
             raise BadArgument("Ctrl needs a trials object")
         self.trials = trials
         self.current_trial = current_trial
         self._stop_requested = False
+        self.pruning = pruning  # pruning (issue 14): judges each report; see should_prune
 
     def checkpoint(self, r: Mapping[str, Any] | None = None) -> None:
         """Make ``r`` the current trial's (partial) result, visible while the trial runs."""
@@ -64,9 +71,64 @@ class Ctrl:
         result = dict(self.current_trial["result"])
         history = list(result.get("intermediate", []))
         step = len(history) if step is None else int(step)
-        history.append({"step": step, "value": float(value), **extra})
-        result["intermediate"] = history
-        self.checkpoint(result)
+        if len(history) >= MAX_CURVE_POINTS:  # pruning (issue 14): curves are bounded
+            logger.warning("trial %s: report at step %s dropped from the learning curve "
+                           "(it keeps the first %d)", self.current_trial.get("tid"), step,
+                           MAX_CURVE_POINTS)
+        else:
+            history.append({"step": step, "value": float(value), **extra})
+            result["intermediate"] = history
+            self.checkpoint(result)
+        session = self._pruning_session()
+        if session is not None:
+            session.report(value, step)
+
+    # -- pruning (issue 14) ----------------------------------------------------------------
+    def _pruning_session(self) -> PruningSession | None:
+        """The trial's pruning session; made on first use (default pruner) for in-memory
+        trials, None where no shared rung storage is reachable (a Redis worker, for now)."""
+        if getattr(self, "pruning", None) is None and self.current_trial is not None:
+            # (subclasses such as the worker's RedisCtrl may not run Ctrl.__init__)
+            rungs = rungs_of(self.trials)
+            if rungs is not None:
+                self.pruning = PruningSession(default_pruner(), rungs, self.current_trial["tid"],
+                                              is_default=True)
+        return getattr(self, "pruning", None)
+
+    def should_prune(self) -> bool:
+        """True when the pruner judged the latest report not worth continuing.
+
+        False before any report. The objective then ends the trial with
+        ``raise hqueue.TrialPruned()``. Without a pruner (``fmin(..., pruner=None)``), ASHA
+        decides; on Redis workers it is always ASHA, on the experiment's shared rungs. Where no
+        rung storage is reachable, always False (logged once).
+        """
+        session = self._pruning_session()
+        if session is None:
+            if not getattr(self, "_warned_no_pruning", False):
+                logger.warning("should_prune(): no rung storage for this ctrl's trials; the "
+                               "trial goes on")
+                self._warned_no_pruning = True
+            return False
+        return session.should_prune()
+
+    def epochs(self, n: int, start: int = 0) -> Iterator[int]:
+        """``start .. n-1``; after each epoch but the last, raise :class:`TrialPruned` if the
+        pruner says so. Without a chosen pruner, ASHA's rungs are fitted to ``n`` steps.
+
+        Example:
+            >>> def train(ctrl):  # doctest: +SKIP
+            ...     for epoch in ctrl.epochs(27):
+            ...         ctrl.report(fit_one_epoch(), step=epoch)
+            ...     return final_loss()
+        """
+        session = self._pruning_session()
+        if session is not None:
+            session.set_length(int(n))  # the default pruner's rungs fit the loop
+        for epoch in range(int(start), int(n)):
+            yield epoch
+            if epoch < int(n) - 1 and self.should_prune():  # the last epoch's work is done
+                raise TrialPruned(f"pruned after step {epoch}")
 
     def should_stop(self) -> bool:
         """True once the driver asked this trial to stop (timeout, cancel, Ctrl-C)."""

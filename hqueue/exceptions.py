@@ -74,5 +74,15 @@ class BadArgument(HqueueError, ValueError):
 class SearchInterrupted(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
     """Ctrl-C stopped a distributed search; the message says what was cancelled, what still
     runs and how to resume. A KeyboardInterrupt, so ``except KeyboardInterrupt`` catches it."""
+
+
 class NotProvided(HqueueError, NotImplementedError):
     """A hyperopt feature that hqueue deliberately does not ship (the message says what to use)."""
+
+
+class TrialPruned(HqueueError):
+    """Raised by an objective to end its trial as pruned (after ``ctrl.should_prune()``).
+
+    The trial finishes with ``result["status"] == "pruned"``, its last reported value as the
+    loss and its curve in ``result["intermediate"]``; it is not an error.
+    """

@@ -28,6 +28,7 @@ import numpy as np
 from . import progress
 from .domain import Domain
 from .exceptions import AllTrialsFailed, BadArgument, InvalidAnnotatedParameter
+from .pruners import Pruner
 from .pyll.base import Apply, as_apply, rec_eval, toposort
 from .search import (  # noqa: F401  (STOP_EXPERIMENT, StopRules: public here since hyperopt)
     STOP_EXPERIMENT,
@@ -149,6 +150,7 @@ def fmin(
     show_progressbar: bool | Callable = True,
     early_stop_fn: Callable | None = None,
     trials_save_file: str = "",
+    pruner: Pruner | None = None,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with ``algo``; returns the best point found.
 
@@ -159,6 +161,9 @@ def fmin(
     ``max_evals``, when ``trials`` is empty. One setup and teardown for every backend; the
     runner depends on who evaluates: this process (``Trials``) or workers (``RedisTrials``,
     where the keywords that cannot apply are refused with a one-line BadArgument).
+    ``pruner`` (see :mod:`hqueue.pruners`; ASHA when None) judges the objective's
+    ``ctrl.report`` values for ``ctrl.should_prune()`` (RedisTrials: the default only, for
+    now).
     """
     if allow_trials_fmin and trials is not None and overrides_fmin(trials):
         return trials.fmin(
@@ -167,7 +172,8 @@ def fmin(
             catch_eval_exceptions=catch_eval_exceptions, verbose=verbose,
             return_argmin=return_argmin, points_to_evaluate=points_to_evaluate,
             max_queue_len=max_queue_len, show_progressbar=show_progressbar,
-            early_stop_fn=early_stop_fn, trials_save_file=trials_save_file)
+            early_stop_fn=early_stop_fn, trials_save_file=trials_save_file,
+            **({"pruner": pruner} if pruner is not None else {}))
     if algo is None:
         from .algos.tpe import suggest as algo
     if not callable(algo):
@@ -178,6 +184,12 @@ def fmin(
     rng = as_generator(rstate)
     if trials is not None and trials.asynchronous:
         refuse_on_workers(catch_eval_exceptions, trials_save_file)
+    if pruner is not None and not isinstance(pruner, Pruner):
+        raise BadArgument(f"pruner must be an hqueue.pruners.Pruner such as "
+                          f"SuccessiveHalving(), got {pruner!r}")
+    if pruner is not None and trials is not None and trials.asynchronous:
+        raise BadArgument("pruner= is not supported with RedisTrials yet: its workers prune "
+                          "with the default ASHA; leave pruner=None")
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)
@@ -186,7 +198,7 @@ def fmin(
     search = Search(domain, trials, algo, rng, n_max, max_queue_len,
                     StopRules(timeout, loss_threshold, early_stop_fn),
                     catch_eval_exceptions=bool(catch_eval_exceptions),
-                    trials_save_file=trials_save_file)
+                    trials_save_file=trials_save_file, pruner=pruner)
     runner = trials.backend.runner(search) if trials.asynchronous else SerialRunner(search)
     runner.start()
     try:

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .ctrl import Ctrl
-from .exceptions import BadArgument
-from .validate import validate_loss_threshold, validate_timeout
+from .exceptions import BadArgument, TrialPruned
+from .pruners import Pruner, PruningSession, default_pruner, pruned_result
+from .pruners.storage import rungs_of
 from .states import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -42,6 +43,7 @@ from .states import (
     STATUS_FAIL,
 )
 from .trial_doc import active_values, utcnow
+from .validate import validate_loss_threshold, validate_timeout
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -170,6 +172,7 @@ class Search:
     stop_rules: StopRules = field(default_factory=lambda: StopRules(None, None, None))
     catch_eval_exceptions: bool = False
     trials_save_file: str = ""
+    pruner: Pruner | None = None  # None: the default ASHA (see hqueue.pruners)
 
     def suggest(self, n: int) -> list[dict] | None:
         """``n`` new trial documents from the algorithm (not inserted); None when it has
@@ -284,9 +287,17 @@ class SerialRunner:
         trials = self.search.trials
         doc["state"] = JOB_STATE_RUNNING
         doc["book_time"] = doc["refresh_time"] = utcnow()
-        ctrl = Ctrl(trials, current_trial=doc)
+        pruner = self.search.pruner
+        pruning = PruningSession(default_pruner() if pruner is None else pruner,
+                                 rungs_of(trials), doc["tid"], is_default=pruner is None)
+        ctrl = Ctrl(trials, current_trial=doc, pruning=pruning)
         try:
             result = self.search.domain.evaluate(active_values(doc["misc"]), ctrl)
+        except TrialPruned:  # a finished trial, not an error
+            doc["result"] = pruned_result(doc["result"])
+            doc["state"] = JOB_STATE_DONE
+            doc["refresh_time"] = utcnow()
+            return
         except KeyboardInterrupt:
             doc["state"] = JOB_STATE_CANCEL
             doc["result"] = {"status": STATUS_FAIL, "failure": "interrupted (KeyboardInterrupt)"}
@@ -301,6 +312,8 @@ class SerialRunner:
             if not self.search.catch_eval_exceptions:
                 raise
             return
+        if "intermediate" in doc["result"] and "intermediate" not in result:
+            result["intermediate"] = doc["result"]["intermediate"]  # the curve stays
         doc["result"] = result
         doc["state"] = JOB_STATE_DONE
         doc["refresh_time"] = utcnow()

@@ -33,6 +33,7 @@ class TrialStatus(str, enum.Enum):
     SUSPENDED = "suspended"
     OK = "ok"
     FAIL = "fail"
+    PRUNED = "pruned"  # stopped early by a pruner; not a failure (hqueue only)
 
 
 JOB_STATE_NEW = TrialState.NEW.value
@@ -48,4 +49,6 @@ STATUS_RUNNING = TrialStatus.RUNNING.value
 STATUS_SUSPENDED = TrialStatus.SUSPENDED.value
 STATUS_OK = TrialStatus.OK.value
 STATUS_FAIL = TrialStatus.FAIL.value
+STATUS_PRUNED = TrialStatus.PRUNED.value
+# hyperopt's tuple, unchanged: objectives end pruned trials by raising TrialPruned
 STATUS_STRINGS = ("new", "running", "suspended", "ok", "fail")

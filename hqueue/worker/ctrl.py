@@ -38,8 +38,10 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from ..backends.redis.attachments import AttachmentTooLarge, RedisAttachments  # noqa: F401
+from ..backends.redis.rungs import RedisRungs
 from ..ctrl import Ctrl
 from ..exceptions import BadArgument, HqueueError
+from ..pruners import PruningSession, default_pruner
 from ..states import JOB_STATE_DONE
 from ..trial_doc import new_trial_doc, utcnow
 from ..trials import Trials
@@ -74,6 +76,14 @@ class RedisCtrl(Ctrl):
     @property
     def tid(self) -> int:
         return int(self.current_trial["tid"])
+
+    def _pruning_session(self) -> PruningSession | None:
+        """Pruning (issue 14): the default ASHA on the experiment's rungs in Redis; each report
+        is also kept in the trial's curve key (one more round trip per report)."""
+        if getattr(self, "pruning", None) is None:
+            rungs = RedisRungs(self.store.client, self.store.exp_key)
+            self.pruning = PruningSession(default_pruner(), rungs, self.tid, is_default=True)
+        return self.pruning
 
     def _check_open(self) -> None:
         if self.closed:

@@ -56,8 +56,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends.redis.codec import CorruptTrialDocument, UnencodableValue
-from ..exceptions import HqueueError
+from ..exceptions import HqueueError, TrialPruned
 from ..fmin import spec_from_misc
+from ..pruners import pruned_result
 from ..security import DomainTransferError, SignatureError
 from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR
 from .ctrl import RedisCtrl, TaskSender
@@ -344,6 +345,8 @@ def _conclude(run: _Run) -> str:
         if run.result is not None and run.exc is None:
             return _finish(run, JOB_STATE_CANCEL, run.result)
         return _finish(run, JOB_STATE_CANCEL, _failure_result(run, "cancelled"))
+    if isinstance(run.exc, TrialPruned):  # pruning (issue 14): finished, not an error
+        return _finish(run, JOB_STATE_DONE, pruned_result(run.ctrl.current_trial["result"]))
     if run.exc is not None:
         if isinstance(run.exc, _LOAD_ERRORS):
             logger.error("trial %s of %r: %s", tid, run.store.exp_key, run.exc)

@@ -34,6 +34,13 @@ Per experiment (``hq:{exp}:...``)
                                     is a random id per write (24 h expiry until switched in)
     ``attachments``                 set: names of the experiment's attachment keys
     ``driver``                      string: id of the driver holding the experiment (PX lease)
+    ``curve:<tid>``                 hash: step -> value (repr of a float), the trial's learning
+                                    curve from ``ctrl.report``; at most 10,000 steps; kept
+                                    after the trial ends (``scripts/prune_report.lua``)
+    ``rung:<name>``                 sorted set: tid -> value recorded when the trial first
+                                    reached the pruner's rung ``name`` (NaN as +inf; first
+                                    write wins, so a retried trial counts once;
+                                    ``scripts/prune_report.lua``)
 
 Example:
     >>> ExperimentKeys("exp1").trial(3)
@@ -89,6 +96,14 @@ class ExperimentKeys:
     def attachment_chunk(self, version: str, i: int) -> str:
         """Piece ``i`` of the large attachment value written as ``version``."""
         return f"{self.base}:chunk:{version}:{int(i)}"
+
+    def curve(self, tid: int) -> str:
+        """The learning curve of trial ``tid`` (pruning, issue 14)."""
+        return f"{self.base}:curve:{int(tid)}"
+
+    def rung(self, name: str) -> str:
+        """The records of pruner rung ``name`` (pruning, issue 14)."""
+        return f"{self.base}:rung:{name}"
 
     def all_patterns(self) -> str:
         """A SCAN pattern matching every key of the experiment."""

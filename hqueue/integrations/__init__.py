@@ -1,0 +1,55 @@
+"""One-line pruning for existing training loops: callbacks for LightGBM and XGBoost.
+
+Each callback reports the chosen validation metric after every boosting round through
+``ctrl.report`` and raises :class:`hqueue.TrialPruned` when ``ctrl.should_prune()``. The
+modules import their library only when used; hqueue does not depend on either.
+
+Example:
+    from hqueue.integrations.lgbm import LightGBMPruning
+    booster = lightgbm.train(params, train_set, valid_sets=[valid],
+                             callbacks=[LightGBMPruning(ctrl, "binary_logloss")])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..exceptions import BadArgument, TrialPruned
+
+#: metric names (or prefixes) where higher is better; their values are negated when reported
+HIGHER_IS_BETTER = ("auc", "aucpr", "map", "ndcg", "pre", "average_precision")
+
+
+def higher_is_better(metric: str) -> bool:
+    """True for metrics such as ``auc`` or ``ndcg@5`` that are maximized.
+
+    Example:
+        >>> higher_is_better("ndcg@5"), higher_is_better("logloss")
+        (True, False)
+    """
+    name = metric.split("@")[0].split("-")[0]
+    return name in HIGHER_IS_BETTER
+
+
+def report_round(ctrl: Any, value: float, step: int, maximize: bool, where: str) -> None:
+    """Report one round's metric (negated when maximized) and raise TrialPruned if told to."""
+    ctrl.report(-float(value) if maximize else float(value), step=step)
+    if ctrl.should_prune():
+        raise TrialPruned(f"pruned after boosting round {step} ({where})")
+
+
+def pick(results: Mapping[str, Mapping[str, Any]], data: str | None,
+         metric: str | None) -> tuple[str, str, Any]:
+    """``(data, metric, value)`` from ``{data: {metric: value}}``: the requested pair, or the
+    last metric of the last data set (the validation set libraries list last)."""
+    if not results:
+        raise BadArgument("no evaluation results: pass a validation set to the training call")
+    data = data if data is not None else list(results)[-1]
+    if data not in results:
+        raise BadArgument(f"no evaluation data named {data!r}; have {sorted(results)}")
+    metrics = results[data]
+    metric = metric if metric is not None else list(metrics)[-1]
+    if metric not in metrics:
+        raise BadArgument(f"no metric {metric!r} on {data!r}; have {sorted(metrics)}")
+    return data, metric, metrics[metric]

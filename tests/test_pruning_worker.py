@@ -1,0 +1,102 @@
+"""Pruning on a Redis worker: the runner's ``RedisCtrl`` prunes with ASHA on the experiment's
+shared rungs, keeps every report in the trial's curve key, and a pruned trial ends DONE/pruned
+(on fakeredis and on a real redis-server)."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+import redis
+
+from hqueue import STATUS_OK, STATUS_PRUNED, Domain, hp
+from hqueue.backends.redis.rungs import RedisRungs
+from hqueue.backends.redis.store import TrialStore
+from hqueue.cache import clear_process_cache
+from hqueue.fmin import generate_trial
+from hqueue.pyll import rec_eval
+from hqueue.security import dumps_domain
+from hqueue.states import JOB_STATE_DONE
+from hqueue.worker.runner import accept_trials, run_trial
+
+SECRET = b"pruning-worker-secret-0123456789abcdef"
+EPOCHS = 9
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state(monkeypatch):
+    monkeypatch.setenv("HQUEUE_SECRET", SECRET.decode())
+    clear_process_cache()
+    accept_trials()
+
+
+@pytest.fixture(params=["fakeredis", "real"])
+def store(request):
+    if request.param == "fakeredis":
+        return TrialStore(fakeredis.FakeRedis(), "pexp")
+    return TrialStore(redis.Redis.from_url(request.getfixturevalue("redis_url")), "pexp")
+
+
+def _epoch_objective(expr, memo, ctrl):
+    x = rec_eval(expr, memo=memo)["x"]
+    for epoch in ctrl.epochs(EPOCHS):
+        ctrl.report(x + 0.01 * (EPOCHS - epoch), step=epoch + 1)
+    return x
+
+
+def _publish(store):
+    domain = Domain(_epoch_objective, {"x": hp.uniform("x", 0, 1)}, pass_expr_memo_ctrl=True)
+    digest, blob = dumps_domain(domain, store.exp_key, SECRET)
+    store.client.set(store.keys.domain(digest), blob)
+    store.client.hset(store.keys.meta, mapping={
+        "domain": digest, "queue": "hqueue", "lease_s": 30, "max_retries": 3,
+        "trial_timeout": "", "max_attachment_bytes": 1024})
+
+
+def _add(store, x):
+    [tid] = store.new_tids(1)
+    doc = generate_trial(tid, {"x": x})
+    doc["exp_key"] = store.exp_key
+    store.create([doc])
+    return tid
+
+
+def test_a_worse_trial_is_pruned_on_the_shared_rungs_and_curves_are_kept(store):
+    _publish(store)
+    good, bad = _add(store, 0.1), _add(store, 0.9)
+    assert run_trial(store, good, owner="w1") == "done"
+    assert run_trial(store, bad, owner="w2") == "done"  # pruned is a finished trial
+    good_doc, bad_doc = store.get(good), store.get(bad)
+    assert good_doc["state"] == bad_doc["state"] == JOB_STATE_DONE
+    assert good_doc["result"]["status"] == STATUS_OK
+    assert bad_doc["result"]["status"] == STATUS_PRUNED
+    assert bad_doc["result"]["loss"] == pytest.approx(0.99)  # its one report, at step 1
+    assert [p["step"] for p in bad_doc["result"]["intermediate"]] == [1]
+    rungs = RedisRungs(store.client, store.exp_key)
+    steps, values = rungs.curve(good)
+    assert steps.tolist() == list(range(1, EPOCHS + 1))
+    assert values[-1] == pytest.approx(0.11)
+    assert rungs.curve(bad)[0].tolist() == [1]
+    assert rungs.rung("sh:1:3:0:1") == {good: pytest.approx(0.19), bad: pytest.approx(0.99)}
+
+
+def test_a_rerun_of_a_trial_does_not_count_twice_at_a_rung(store):
+    _publish(store)
+    first = _add(store, 0.5)
+    assert run_trial(store, first, owner="w1") == "done"
+    rungs = RedisRungs(store.client, store.exp_key)
+    before = rungs.rung("sh:1:3:0:1")
+    rungs.record(first, 1, 0.0, ["sh:1:3:0:1"])  # what a retried attempt's report does
+    assert rungs.rung("sh:1:3:0:1") == before
+
+
+def test_a_worker_ctrl_judges_each_report_and_writes_its_curve():
+    from hqueue.worker.ctrl import RedisCtrl
+
+    store = TrialStore(fakeredis.FakeRedis(), "demo")
+    store.create([generate_trial(0, {"x": 1.0})])
+    ctrl = RedisCtrl(store, store.claim(0, owner="w1", lease_s=30).doc, owner="w1")
+    assert not ctrl.should_prune()  # before any report
+    ctrl.report(float("nan"), step=1)  # diverged: ASHA prunes it
+    assert ctrl.should_prune()
+    assert store.get(0)["result"]["intermediate"][0]["step"] == 1
+    assert RedisRungs(store.client, "demo").curve(0)[0].tolist() == [1]
