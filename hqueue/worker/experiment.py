@@ -11,11 +11,15 @@ the worker only reads them (a missing field takes the default shown):
                           enforces it, the worker only reports it)
 ``trial_timeout``         seconds a trial may run; empty means no limit
 ``max_attachment_bytes``  size cap of one attachment (64 MiB)
+``max_result_bytes``      size cap of a trial's encoded result (64 MiB; never above Redis's
+                          default ``proto-max-bulk-len`` of 512 MiB); a larger one is ERROR
 ``queue``                 Celery queue of the experiment's tasks ("hqueue")
 ========================  ===================================================================
 
 The signed domain blob is at ``hq:{exp}:domain:<digest>``. It is unpickled only after its
-signature and digest check out, once per worker process and (experiment, digest).
+signature and digest check out, once per worker process and (experiment, digest); a worker
+keeps the :data:`MAX_DOMAINS` most recently used domains (an LRU), so a long-lived worker
+serving many experiments does not grow without bound.
 
 Example:
     >>> import fakeredis
@@ -30,10 +34,13 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.redis.damaged import as_damaged_key
 from ..cache import process_cache
 from ..exceptions import HqueueError
 from ..security import load_secret, loads_domain
@@ -44,6 +51,9 @@ DEFAULT_QUEUE = "hqueue"
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_ATTACHMENT_BYTES = 64 * 2**20
+DEFAULT_MAX_RESULT_BYTES = 64 * 2**20
+REDIS_MAX_BULK_BYTES = 512 * 2**20 - 2**16  # Redis's default proto-max-bulk-len, less room
+MAX_DOMAINS = 8  # domains a worker process keeps loaded (least recently used dropped)
 
 
 class MissingDomain(HqueueError):
@@ -60,6 +70,7 @@ class ExperimentOptions:
     trial_timeout: float | None = None
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
     queue: str = DEFAULT_QUEUE
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
 
 def _text(value: Any) -> str:
@@ -96,12 +107,21 @@ def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
         trial_timeout=timeout if timeout is not None and timeout > 0 else None,
         max_attachment_bytes=number("max_attachment_bytes", int, DEFAULT_MAX_ATTACHMENT_BYTES),
         queue=meta.get("queue") or DEFAULT_QUEUE,
+        max_result_bytes=min(number("max_result_bytes", int, DEFAULT_MAX_RESULT_BYTES),
+                             REDIS_MAX_BULK_BYTES),
     )
 
 
 def read_options(store: Any) -> ExperimentOptions:
-    """The options of ``store``'s experiment (defaults when the meta hash is missing)."""
-    return parse_options(store.client.hgetall(store.keys.meta))
+    """The options of ``store``'s experiment (defaults when the meta hash is missing).
+
+    Raises :class:`hqueue.backends.redis.damaged.DamagedKey` when the meta key is not a hash.
+    """
+    try:
+        fields = store.client.hgetall(store.keys.meta)
+    except Exception as exc:
+        raise as_damaged_key(exc, store.keys.meta) or exc from None
+    return parse_options(fields)
 
 
 def load_domain(store: Any, digest: str | None, secret: bytes | None = None) -> Any:
@@ -135,4 +155,45 @@ def load_domain(store: Any, digest: str | None, secret: bytes | None = None) -> 
         logger.info("loaded the domain %s of experiment %r", digest[:12], exp_key)
         return domain
 
-    return process_cache(("hqueue.worker.domain", exp_key, digest), build)
+    domains = process_cache("hqueue.worker.domains", lambda: LRUCache(MAX_DOMAINS))
+    return domains.get((exp_key, digest), build)
+
+
+class LRUCache:
+    """Values built on first use, the ``size`` most recently used kept (thread-safe; a
+    factory that raises is called again next time; a forked child shares the parent's
+    values).
+
+    Example:
+        >>> cache = LRUCache(2)
+        >>> [cache.get(k, lambda: k * 10) for k in (1, 2, 1, 3)]
+        [10, 20, 10, 30]
+        >>> list(cache.keys())  # 2 was the least recently used
+        [1, 3]
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, factory: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = factory()  # outside the lock: a slow load does not block other keys
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._values)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()

@@ -2,6 +2,10 @@
 -- ARGV[3] = 'renew' (keep or retake our lease) or 'release' (delete it if ours).
 -- KEYS[1] = driver key
 -- Returns 1 when the lease is (or was, for release) ours, 0 when another driver holds it.
+local damaged = hq_expect('string')
+if damaged then
+  return damaged
+end
 local holder = redis.call('GET', KEYS[1])
 if ARGV[3] == 'release' then
   if holder == ARGV[1] then

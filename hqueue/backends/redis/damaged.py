@@ -1,0 +1,68 @@
+"""Damaged Redis keys: a key of the wrong type, or a counter that holds no integer.
+
+Every store script checks the types of the keys it touches before it writes anything (the
+``hq_expect`` prelude in ``scripts/_prelude.lua``), so a damaged key fails the one call with
+an error naming the key, instead of a half-applied script or a bare ``WRONGTYPE`` that names
+none. :func:`guarded` turns those replies into :class:`DamagedKey`.
+
+Example:
+    >>> import redis
+    >>> err = redis.exceptions.ResponseError("HQDAMAGED hq:{e}:seq is a hash, expected a counter")
+    >>> str(as_damaged_key(err))  # doctest: +ELLIPSIS
+    'Redis key hq:{e}:seq is a hash, expected a counter: ...'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...exceptions import HqueueError
+
+_MARK = "HQDAMAGED "
+
+
+class DamagedKey(HqueueError):
+    """A Redis key of an experiment is of the wrong type or holds a value hqueue cannot use."""
+
+
+def as_damaged_key(exc: Exception, key: str | None = None) -> DamagedKey | None:
+    """The :class:`DamagedKey` a Redis error reply stands for, or None for any other error.
+
+    ``key`` names the key for a plain ``WRONGTYPE`` reply (which names none).
+
+    Example:
+        >>> import redis
+        >>> as_damaged_key(redis.exceptions.ResponseError("ERR unknown command")) is None
+        True
+    """
+    text = str(exc)
+    if text.startswith(_MARK):
+        what = text[len(_MARK):]
+    elif text.startswith("WRONGTYPE"):
+        what = f"{key or 'an experiment key'} holds the wrong kind of value"
+    else:
+        return None
+    return DamagedKey(f"Redis key {what}: it was changed by something other than hqueue; "
+                      "delete it (or restore it from a backup) to repair the experiment")
+
+
+def guarded(script: Callable[..., Any]) -> Callable[..., Any]:
+    """``script`` (a registered Lua script), raising :class:`DamagedKey` for damaged keys.
+
+    Example:
+        >>> guarded(lambda keys, args: 1)(keys=[], args=[])
+        1
+    """
+    import redis
+
+    def call(keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        try:
+            return script(keys=keys, args=args, client=client)
+        except redis.exceptions.ResponseError as exc:
+            damaged = as_damaged_key(exc)
+            if damaged is not None:
+                raise damaged from None
+            raise
+
+    return call
