@@ -28,7 +28,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from ..cache import process_cache
-from . import beacon, shutdown
+from . import beacon, shutdown, supervision, transport
 from .ctrl import TaskSender
 from .experiment import DEFAULT_QUEUE
 
@@ -52,6 +52,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         >>> make_app("unix:///run/redis.sock?db=2").conf.broker_url
         'redis+socket:///run/redis.sock?virtual_host=2'
     """
+    transport.install()  # undecodable broker messages are dropped, not fatal
     app = Celery("hqueue", set_as_current=False)
     app.conf.update(
         broker_url=broker_url(url),
@@ -82,6 +83,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         app.conf.task_queues = [Queue(q, Exchange(q, "direct"), routing_key=q) for q in queues]
     _register_task(app, url)
     shutdown.install()
+    supervision.install(url, task_sender(app))
     beacon.install(app, lambda: client_for(url))
     return app
 

@@ -14,7 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...exceptions import HqueueError
@@ -66,3 +67,27 @@ def guarded(script: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return call
+
+
+@contextlib.contextmanager
+def naming(key: str) -> Iterator[None]:
+    """Run plain Redis commands on ``key``, raising :class:`DamagedKey` naming it if it has
+    the wrong type.
+
+    Example:
+        >>> import fakeredis
+        >>> client = fakeredis.FakeRedis()
+        >>> _ = client.set("hq:{e}:seq", "x")
+        >>> with naming("hq:{e}:seq"):  # doctest: +ELLIPSIS
+        ...     client.xread({"hq:{e}:seq": "0-0"})
+        Traceback (most recent call last):
+          ...
+        hqueue.backends.redis.damaged.DamagedKey: Redis key hq:{e}:seq holds the wrong kind...
+    """
+    try:
+        yield
+    except Exception as exc:
+        damaged = as_damaged_key(exc, key)
+        if damaged is None:
+            raise
+        raise damaged from None

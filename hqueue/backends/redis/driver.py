@@ -36,6 +36,7 @@ from ...states import (
     JOB_STATE_RUNNING,
 )
 from .connection import server_run_id
+from .damaged import naming
 from .store import _load_script
 
 logger = logging.getLogger(__name__)
@@ -226,13 +227,15 @@ class AsyncLoop:
         trials._refresh_incremental()
 
     def _latest_event_id(self) -> Any:
-        last = self.trials.client.xrevrange(self.trials.keys.events, count=1)
+        with naming(self.trials.keys.events):
+            last = self.trials.client.xrevrange(self.trials.keys.events, count=1)
         return last[0][0] if last else "0-0"
 
     def wait_for_events(self) -> None:
         """Block on the event stream until a trial finishes (or WAIT_S passes)."""
-        reply = self.trials.client.xread({self.trials.keys.events: self.last_event},
-                                         block=int(WAIT_S * 1000), count=1000)
+        with naming(self.trials.keys.events):
+            reply = self.trials.client.xread({self.trials.keys.events: self.last_event},
+                                             block=int(WAIT_S * 1000), count=1000)
         if reply:
             self.last_event = reply[0][1][-1][0]
 
@@ -247,6 +250,8 @@ class AsyncLoop:
         self.lock.renew()
         self.watch_server()
         store = self.trials.store
+        store.adopt_orphans([d["tid"] for d in self.trials.trials
+                             if d["state"] == JOB_STATE_RUNNING], self.lease_s)
         requeued, errored = store.expire_leases(self.trials.options["max_retries"])
         if errored:
             logger.error("trials %s lost their workers too often and are marked ERROR", errored)

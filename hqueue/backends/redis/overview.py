@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import heapq
+import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,6 +68,8 @@ PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss",
 class UnknownExperiment(HqueueError):
     """The experiment key names no experiment in this Redis."""
 
+
+logger = logging.getLogger(__name__)
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -318,7 +321,12 @@ class SummaryTracker:
         pipe.zcard(mirror.keys.queued)
         pipe.exists(mirror.keys.driver)
         pipe.hgetall(mirror.keys.meta)
-        queued, driver, raw_meta = pipe.execute()
+        queued, driver, raw_meta = pipe.execute(raise_on_error=False)
+        if isinstance(raw_meta, Exception):  # one damaged meta must not hide the others
+            logger.warning("experiment %r: its meta key %r is damaged (%s)", mirror.exp_key,
+                           mirror.keys.meta, raw_meta)
+            raw_meta = {}
+        queued = 0 if isinstance(queued, Exception) else queued
         meta = {_text(k): _text(v) for k, v in raw_meta.items()}
         created = _created(meta.get("created"))
         queue = meta.get("queue") or "hqueue"

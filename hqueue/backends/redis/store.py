@@ -41,7 +41,7 @@ from ...exceptions import BadArgument
 from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
-from .damaged import as_damaged_key, guarded
+from .damaged import as_damaged_key, guarded, naming
 from .keys import EXPERIMENTS, ExperimentKeys
 
 logger = logging.getLogger(__name__)
@@ -295,7 +295,8 @@ class TrialStore:
     # -- after a Redis restart or crash -------------------------------------------------------
     def current_seq(self) -> int:
         """The experiment's last change number (it goes back if a crash lost changes)."""
-        return int(self.client.get(self.keys.seq) or 0)
+        with naming(self.keys.seq):
+            return int(self.client.get(self.keys.seq) or 0)
 
     def extend_leases(self, lease_s: float) -> int:
         """Give every running trial a lease of ``lease_s`` from now (after a Redis restart,
