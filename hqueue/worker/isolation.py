@@ -12,7 +12,9 @@ outlives it unless someone undoes it. :func:`trial_scope` wraps each trial:
 - forked children: a process forked while a trial runs gets the default handlers of the
   termination signals (not Celery's, which would run a worker shutdown in the child), so
   ``Pool.terminate()`` and SIGTERM end it; if it returns into the runner it exits there
-  (:func:`in_forked_child`) instead of writing to Redis as if it were the worker.
+  (:func:`in_forked_child`) instead of writing to Redis as if it were the worker. The
+  forking thread blocks those signals across the fork, so one sent to the child before its
+  handlers are reset waits for them instead of reaching Celery's (and being lost).
 
 With the ``threads`` pool several trials share the process: state is restored and leftover
 children are killed when the last of them ends.
@@ -192,15 +194,33 @@ def _reap(proc: object, me: int, deadline: float) -> None:
         time.sleep(0.01)
 
 
+_FORKING = threading.local()  # the signal mask of a thread that is forking
+
+
+def _before_fork() -> None:
+    """Block the termination signals in the forking thread while a trial runs."""
+    if _STATE["active"] and hasattr(signal, "pthread_sigmask"):
+        _FORKING.mask = signal.pthread_sigmask(signal.SIG_BLOCK, RESET_SIGNALS)
+
+
+def _after_fork_in_parent() -> None:
+    mask = getattr(_FORKING, "mask", None)
+    if mask is not None:
+        _FORKING.mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _after_fork_in_child() -> None:
-    """In a child forked while a trial runs: default signal handlers, no trial of its own."""
-    if not _STATE["active"]:
-        return
-    for signum in RESET_SIGNALS:
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(signum, signal.SIG_DFL)
-    _STATE["active"], _STATE["saved"], _STATE["forked_in_trial"] = 0, None, True
+    """In a child forked while a trial runs: default signal handlers, no trial of its own;
+    then the signals sent meanwhile are delivered (with their default action)."""
+    if _STATE["active"]:
+        for signum in RESET_SIGNALS:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
+        _STATE["active"], _STATE["saved"], _STATE["forked_in_trial"] = 0, None, True
+    _after_fork_in_parent()  # restore the mask the forking thread had
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -5,8 +5,9 @@ Each worker is ``celery -A hqueue.worker worker`` with ``HQUEUE_URL`` set. With 
 process supervises them and forwards SIGTERM/SIGINT, so each worker hands its running trial
 back before exiting. It owns them: they die with it, even when it is SIGKILLed
 (``PR_SET_PDEATHSIG`` plus a watchdog, see :mod:`hqueue.worker.supervision`), and a worker
-that fails without being told to stop (a non-zero exit status) is started again (at most :data:`MAX_RESTARTS` times in
-:data:`RESTART_WINDOW_S`; a worker that keeps dying is a configuration error to report).
+that fails without being told to stop (a non-zero exit status) is started again (at most
+:data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW_S`; one that keeps failing is a
+configuration error to report).
 
 Example:
     >>> cmd = worker_command(concurrency=2, queues=["hqueue"], pool="prefork",

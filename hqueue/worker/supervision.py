@@ -8,6 +8,9 @@
 - **A Celery worker owns its pool processes.** Each prefork pool process runs the same
   watchdog on its parent, so a Celery worker killed outright does not leave pool processes
   running trials on their own.
+- **Objectives may start processes in every pool**: a prefork pool process is not daemonic
+  for ``multiprocessing`` (:func:`allow_children`); what a trial leaves running is killed
+  when it ends (:mod:`hqueue.worker.isolation`).
 - **A pool process that dies mid-trial** (killed, out of memory, ``os._exit`` in the
   objective) is reported by Celery in the parent as ``WorkerLostError``; the parent then hands
   the trial back at once with the attempt counted (ERROR at the retry cap) and re-sends its
@@ -102,8 +105,22 @@ def _on_worker_init(**_: Any) -> None:
 
 def _on_pool_process_init(**_: Any) -> None:
     """A prefork pool process: die with the Celery worker that forked it (a watchdog, not
-    PR_SET_PDEATHSIG, which fires when the forking *thread* ends)."""
+    PR_SET_PDEATHSIG, which fires when the forking *thread* ends), and let objectives start
+    processes (billiard marks pool processes daemonic, and ``multiprocessing`` refuses
+    children to daemonic processes; hqueue kills what a trial leaves behind instead)."""
     start_watchdog(os.getppid(), "this pool process's Celery worker")
+    allow_children()
+
+
+def allow_children() -> None:
+    """Clear the daemon flag of this process for ``multiprocessing`` and ``billiard``."""
+    import multiprocessing
+
+    from billiard import process as billiard_process
+
+    for current in (multiprocessing.current_process(), billiard_process.current_process()):
+        with contextlib.suppress(AttributeError, TypeError):
+            current._config["daemon"] = False
 
 
 def _on_task_failure(sender: Any = None, exception: Any = None, args: Any = None,

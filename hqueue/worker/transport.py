@@ -47,9 +47,36 @@ class Channel(kombu_redis.Channel):
 
 
 class Transport(kombu_redis.Transport):
-    """kombu's Redis transport with :class:`Channel`."""
+    """kombu's Redis transport with :class:`Channel`; a decoded message without the fields of
+    kombu's envelope is logged and dropped before it reaches the consumer (where a missing
+    field raises KeyError, which kombu takes for a lost connection)."""
 
     Channel = Channel
+
+    def _deliver(self, message: Any, queue: Any) -> Any:
+        if not is_envelope(message):
+            logger.error("dropped a message on the broker queue that is not a Celery task "
+                         "(%s); something other than hqueue pushed it", _preview(message))
+            return None
+        return super()._deliver(message, queue)
+
+
+def is_envelope(message: Any) -> bool:
+    """Whether a decoded broker message has the fields kombu's consumer reads.
+
+    Example:
+        >>> is_envelope([1, 2]), is_envelope({"body": "", "properties": {"delivery_tag": "t"}})
+        (False, True)
+    """
+    if not isinstance(message, dict) or "body" not in message:
+        return False
+    properties = message.get("properties")
+    return isinstance(properties, dict) and "delivery_tag" in properties
+
+
+def _preview(message: Any) -> str:
+    text = repr(message)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def install() -> None:

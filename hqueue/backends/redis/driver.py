@@ -59,6 +59,7 @@ def publish_domain(trials: Any, domain: Domain) -> str:
         "max_retries": opts["max_retries"],
         "trial_timeout": "" if opts["trial_timeout"] is None else opts["trial_timeout"],
         "max_attachment_bytes": opts["max_attachment_bytes"], "created": time.time(),
+        "max_result_bytes": opts["max_result_bytes"],
     })
     client.sadd("hq:experiments", keys.exp_key)
     return digest

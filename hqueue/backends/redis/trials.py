@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "hqueue"
 DEFAULT_MAX_ATTACHMENT_BYTES = 64 * 2**20
+DEFAULT_MAX_RESULT_BYTES = 64 * 2**20
 
 
 class RedisTrials(Trials):
@@ -40,7 +41,8 @@ class RedisTrials(Trials):
     URL); it defaults to ``$HQUEUE_URL``. Options: ``queue`` (the Celery queue this
     experiment's trials go to), ``lease_s`` (a worker that stops heartbeating for this long
     loses its trial), ``max_retries`` (claims before a repeatedly lost trial becomes ERROR),
-    ``trial_timeout`` (seconds a trial may run), ``max_attachment_bytes``.
+    ``trial_timeout`` (seconds a trial may run), ``max_attachment_bytes``,
+    ``max_result_bytes`` (a larger encoded result makes the trial ERROR).
     """
 
     asynchronous = True
@@ -49,6 +51,7 @@ class RedisTrials(Trials):
                  client: Any = None, queue: str = DEFAULT_QUEUE, lease_s: float = 30.0,
                  max_retries: int = 3, trial_timeout: float | None = None,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+                 max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
                  refresh: bool = True) -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
         if client is None and not self.url:
@@ -58,7 +61,8 @@ class RedisTrials(Trials):
             raise BadArgument("lease_s must be > 0 and max_retries >= 1")
         self.options = {"queue": queue, "lease_s": float(lease_s), "max_retries": int(max_retries),
                         "trial_timeout": trial_timeout,
-                        "max_attachment_bytes": int(max_attachment_bytes)}
+                        "max_attachment_bytes": int(max_attachment_bytes),
+                        "max_result_bytes": int(max_result_bytes)}
         super().__init__(exp_key=exp_key, refresh=False)
         self._connect(client, exp_key)
         if refresh:
