@@ -40,7 +40,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.redis.damaged import as_damaged_key
+from ..backends.redis.damaged import as_damaged_key, naming
 from ..cache import process_cache
 from ..exceptions import HqueueError
 from ..security import load_secret, loads_domain
@@ -146,7 +146,8 @@ def load_domain(store: Any, digest: str | None, secret: bytes | None = None) -> 
                             "trials=RedisTrials(url, exp_key)) before sending its tasks")
 
     def build() -> Any:
-        blob = store.client.get(store.keys.domain(digest))
+        with naming(store.keys.domain(digest)):
+            blob = store.client.get(store.keys.domain(digest))
         if blob is None:
             raise MissingDomain(f"the domain {digest[:12]} of experiment {exp_key!r} is not in "
                                 "Redis (deleted, or evicted: run Redis with "

@@ -81,7 +81,7 @@ OUTCOMES = ("done", "error", "dropped", "lost", "cancelled", "released", "requeu
 TIMEOUT_GRACE_S = 5.0  # how long a stopped objective may take to return
 POLL_S = 0.1  # how often the supervisor looks at its flags
 TRACEBACK_CHARS = 20_000  # longest traceback kept in result["traceback"] (its end)
-_LOAD_ERRORS = (SignatureError, DomainTransferError, MissingDomain)
+_LOAD_ERRORS = (SignatureError, DomainTransferError, MissingDomain, DamagedKey)
 _FINAL_WORD = {JOB_STATE_DONE: "done", JOB_STATE_ERROR: "error", JOB_STATE_CANCEL: "cancelled"}
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from redis.exceptions import ResponseError, WatchError
 
 from ...exceptions import BadArgument, HqueueError
+from .damaged import naming
 from .keys import ExperimentKeys
 
 CHUNK_BYTES = 4 * 2**20  # values larger than this are stored in chunks of this size
@@ -122,7 +123,8 @@ class RedisAttachments(MutableMapping):
                 if value is None:
                     raise KeyError(name)
                 return value
-            value = self._read_chunked(key)
+            with naming(key):  # neither a string nor a manifest hash: damaged
+                value = self._read_chunked(key)
             if value is not None:
                 return value
         raise CorruptAttachment(

@@ -38,9 +38,9 @@ def as_damaged_key(exc: Exception, key: str | None = None) -> DamagedKey | None:
         True
     """
     text = str(exc)
-    if text.startswith(_MARK):
-        what = text[len(_MARK):]
-    elif text.startswith("WRONGTYPE"):
+    if _MARK in text:
+        what = text[text.index(_MARK) + len(_MARK):]
+    elif "WRONGTYPE" in text:
         what = f"{key or 'an experiment key'} holds the wrong kind of value"
     else:
         return None
@@ -52,7 +52,7 @@ def guarded(script: Callable[..., Any]) -> Callable[..., Any]:
     """``script`` (a registered Lua script), raising :class:`DamagedKey` for damaged keys.
 
     Example:
-        >>> guarded(lambda keys, args: 1)(keys=[], args=[])
+        >>> guarded(lambda keys, args, client: 1)(keys=[], args=[])
         1
     """
     import redis
@@ -79,7 +79,7 @@ def naming(key: str) -> Iterator[None]:
         >>> client = fakeredis.FakeRedis()
         >>> _ = client.set("hq:{e}:seq", "x")
         >>> with naming("hq:{e}:seq"):  # doctest: +ELLIPSIS
-        ...     client.xread({"hq:{e}:seq": "0-0"})
+        ...     client.hgetall("hq:{e}:seq")
         Traceback (most recent call last):
           ...
         hqueue.backends.redis.damaged.DamagedKey: Redis key hq:{e}:seq holds the wrong kind...

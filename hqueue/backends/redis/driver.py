@@ -36,7 +36,7 @@ from ...states import (
     JOB_STATE_RUNNING,
 )
 from .connection import server_run_id
-from .damaged import naming
+from .damaged import guarded, naming
 from .store import _load_script
 
 logger = logging.getLogger(__name__)
@@ -76,11 +76,12 @@ class DriverLock:
         self.client, self.key = trials.client, trials.keys.driver
         self.ttl_ms = int(ttl_s * 1000)
         self.token = f"{uuid.uuid4().hex[:12]}"
-        self._script = self.client.register_script(_load_script("driver_lock"))
+        self._script = guarded(self.client.register_script(_load_script("driver_lock")))
 
     def acquire(self) -> None:
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            holder = self.client.get(self.key)
+            with naming(self.key):
+                holder = self.client.get(self.key)
             raise DriverBusy(f"experiment is already driven by another fmin (driver "
                              f"{holder!r}); stop it, wait {self.ttl_ms // 1000} s after it "
                              "died, or use another exp_key")

@@ -41,7 +41,7 @@ from ...exceptions import BadArgument
 from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
-from .damaged import as_damaged_key, guarded, naming
+from .damaged import DamagedKey, as_damaged_key, guarded, naming
 from .keys import EXPERIMENTS, ExperimentKeys
 
 logger = logging.getLogger(__name__)
@@ -103,14 +103,16 @@ class TrialStore:
         """Reserve ``n`` fresh tids (an atomic counter: no tid is ever handed out twice)."""
         if n <= 0:
             return []
-        last = int(self.client.incrby(self.keys.tid, n))
+        with naming(self.keys.tid):
+            last = int(self.client.incrby(self.keys.tid, n))
         return list(range(last - n, last))
 
     def create(self, docs: Iterable[Mapping[str, Any]]) -> list[int]:
         """Write new trial documents; returns the tids created (existing tids are skipped)."""
         keys, created = self.keys, []
         now = _now_ms()
-        self.client.sadd(EXPERIMENTS, self.exp_key)
+        with naming(EXPERIMENTS):
+            self.client.sadd(EXPERIMENTS, self.exp_key)
         for doc in docs:
             tid = int(doc["tid"])
             fixed = {k: doc.get(k) for k in _FIXED_FIELDS}
@@ -195,10 +197,8 @@ class TrialStore:
         keys = self.keys
         now = _now_ms() if now_ms is None else now_ms
         requeued, errored = [], []
-        try:
+        with naming(keys.running):
             expired = self.client.zrangebyscore(keys.running, "-inf", now)
-        except Exception as exc:
-            raise as_damaged_key(exc, keys.running) or exc from None
         for raw in expired:
             tid = int(raw)
             outcome = self._expire(tid, now, max_attempts, "")
@@ -296,7 +296,12 @@ class TrialStore:
     def current_seq(self) -> int:
         """The experiment's last change number (it goes back if a crash lost changes)."""
         with naming(self.keys.seq):
-            return int(self.client.get(self.keys.seq) or 0)
+            raw = self.client.get(self.keys.seq) or 0
+        try:
+            return int(raw)
+        except ValueError:
+            raise DamagedKey(f"Redis key {self.keys.seq} holds no integer, expected a counter: "
+                             "delete it to repair the experiment") from None
 
     def extend_leases(self, lease_s: float) -> int:
         """Give every running trial a lease of ``lease_s`` from now (after a Redis restart,
@@ -325,14 +330,16 @@ class TrialStore:
     def stale_queued(self, older_than_s: float) -> list[int]:
         """NEW trials whose task was sent more than ``older_than_s`` ago (maybe lost)."""
         cutoff = _now_ms() - int(older_than_s * 1000)
-        return [int(t) for t in self.client.zrangebyscore(self.keys.queued, "-inf", cutoff)]
+        with naming(self.keys.queued):
+            return [int(t) for t in self.client.zrangebyscore(self.keys.queued, "-inf", cutoff)]
 
     def mark_sent(self, tids: Iterable[int]) -> None:
         """Record that tasks for ``tids`` were (re)sent now."""
         now = _now_ms()
         mapping = {str(t): now for t in tids}
         if mapping:
-            self.client.zadd(self.keys.queued, mapping, xx=True)
+            with naming(self.keys.queued):
+                self.client.zadd(self.keys.queued, mapping, xx=True)
 
     def requeue(self, tid: int, states: Iterable[int] = (JOB_STATE_ERROR,)) -> bool:
         """Put a trial in one of ``states`` (ERROR, CANCEL) back in the queue: NEW again, its
@@ -389,7 +396,9 @@ class TrialStore:
 
         Cost is proportional to the number of changed trials, not to the experiment's size.
         """
-        rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf", withscores=True)
+        with naming(self.keys.changes):
+            rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf",
+                                             withscores=True)
         if not rows:
             return seq, []
         new_seq = int(max(score for _, score in rows))
@@ -405,10 +414,12 @@ class TrialStore:
                          "attempts": 0, "error": (type(exc).__name__, str(exc))}}
 
     def running_tids(self) -> list[int]:
-        return [int(t) for t in self.client.zrange(self.keys.running, 0, -1)]
+        with naming(self.keys.running):
+            return [int(t) for t in self.client.zrange(self.keys.running, 0, -1)]
 
     def queued_tids(self) -> list[int]:
-        return [int(t) for t in self.client.zrange(self.keys.queued, 0, -1)]
+        with naming(self.keys.queued):
+            return [int(t) for t in self.client.zrange(self.keys.queued, 0, -1)]
 
 
 def _text(value: Any) -> str:
