@@ -103,7 +103,7 @@ def test_the_objective_zoo_costs_at_most_its_own_trial_in_every_pool(redis_url, 
     print(f"\nzoo in the {kind} pool: {n} trials, {duration:.0f} s")
     record(f"objective zoo ({kind} pool)", test="test_objective_zoo.py::test_the_objective_zoo_"
            f"costs_at_most_its_own_trial_in_every_pool[{kind}]", injected=len(ZOO), trials=n,
-           lost=0, duplicated=0, re_evaluations=0, seconds=round(duration, 1),
+           lost=0, duplicated=0, stuck=0, re_evaluations=0, seconds=round(duration, 1),
            observed="4 ERROR with their true reason on the first attempt, the rest DONE; "
                     "leftover processes killed, the worker alive")
 

@@ -34,7 +34,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from e2e_helpers import append_line
+from e2e_helpers import LoggedObjective, append_line
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 ZOO = ("fork_pool", "fork_terminate", "subprocess", "os_fork", "fork_returns", "thread",
@@ -124,7 +124,7 @@ class ZooObjective:
         return result
 
     def _huge(self, ctrl: Any, result: dict) -> dict:
-        return dict(result, blob=b"x" * (2 * 2**20))
+        return dict(result, blob=b"x" * (65 * 2**20))  # over the default max_result_bytes
 
     def _bad_str(self, ctrl: Any, result: dict) -> None:
         raise ExplodingStr()
@@ -139,3 +139,27 @@ class ZooObjective:
         ctrl.enqueue([{"x": 0.25}])
         if int(ctrl.current_trial["misc"].get("attempts", 0)) == 1:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: zoo behaviours whose trial ends ERROR (the rest end DONE)
+ERRORS = ("self_ref", "deep", "huge", "bad_str")
+
+
+class MixedObjective(LoggedObjective):
+    """A :class:`e2e_helpers.LoggedObjective` that also runs zoo behaviours (``zoo`` maps a
+    tid to one) after logging, for the fault campaign's mixed search (``--zoo``)."""
+
+    def __init__(self, log_path: Any, zoo: Mapping[int, str], **options: Any) -> None:
+        super().__init__(log_path, **options)
+        self.zoo = dict(zoo)
+
+    def leftover(self, pid: int) -> None:
+        append_line(self.log_path + ".pids", {"pid": pid})
+
+    def __call__(self, expr: Any, memo: Any, ctrl: Any) -> dict:
+        result = super().__call__(expr, memo, ctrl)
+        what, me = self.zoo.get(int(ctrl.current_trial["tid"])), os.getpid()
+        extra = getattr(ZooObjective, f"_{what}")(self, ctrl, result) if what else None
+        if os.getpid() != me:
+            return {"loss": -1.0, "status": "ok", "from_child": True}
+        return result if extra is None else extra
