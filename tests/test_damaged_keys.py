@@ -70,6 +70,7 @@ def test_meta(store):
         mirror = ExperimentMirror(store.client, exp)
         mirror.refresh()
         assert SummaryTracker(mirror).summary([]).exp_key == exp
+        assert mirror.queue == "hqueue"
 
 
 def test_domain_blob(store):

@@ -47,6 +47,7 @@ from ...states import (
     JOB_STATE_RUNNING,
 )
 from ...trial_doc import finished_loss
+from .damaged import as_damaged_key
 from .keys import EXPERIMENTS, ExperimentKeys
 from .presence import WorkerPresence
 from .store import TrialStore
@@ -160,8 +161,17 @@ class ExperimentMirror:
         return len(docs)
 
     def meta(self) -> dict[str, str]:
-        """The experiment's meta hash (queue, created, options) as text."""
-        return {_text(k): _text(v) for k, v in self.client.hgetall(self.keys.meta).items()}
+        """The experiment's meta hash (queue, created, options) as text (empty, with a
+        warning, when the key is damaged: one experiment must not hide the others)."""
+        try:
+            raw = self.client.hgetall(self.keys.meta)
+        except Exception as exc:
+            damaged = as_damaged_key(exc, self.keys.meta)
+            if damaged is None:
+                raise
+            logger.warning("experiment %r: %s", self.exp_key, damaged)
+            return {}
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     @property
     def queue(self) -> str:
