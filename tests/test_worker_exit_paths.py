@@ -102,7 +102,7 @@ def test_a_runner_failure_requeues_with_the_attempt_counted_then_errors_at_the_c
     def broken(run):
         raise RuntimeError("a bug in the runner")
 
-    monkeypatch.setattr(runner, "_conclude", broken)
+    monkeypatch.setattr(runner, "conclude", broken)
     monkeypatch.setattr(store, "finish", lambda *a, **k: (_ for _ in ()).throw(
         ConnectionError("redis went away")))
     assert run_trial(store, tid, owner="w1") == "requeued"
