@@ -107,7 +107,13 @@ def _on_pool_process_init(**_: Any) -> None:
     """A prefork pool process: die with the Celery worker that forked it (a watchdog, not
     PR_SET_PDEATHSIG, which fires when the forking *thread* ends), and let objectives start
     processes (billiard marks pool processes daemonic, and ``multiprocessing`` refuses
-    children to daemonic processes; hqueue kills what a trial leaves behind instead)."""
+    children to daemonic processes; hqueue kills what a trial leaves behind instead). The solo
+    and threads pools send the same signal in the worker's main process: nothing to do there
+    (its parent may be a shell or a demo that is meant to exit)."""
+    from billiard.process import current_process
+
+    if current_process()._name == "MainProcess":
+        return
     start_watchdog(os.getppid(), "this pool process's Celery worker")
     allow_children()
 
