@@ -74,7 +74,7 @@ def test_the_objective_zoo_costs_at_most_its_own_trial_in_every_pool(redis_url, 
     objective = ZooObjective(tmp_path / "evals.jsonl", behaviours)
     worker = pool.start(pool=kind, concurrency=1)
     begin = time.monotonic()
-    _search(redis_url, "zoo", objective, n, lease_s=5.0, max_result_bytes=2**20)
+    _search(redis_url, "zoo", objective, n, lease_s=10.0, max_result_bytes=2**20)
     duration = time.monotonic() - begin
     docs = all_docs(redis_url, "zoo")
     assert [d["tid"] for d in docs] == list(range(n))

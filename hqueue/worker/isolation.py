@@ -7,8 +7,10 @@ outlives it unless someone undoes it. :func:`trial_scope` wraps each trial:
   captured when the process starts running trials and restored when it runs none again;
 - child processes: every process the objective started and left behind (``subprocess.Popen``,
   ``os.fork``, a ``multiprocessing`` pool it did not close) is killed and reaped when the
-  trial ends. The process is made a child subreaper (Linux), so grandchildren orphaned by a
-  dead child are re-parented to it and found too;
+  trial ends. In a Celery worker (:func:`subreaper_allowed`), the process running trials is
+  made a child subreaper (Linux), so grandchildren orphaned by a dead child are re-parented to
+  it and found too (not in a process that merely embeds the runner: the setting is
+  process-wide and would leave orphans as its zombies);
 - forked children: a process forked while a trial runs gets the default handlers of the
   termination signals (not Celery's, which would run a worker shutdown in the child), so
   ``Pool.terminate()`` and SIGTERM end it; if it returns into the runner it exits there
@@ -61,7 +63,7 @@ class _Saved:
 
 _LOCK = threading.Lock()
 _STATE: dict[str, object] = {"active": 0, "saved": None, "subreaper": False,
-                             "forked_in_trial": False}
+                             "subreaper_allowed": False, "forked_in_trial": False}
 
 
 def trial_scope() -> contextlib.AbstractContextManager[None]:
@@ -76,6 +78,12 @@ def _scope() -> Iterator[None]:
         yield
     finally:
         _exit()
+
+
+def subreaper_allowed() -> None:
+    """Let this process become a child subreaper when it runs its first trial (a Celery
+    worker process calls this; see the module docstring)."""
+    _STATE["subreaper_allowed"] = True
 
 
 def in_forked_child() -> bool:
@@ -127,7 +135,8 @@ def _restore(saved: _Saved) -> None:
 
 
 def _become_subreaper() -> None:
-    if _STATE["subreaper"] or not sys.platform.startswith("linux"):
+    if _STATE["subreaper"] or not _STATE["subreaper_allowed"] \
+            or not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None, use_errno=True)

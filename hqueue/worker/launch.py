@@ -78,13 +78,14 @@ def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while any(p.poll() is None for p in procs):
+        while True:
+            if stopping["signal"] is None:  # restart failed workers before looking at them
+                for i, p in enumerate(procs):
+                    if p.poll() not in (None, 0) and _may_restart(restarts[i], p.returncode):
+                        procs[i] = start(*specs[i])
+            if all(p.poll() is not None for p in procs):
+                break
             time.sleep(0.2)
-            if stopping["signal"] is not None:
-                continue
-            for i, p in enumerate(procs):
-                if p.poll() not in (None, 0) and _may_restart(restarts[i], p.returncode):
-                    procs[i] = start(*specs[i])
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

@@ -36,6 +36,8 @@ from typing import Any
 
 from celery import signals
 
+from .isolation import subreaper_allowed
+
 logger = logging.getLogger(__name__)
 
 LAUNCHER_ENV = "HQUEUE_LAUNCHER_PID"
@@ -98,6 +100,7 @@ def start_watchdog(expected_ppid: int, what: str) -> threading.Thread:
 
 def _on_worker_init(**_: Any) -> None:
     """The Celery worker's main process: watch the ``hqueue worker`` launcher if any."""
+    subreaper_allowed()  # solo/threads run trials here (prefork's main process runs none)
     launcher = os.environ.get(LAUNCHER_ENV, "")
     if launcher.isdigit():
         start_watchdog(int(launcher), "this worker's `hqueue worker` launcher")
@@ -116,6 +119,7 @@ def _on_pool_process_init(**_: Any) -> None:
         return
     start_watchdog(os.getppid(), "this pool process's Celery worker")
     allow_children()
+    subreaper_allowed()
 
 
 def allow_children() -> None:
