@@ -153,6 +153,14 @@ def test_requeue_stale_recovers_expired_leases_and_resends_waiting_tasks(redis_u
     assert exp1.stale_queued(60) == []  # both just sent
 
 
+def test_requeue_stale_finds_a_running_trial_missing_from_the_running_set(redis_url, exp1,
+                                                                          client):
+    client.zrem(exp1.keys.running, "3")  # trial 3 is RUNNING but the reaper cannot see it
+    result = run(redis_url, "requeue", "--stale", "--older-than", "600")
+    assert result.output.startswith("1 running trials whose lease expired requeued")
+    assert state_of(exp1, 3) == JOB_STATE_NEW
+
+
 def test_requeue_stale_takes_the_whole_experiment(redis_url, exp1):
     result = run(redis_url, "requeue", "--stale", "--tid", "3")
     assert result.exit_code == 1 and "leave out --tid" in result.output

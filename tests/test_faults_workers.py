@@ -8,6 +8,9 @@ docs/RELIABILITY.md; ``scripts/fault-campaign`` runs the long variants.
 
 Environment knobs (the CI defaults in brackets):
 ``HQ_FAULT_KILL_TRIALS`` trials of the repeated-SIGKILL search [100].
+``HQ_FAULT_ZOO``         1: every 5th trial of that search also runs an objective-zoo behaviour
+                         (tests/zoo_objectives.py: forks, leftover processes, unstorable
+                         results, ...) [0].
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial(redis_u
     n = int(os.environ.get("HQ_FAULT_KILL_TRIALS", "100"))
     for _ in range(3):
         pool.start()
-    objective = LoggedObjective(tmp_path / "evals.jsonl", sleep_s=0.2)
+    objective, final_states = _kill_search_objective(tmp_path / "evals.jsonl", n)
     killer = Killer(pool, redis_url, "kills")
     begin = time.monotonic()
     killer.start()
@@ -130,7 +133,7 @@ def test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial(redis_u
         killer.halt.set()
         killer.join(timeout=120)
     assert killer.error is None, killer.error
-    summary = check_exactly_once(redis_url, "kills", n, objective.log_path)
+    summary = check_exactly_once(redis_url, "kills", n, objective.log_path, final_states)
     docs = all_docs(redis_url, "kills")
     recovered = [d["tid"] for d in docs if d["misc"]["attempts"] > 1]
     print(f"\nrepeated SIGKILL: {killer.kills} workers killed mid-trial, {n} trials, "
@@ -139,12 +142,25 @@ def test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial(redis_u
           f"{time.monotonic() - begin:.0f} s")
     assert killer.kills >= 3, "the fault was hardly injected"
     assert recovered, "no kill hit a running trial"
-    record("worker SIGKILLed every 1-3 s (3 solo workers, a killer thread restarts them)",
+    zoo = f" + objective zoo on {len(objective.zoo)} trials" if final_states is not None else ""
+    record("worker SIGKILLed every 1-3 s (3 solo workers, a killer thread restarts them)" + zoo,
            test="test_workers_sigkilled_every_few_seconds_lose_and_duplicate_no_trial",
-           injected=killer.kills, trials=n, lost=0, duplicated=0,
+           injected=killer.kills, trials=n, lost=0, duplicated=0, stuck=0,
            re_evaluations=summary["re_evaluations"],
            observed=f"{len(recovered)} trials recovered through their lease (lease_s=2)",
            seconds=round(time.monotonic() - begin, 1))
+
+
+def _kill_search_objective(log_path, n):
+    """The repeated-SIGKILL search's objective and the tids that must end ERROR (None: all
+    DONE); with ``HQ_FAULT_ZOO=1`` every 5th trial also runs a zoo behaviour."""
+    if os.environ.get("HQ_FAULT_ZOO", "0") != "1":
+        return LoggedObjective(log_path, sleep_s=0.2), None
+    from zoo_objectives import ERRORS, ZOO, MixedObjective
+
+    zoo = {tid: ZOO[i % len(ZOO)] for i, tid in enumerate(range(2, n, 5))}
+    final = {tid: JOB_STATE_ERROR for tid, what in zoo.items() if what in ERRORS}
+    return MixedObjective(log_path, zoo, sleep_s=0.2), final
 
 
 # -- b. a worker cut off from Redis for longer than its lease ----------------------------------

@@ -34,7 +34,7 @@ class FakeProc:
 def test_one_worker_process_per_gpu_with_cuda_visible_devices(redis_url, monkeypatch):
     started = []
 
-    def popen(cmd, env):
+    def popen(cmd, env, **options):
         proc = FakeProc(cmd, env)
         proc.returncode = 0  # exits at once
         started.append(proc)

@@ -100,7 +100,7 @@ def requeue(url: str | None, exp_key: str | None, tid: int | None, cancelled: bo
       hqueue requeue --url redis://127.0.0.1:6379/0 --exp-key demo --tid 7
       hqueue requeue --url redis://127.0.0.1:6379/0 --exp-key demo --stale
     """
-    from ..states import JOB_STATE_CANCEL, JOB_STATE_ERROR
+    from ..states import JOB_STATE_CANCEL, JOB_STATE_ERROR, JOB_STATE_RUNNING
 
     url = require_url(url)
     mirror = open_mirror(url, exp_key)
@@ -109,6 +109,7 @@ def requeue(url: str | None, exp_key: str | None, tid: int | None, cancelled: bo
         if tid is not None or cancelled:
             raise HqueueError("--stale recovers the whole experiment: leave out --tid and "
                               "--cancelled")
+        store.adopt_orphans(t for t, d in mirror.docs.items() if d["state"] == JOB_STATE_RUNNING)
         requeued, _ = store.expire_leases(max_attempts=2**31 - 1)
         waiting = store.stale_queued(older_than)
         send_tasks(url, store, sorted(set(requeued) | set(waiting)), queue)

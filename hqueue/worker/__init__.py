@@ -9,6 +9,8 @@ Start workers with ``hqueue worker --url URL`` or, the same thing::
 configuration. (``hqueue.worker.app`` is the module with :func:`make_app`.)
 
 Modules: :mod:`.app` (the Celery app and task), :mod:`.runner` (runs one trial under a lease),
+:mod:`.outcome` (how a trial ends), :mod:`.isolation` (what a trial may change in its process),
+:mod:`.supervision` (who owns which process), :mod:`.transport` (undecodable broker messages),
 :mod:`.ctrl` (the ``ctrl`` objectives get), :mod:`.experiment` (options and domain loading).
 
 Example:

@@ -28,7 +28,7 @@ from kombu import Exchange, Queue
 from ..cache import process_cache
 from ..tasks import TASK_NAME, TaskSender, app_sender, broker_config
 from ..tasks import broker_url as broker_url  # its old home; hqueue.tasks owns it
-from . import beacon, shutdown
+from . import beacon, shutdown, supervision, transport
 from .identity import worker_id
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         >>> make_app("unix:///run/redis.sock?db=2").conf.broker_url
         'redis+socket:///run/redis.sock?virtual_host=2'
     """
+    transport.install()  # undecodable broker messages are dropped, not fatal
     app = Celery("hqueue", set_as_current=False)
     app.conf.update(broker_config(url))
     app.conf.update(
@@ -61,6 +62,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         app.conf.task_queues = [Queue(q, Exchange(q, "direct"), routing_key=q) for q in queues]
     _register_task(app, url)
     shutdown.install()
+    supervision.install(url, task_sender(app))
     beacon.install(app, lambda: client_for(url))
     return app
 

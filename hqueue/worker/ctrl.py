@@ -11,6 +11,11 @@ Same API as :class:`hqueue.Ctrl` (it is a subclass), backed by the trial store:
 - ``inject_results(...)`` adds already evaluated (DONE) trials; ``enqueue(points)`` adds NEW
   trials and sends their tasks.
 
+Side effects are idempotent per trial: the n-th ``inject_results``/``enqueue`` call of a trial
+takes its tids from :meth:`TrialStore.reserve_effect` under the key (trial, n), so a retry of
+the trial (its worker was lost after the call) gets the same tids back and creates nothing
+twice. Attachments are keyed by name, so writing one again replaces it.
+
 ``ctrl.trials`` is None on a worker: the experiment's Trials object lives in the driver.
 ``ctrl.current_trial`` is the claimed document; on a retried trial its ``result`` is the last
 checkpoint of the previous attempt, so an objective can resume from it.
@@ -72,6 +77,7 @@ class RedisCtrl(Ctrl):
         self.send_task = send_task
         self.lost = False  # a checkpoint found the lease gone
         self.closed = False  # set by the runner once the trial is over for this worker
+        self._effects = 0  # side effects (inject_results, enqueue) made so far by this attempt
 
     @property
     def tid(self) -> int:
@@ -117,11 +123,12 @@ class RedisCtrl(Ctrl):
 
     def inject_results(self, specs: Sequence[Any], results: Sequence[dict],
                        miscs: Sequence[dict], new_tids: Sequence[int] | None = None) -> list[int]:
-        """Insert already evaluated (DONE) trials; returns the tids created."""
+        """Insert already evaluated (DONE) trials; returns their tids (the same ones when a
+        retry of this trial makes the same call again: nothing is inserted twice)."""
         self._check_open()
         if not len(specs) == len(results) == len(miscs):
             raise BadArgument("inject_results: specs, results and miscs differ in length")
-        tids = self.store.new_tids(len(specs)) if new_tids is None else list(new_tids)
+        tids = self._reserve(len(specs)) if new_tids is None else list(new_tids)
         if len(tids) != len(specs):
             raise BadArgument("inject_results: new_tids and specs differ in length")
         source, exp_key = self.current_trial, self.current_trial.get("exp_key")
@@ -135,10 +142,12 @@ class RedisCtrl(Ctrl):
             doc = new_trial_doc(tid, spec, dict(result), misc, exp_key)
             doc["state"] = JOB_STATE_DONE
             docs.append(check.assert_valid_trial(doc))
-        return self.store.create(docs)
+        self.store.create(docs)
+        return tids
 
     def enqueue(self, points: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Queue new ``{label: value}`` points (choices as indices) and send their tasks."""
+        """Queue new ``{label: value}`` points (choices as indices) and send their tasks;
+        returns their tids (a retry of this trial gets the same ones, queued once)."""
         from ..fmin import generate_trials_to_calculate
 
         self._check_open()
@@ -147,13 +156,18 @@ class RedisCtrl(Ctrl):
         points = list(points)
         if not all(isinstance(p, Mapping) for p in points):
             raise BadArgument("enqueue() takes a list of {label: value} dicts")
-        docs = generate_trials_to_calculate(points, tids=self.store.new_tids(len(points))).trials
+        tids = self._reserve(len(points))
+        docs = generate_trials_to_calculate(points, tids=tids).trials
         for doc in docs:
             doc["exp_key"] = self.current_trial.get("exp_key")
             doc["misc"]["from_tid"] = self.tid
-        created = self.store.create(docs)
-        self._send(created)
-        return created
+        self._send(self.store.create(docs))
+        return tids
+
+    def _reserve(self, n: int) -> list[int]:
+        """Tids for this attempt's next side effect, the same on every attempt."""
+        seq, self._effects = self._effects, self._effects + 1
+        return self.store.reserve_effect(self.tid, seq, n)
 
     def _send(self, tids: list[int]) -> None:
         if not tids:

@@ -3,7 +3,11 @@
 Each worker is ``celery -A hqueue.worker worker`` with ``HQUEUE_URL`` set. With ``--gpus
 0,1`` one worker process starts per GPU with ``CUDA_VISIBLE_DEVICES`` set to that GPU; this
 process supervises them and forwards SIGTERM/SIGINT, so each worker hands its running trial
-back before exiting.
+back before exiting. It owns them: they die with it, even when it is SIGKILLed
+(``PR_SET_PDEATHSIG`` plus a watchdog, see :mod:`hqueue.worker.supervision`), and a worker
+that fails without being told to stop (a non-zero exit status) is started again (at most
+:data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW_S`; one that keeps failing is a
+configuration error to report).
 
 Example:
     >>> cmd = worker_command(concurrency=2, queues=["hqueue"], pool="prefork",
@@ -26,6 +30,7 @@ from typing import Any
 
 from ..backends.redis.connection import RedisUnreachable, check_redis, mask_url
 from ..exceptions import HqueueError
+from .supervision import LAUNCHER_ENV, die_with_parent
 
 __all__ = ["RedisUnreachable", "check_redis", "mask_url", "parse_gpus", "run_workers",
            "worker_command"]
@@ -34,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 _safe = mask_url  # older name, kept for callers
+MAX_RESTARTS = 5  # restarts of one worker process allowed within RESTART_WINDOW_S
+RESTART_WINDOW_S = 300.0
 
 
 def worker_command(concurrency: int, queues: Sequence[str], pool: str, loglevel: str,
@@ -50,26 +57,51 @@ def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue
                 loglevel: str = "INFO", popen: Any = subprocess.Popen) -> int:
     """Start the worker processes and wait for them; returns the worst exit status."""
     check_redis(url)
-    env = dict(os.environ, HQUEUE_URL=url)
+    env = dict(os.environ, HQUEUE_URL=url, **{LAUNCHER_ENV: str(os.getpid())})
     specs = [(f"gpu{g}", {"CUDA_VISIBLE_DEVICES": str(g)}) for g in gpus] if gpus \
         else [("cpu", {})]
-    procs = [popen(worker_command(concurrency, queues, pool, loglevel, name),
-                   env={**env, **extra}) for name, extra in specs]
+
+    def start(name: str, extra: dict[str, str]) -> Any:
+        return popen(worker_command(concurrency, queues, pool, loglevel, name),
+                     env={**env, **extra}, preexec_fn=die_with_parent)
+
+    procs = [start(name, extra) for name, extra in specs]
     logger.info("started %d worker process(es) on queues %s", len(procs), ",".join(queues))
+    stopping = {"signal": None}
+    restarts: list[list[float]] = [[] for _ in procs]
 
     def forward(signum: int, frame: Any) -> None:
+        stopping["signal"] = signum
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while any(p.poll() is None for p in procs):
+        while True:
+            if stopping["signal"] is None:  # restart failed workers before looking at them
+                for i, p in enumerate(procs):
+                    if p.poll() not in (None, 0) and _may_restart(restarts[i], p.returncode):
+                        procs[i] = start(*specs[i])
+            if all(p.poll() is not None for p in procs):
+                break
             time.sleep(0.2)
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     return max((p.returncode or 0) for p in procs)
+
+
+def _may_restart(history: list[float], returncode: int | None) -> bool:
+    """Whether to start again a worker that exited on its own (recorded in ``history``)."""
+    now = time.monotonic()
+    history[:] = [t for t in history if now - t < RESTART_WINDOW_S]
+    if len(history) >= MAX_RESTARTS:
+        return False
+    history.append(now)
+    logger.error("a worker process exited on its own (status %s); starting it again "
+                 "(%d of %d in %g s)", returncode, len(history), MAX_RESTARTS, RESTART_WINDOW_S)
+    return True
 
 
 def parse_gpus(text: str | None) -> list[str] | None:

@@ -14,7 +14,17 @@ result once. Celery-free (the task in :mod:`hqueue.worker.app` is a thin shell o
               elsewhere): this worker's result is discarded
 ``cancelled`` the driver cancelled the running trial: CANCEL
 ``released``  the worker is shutting down: the trial is NEW again and its task re-sent
+``requeued``  the runner could not conclude the trial (an unexpected error in hqueue itself):
+              it is NEW again with the attempt counted (ERROR at the retry cap)
 ============  ===============================================================================
+
+Every exit path ends in exactly one of DONE, ERROR (with the true reason: a result that cannot
+be encoded or is over ``max_result_bytes`` is ERROR ``ResultNotStorable``; an exception whose
+``__str__`` raises is reported by its type), a requeue with the attempt counted, or a release
+on shutdown (the only hand-back that does not count the attempt): see
+:mod:`hqueue.worker.outcome`. Each trial runs inside
+:func:`hqueue.worker.isolation.trial_scope`: the processes it leaves behind are killed and the
+recursion limit, working directory and environment are put back.
 
 How a trial runs: the objective runs in a daemon thread of its own while the calling thread
 supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat) and raises the ctrl's
@@ -49,33 +59,32 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..backends.redis.codec import CorruptTrialDocument, UnencodableValue
-from ..exceptions import HqueueError, TrialPruned
+from ..backends.redis.codec import CorruptTrialDocument
+from ..backends.redis.damaged import DamagedKey
 from ..fmin import spec_from_misc
-from ..pruners import pruned_result
-from ..security import DomainTransferError, SignatureError
-from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR
 from .ctrl import RedisCtrl, TaskSender
-from .experiment import ExperimentOptions, MissingDomain, load_domain, read_options
+from .experiment import ExperimentOptions, load_domain, read_options
+from .isolation import in_forked_child, trial_scope
+from .outcome import (  # noqa: F401 (TrialTimeout, ResultNotStorable: public names here too)
+    ResultNotStorable,
+    TrialTimeout,
+    conclude,
+    error_unreadable,
+    requeue_counted,
+    resend,
+)
 
 logger = logging.getLogger(__name__)
 
-OUTCOMES = ("done", "error", "dropped", "lost", "cancelled", "released")
+OUTCOMES = ("done", "error", "dropped", "lost", "cancelled", "released", "requeued")
 TIMEOUT_GRACE_S = 5.0  # how long a stopped objective may take to return
 POLL_S = 0.1  # how often the supervisor looks at its flags
-TRACEBACK_CHARS = 20_000  # longest traceback kept in result["traceback"] (its end)
-_LOAD_ERRORS = (SignatureError, DomainTransferError, MissingDomain)
-_FINAL_WORD = {JOB_STATE_DONE: "done", JOB_STATE_ERROR: "error", JOB_STATE_CANCEL: "cancelled"}
-
-
-class TrialTimeout(HqueueError):
-    """The trial ran longer than the experiment's ``trial_timeout``."""
 
 
 class TrialInterrupted(BaseException):  # noqa: N818 (like KeyboardInterrupt, not an error)
@@ -159,6 +168,8 @@ class _Run:
         except BaseException as exc:  # noqa: B036 (reported by the supervisor)
             self.exc = exc
         finally:
+            if in_forked_child():  # os.fork() in the objective, and the child returned here
+                os._exit(0 if self.exc is None else 1)
             self.release_before_return = self.release_requested
             self.done.set()
 
@@ -191,28 +202,37 @@ def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
 
 def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
                send_task: TaskSender | None, grace_s: float) -> str:
-    exp_key, options = store.exp_key, read_options(store)
+    exp_key = store.exp_key
+    try:
+        options, damaged = read_options(store), None
+    except DamagedKey as exc:  # the experiment's meta: its trials cannot run, say why
+        options, damaged = ExperimentOptions(), exc
     if _SHUTDOWN["requested"]:
         logger.info("trial %s of %r: worker shutting down, task re-sent", tid, exp_key)
-        _resend(store, tid, options.queue, send_task)
+        resend(store, tid, options.queue, send_task)
         return "released"
     try:
         claim = store.claim(tid, owner, options.lease_s)
     except CorruptTrialDocument as exc:  # claimed, but its document cannot be read
-        return _error_unreadable(store, tid, owner, exc)
+        return error_unreadable(store, tid, owner, exc)
     if claim is None:
         logger.debug("trial %s of %r: not NEW (duplicate delivery, cancelled or finished); "
                      "dropped", tid, exp_key)
         return "dropped"
+    if damaged is not None:
+        return error_unreadable(store, tid, owner, damaged)
     begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)
     _RUNNING[id(run)] = run
     try:
-        if _SHUTDOWN["requested"]:  # shutdown began while this trial was being claimed
-            run.release_requested = True
-        run.start()
-        _supervise(run, grace_s)
-        outcome = _conclude(run)
-    except BaseException:  # Redis gone, or a cold shutdown: hand the trial back if possible
+        with trial_scope():
+            if _SHUTDOWN["requested"]:  # shutdown began while this trial was being claimed
+                run.release_requested = True
+            run.start()
+            _supervise(run, grace_s)
+            outcome = conclude(run)
+    except Exception as exc:  # a bug or Redis gone: never hand it back with the attempt undone
+        outcome = requeue_counted(run, exc)
+    except BaseException:  # a cold shutdown (SystemExit, KeyboardInterrupt): release it
         _release_quietly(run)
         raise
     finally:
@@ -220,15 +240,6 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
         _RUNNING.pop(id(run), None)
     logger.info("trial %s of %r: %s (%.1f s)", tid, exp_key, outcome, time.monotonic() - begin)
     return outcome
-
-
-def _error_unreadable(store: Any, tid: int, owner: str, exc: CorruptTrialDocument) -> str:
-    """A claimed trial whose document is malformed: ERROR with the reason, not run."""
-    logger.error("trial %s of %r: %s", tid, store.exp_key, exc)
-    result = {"status": "fail", "failure": str(exc)}
-    if store.finish(tid, owner, JOB_STATE_ERROR, result, error=(str(type(exc)), str(exc))):
-        return "error"
-    return "lost"
 
 
 # -- supervision ------------------------------------------------------------------------------
@@ -300,7 +311,7 @@ def _release(run: _Run) -> None:
                        "driver requeues it", run.tid, type(exc).__name__, exc)
         return
     if run.released:
-        _resend(run.store, run.tid, run.options.queue, run.send_task)
+        resend(run.store, run.tid, run.options.queue, run.send_task)
 
 
 def _release_quietly(run: _Run) -> None:
@@ -309,85 +320,8 @@ def _release_quietly(run: _Run) -> None:
     try:
         if run.store.release(run.tid, run.owner):
             run.released = True
-            _resend(run.store, run.tid, run.options.queue, run.send_task)
+            resend(run.store, run.tid, run.options.queue, run.send_task)
     except Exception:
         logger.debug("trial %s: release after an error failed too", run.tid, exc_info=True)
 
 
-def _resend(store: Any, tid: int, queue: str, send_task: TaskSender | None) -> None:
-    if send_task is None:
-        return
-    try:
-        send_task(store.exp_key, tid, queue)
-        store.mark_sent([tid])
-    except Exception as exc:  # not fatal: the driver re-sends trials queued too long
-        logger.warning("trial %s: could not re-send its task (%s: %s); the driver will",
-                       tid, type(exc).__name__, exc)
-
-
-# -- concluding -------------------------------------------------------------------------------
-def _conclude(run: _Run) -> str:
-    reason, tid = run.stop_reason, run.tid
-    if reason == "released":
-        return "released" if run.released else "lost"
-    if reason == "lost":
-        logger.warning("trial %s: this worker lost its lease (requeued, maybe rerun "
-                       "elsewhere); its result is discarded", tid)
-        return "lost"
-    if reason == "timeout":
-        limit = run.options.trial_timeout
-        exc = TrialTimeout(f"trial_timeout exceeded: trial {tid} ran longer than {limit:g} s; "
-                           "its last partial result is kept (raise trial_timeout, or check "
-                           "ctrl.should_stop() in the objective)")
-        logger.error("trial %s: %s", tid, exc)
-        return _finish_failed(run, JOB_STATE_ERROR, exc, with_traceback=False)
-    if reason == "cancelled":
-        if run.result is not None and run.exc is None:
-            return _finish(run, JOB_STATE_CANCEL, run.result)
-        return _finish(run, JOB_STATE_CANCEL, _failure_result(run, "cancelled"))
-    if isinstance(run.exc, TrialPruned):  # pruning (issue 14): finished, not an error
-        return _finish(run, JOB_STATE_DONE, pruned_result(run.ctrl.current_trial["result"]))
-    if run.exc is not None:
-        if isinstance(run.exc, _LOAD_ERRORS):
-            logger.error("trial %s of %r: %s", tid, run.store.exp_key, run.exc)
-            return _finish_failed(run, JOB_STATE_ERROR, run.exc, with_traceback=False)
-        logger.error("trial %s: the objective raised %s: %s", tid, type(run.exc).__name__,
-                     run.exc)
-        return _finish_failed(run, JOB_STATE_ERROR, run.exc, with_traceback=True)
-    return _finish(run, JOB_STATE_DONE, run.result or {})
-
-
-def _failure_result(run: _Run, message: str, tb: str | None = None) -> dict:
-    """The last partial result (or what the objective returned), marked failed."""
-    base = run.result if run.result is not None else run.ctrl.current_trial.get("result")
-    result = dict(base or {})
-    result.update(status="fail", failure=message)
-    if tb:
-        result["traceback"] = tb
-    return result
-
-
-def _finish_failed(run: _Run, state: int, exc: BaseException, with_traceback: bool) -> str:
-    tb = None
-    if with_traceback:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        tb = tb[-TRACEBACK_CHARS:]
-    result = _failure_result(run, str(exc), tb)
-    return _finish(run, state, result, error=(str(type(exc)), str(exc)))
-
-
-def _finish(run: _Run, state: int, result: dict, error: tuple[str, str] | None = None) -> str:
-    try:
-        ok = run.store.finish(run.tid, run.owner, state, result, error=error)
-    except UnencodableValue as exc:
-        logger.error("trial %s: %s", run.tid, exc)
-        run.result = None  # the returned result cannot be stored: keep the last checkpoint
-        fallback = _failure_result(run, str(exc))
-        ok = run.store.finish(run.tid, run.owner, JOB_STATE_ERROR, fallback,
-                              error=(str(type(exc)), str(exc)))
-        state = JOB_STATE_ERROR
-    if not ok:
-        logger.warning("trial %s: this worker lost its lease before finishing (requeued, "
-                       "maybe rerun elsewhere); its result is discarded", run.tid)
-        return "lost"
-    return _FINAL_WORD[state]

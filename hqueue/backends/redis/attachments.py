@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError, WatchError
 
 from ...exceptions import BadArgument, HqueueError
+from .damaged import naming
 from .keys import ExperimentKeys
 
 if TYPE_CHECKING:
@@ -125,7 +126,8 @@ class RedisAttachments(MutableMapping):
                 if value is None:
                     raise KeyError(name)
                 return value
-            value = self._read_chunked(key)
+            with naming(key):  # neither a string nor a manifest hash: damaged
+                value = self._read_chunked(key)
             if value is not None:
                 return value
         raise CorruptAttachment(

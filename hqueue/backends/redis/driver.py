@@ -182,6 +182,8 @@ class AsyncRunner:
         self.lock.renew()
         self.watch_server()
         store = self.store
+        store.adopt_orphans([d["tid"] for d in self.trials.trials
+                             if d["state"] == JOB_STATE_RUNNING], self.lease_s)
         requeued, errored = store.expire_leases(self.backend.options.max_retries)
         if errored:
             logger.error("trials %s lost their workers too often and are marked ERROR", errored)

@@ -27,6 +27,9 @@ Per experiment (``hq:{exp}:...``)
     ``seq``                         string: last change sequence number
     ``events``                      stream: one entry per finished trial (tid, state)
     ``cancel``                      set: running tids asked to stop
+    ``effects:<tid>``               hash: side effects of a trial's objective (``ctrl.enqueue``,
+                                    ``ctrl.inject_results``): call number -> "tid,tid,..." it
+                                    created, so a retry of the trial creates them once
     ``attach:<tid>:<name>``         a trial attachment: a string (at most 4 MiB), or for a
                                     larger value a hash, its manifest {version, chunks, size}
     ``attach:exp:<name>``           an experiment attachment (string or manifest, as above)
@@ -83,6 +86,10 @@ class ExperimentKeys:
     def trial_prefix(self) -> str:
         """Prefix of the trial hashes (Lua scripts append the tid)."""
         return f"{self.base}:trial:"
+
+    def trial_effects(self, tid: int) -> str:
+        """The side effects of trial ``tid``'s objective (see the schema above)."""
+        return f"{self.base}:effects:{int(tid)}"
 
     def domain(self, digest: str) -> str:
         return f"{self.base}:domain:{digest}"

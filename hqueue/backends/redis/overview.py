@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import heapq
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from ...states import (
     JOB_STATE_RUNNING,
 )
 from ...trial_doc import active_values, finished_loss
+from .damaged import DamagedKey
 from .keys import ExperimentKeys
 from .presence import WorkerPresence
 from .records import (
@@ -75,6 +77,9 @@ RATE_MIN_SPAN_S = 60.0  # ... and over at least a minute
 FIXED_COLUMNS = ("tid", "state", "loss", "status", "duration_s", "worker", "attempts",
                  "book_time", "refresh_time", "error")
 PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss", "tid", ...)
+
+
+logger = logging.getLogger(__name__)
 
 
 def state_code(state: int | str) -> int:
@@ -120,8 +125,13 @@ class ExperimentMirror(TrialMirror):
         return len(self.changed)
 
     def meta(self) -> dict[str, str]:
-        """The experiment's meta hash (queue, created, options) as text."""
-        return self.store.records.meta()
+        """The experiment's meta hash (queue, created, options) as text (empty, with a
+        warning, when the key is damaged: one experiment must not hide the others)."""
+        try:
+            return self.store.records.meta()
+        except DamagedKey as damaged:
+            logger.warning("experiment %r: %s", self.exp_key, damaged)
+            return {}
 
     @property
     def queue(self) -> str:
@@ -283,7 +293,13 @@ class SummaryTracker:
         pipe.zcard(mirror.keys.queued)
         pipe.get(mirror.keys.driver)
         pipe.hgetall(mirror.keys.meta)
-        queued, driver, raw_meta = pipe.execute()
+        queued, driver, raw_meta = pipe.execute(raise_on_error=False)
+        if isinstance(raw_meta, Exception):  # one damaged meta must not hide the others
+            logger.warning("experiment %r: its meta key %r is damaged (%s)", mirror.exp_key,
+                           mirror.keys.meta, raw_meta)
+            raw_meta = {}
+        queued = 0 if isinstance(queued, Exception) else queued
+        driver = None if isinstance(driver, Exception) else driver
         meta = {text(k): text(v) for k, v in raw_meta.items()}
         created, queue = parse_created(meta.get("created")), parse_options(meta).queue
         live = sum(1 for w in workers if w.alive(now) and

@@ -20,16 +20,20 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .codec import decode_value, encode_value
+from .damaged import as_damaged_key
 from .keys import WORKERS
 
 if TYPE_CHECKING:
     from redis import Redis
+
+logger = logging.getLogger(__name__)
 
 ANNOUNCE_EVERY_S = 5.0
 STALE_AFTER_S = 20.0
@@ -101,7 +105,15 @@ class WorkerRegistry:
         ``forget_after_s`` are deleted, and unreadable ones skipped."""
         now = time.time() if now is None else now
         found, forgotten = [], []
-        for raw_id, raw in self.client.hgetall(WORKERS).items():
+        try:
+            entries = self.client.hgetall(WORKERS)
+        except Exception as exc:
+            damaged = as_damaged_key(exc, WORKERS)
+            if damaged is None:
+                raise
+            logger.warning("%s; no worker is listed until it is repaired", damaged)
+            return []
+        for raw_id, raw in entries.items():
             worker_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             try:
                 presence = WorkerPresence.from_record(worker_id, decode_value(raw))

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ...exceptions import HqueueError
 from ...tasks import DEFAULT_QUEUE
+from .damaged import guarded, naming
 from .keys import EXPERIMENTS, ExperimentKeys
 
 if TYPE_CHECKING:
@@ -56,17 +57,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_ATTACHMENT_BYTES = 64 * 2**20
+DEFAULT_MAX_RESULT_BYTES = 64 * 2**20
+REDIS_MAX_BULK_BYTES = 512 * 2**20 - 2**16  # Redis's default proto-max-bulk-len, less room
 DELETE_BATCH = 500  # keys per DEL when an experiment is deleted
 
 
 def load_script(name: str) -> str:
-    """The text of ``scripts/<name>.lua``.
+    """The text of ``scripts/<name>.lua`` after the shared prelude (``hq_expect``, the key
+    type checks of :mod:`hqueue.backends.redis.damaged`).
 
     Example:
         >>> load_script("driver_lock").startswith("--")
         True
     """
-    return resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text()
+    scripts = resources.files(__package__).joinpath("scripts")
+    return scripts.joinpath("_prelude.lua").read_text() + \
+        scripts.joinpath(f"{name}.lua").read_text()
 
 
 def text(value: Any) -> str:
@@ -97,12 +103,14 @@ class ExperimentOptions:
     trial_timeout: float | None = None
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
     queue: str = DEFAULT_QUEUE
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
     def as_meta(self) -> dict[str, Any]:
         """The meta hash fields these options are written as (``domain`` aside)."""
         return {"queue": self.queue, "lease_s": self.lease_s, "max_retries": self.max_retries,
                 "trial_timeout": "" if self.trial_timeout is None else self.trial_timeout,
-                "max_attachment_bytes": self.max_attachment_bytes}
+                "max_attachment_bytes": self.max_attachment_bytes,
+                "max_result_bytes": self.max_result_bytes}
 
 
 def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
@@ -135,6 +143,8 @@ def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
         trial_timeout=timeout if timeout is not None and timeout > 0 else None,
         max_attachment_bytes=number("max_attachment_bytes", int, DEFAULT_MAX_ATTACHMENT_BYTES),
         queue=meta.get("queue") or DEFAULT_QUEUE,
+        max_result_bytes=min(number("max_result_bytes", int, DEFAULT_MAX_RESULT_BYTES),
+                             REDIS_MAX_BULK_BYTES),
     )
 
 
@@ -213,12 +223,15 @@ class ExperimentRecords:
         self.register()
 
     def meta(self) -> dict[str, str]:
-        """The raw meta hash as text (empty before the first publication)."""
-        return {text(k): text(v) for k, v in self.client.hgetall(self.keys.meta).items()}
+        """The raw meta hash as text (empty before the first publication). Raises
+        :class:`~hqueue.backends.redis.damaged.DamagedKey` when the meta key is not a hash."""
+        with naming(self.keys.meta):
+            raw = self.client.hgetall(self.keys.meta)
+        return {text(k): text(v) for k, v in raw.items()}
 
     def options(self) -> ExperimentOptions:
         """The published options (the defaults where the meta hash has none)."""
-        return parse_options(self.client.hgetall(self.keys.meta))
+        return parse_options(self.meta())
 
     def domain_blob(self, digest: str) -> bytes | None:
         """The signed domain stored under ``digest`` (None when missing)."""
@@ -227,7 +240,8 @@ class ExperimentRecords:
     # -- the experiments set and deletion -------------------------------------------------
     def register(self) -> None:
         """Add the experiment to ``hq:experiments`` (what ``hqueue status`` lists)."""
-        self.client.sadd(EXPERIMENTS, self.exp_key)
+        with naming(EXPERIMENTS):
+            self.client.sadd(EXPERIMENTS, self.exp_key)
 
     def all_keys(self) -> list[bytes]:
         """Every Redis key of the experiment (``hq:{exp}:*``, by SCAN)."""
@@ -252,14 +266,16 @@ class ExperimentRecords:
 
     def latest_event(self) -> Any:
         """Id of the last entry of the finished-trials stream ("0-0" when empty)."""
-        last = self.client.xrevrange(self.keys.events, count=1)
+        with naming(self.keys.events):
+            last = self.client.xrevrange(self.keys.events, count=1)
         return last[0][0] if last else "0-0"
 
     def wait_for_event(self, after: Any, block_s: float) -> Any:
         """Block until a trial finishes after event ``after`` (at most ``block_s``); the id of
         the last event read (``after`` when none came)."""
-        reply = self.client.xread({self.keys.events: after}, block=int(block_s * 1000),
-                                  count=1000)
+        with naming(self.keys.events):
+            reply = self.client.xread({self.keys.events: after}, block=int(block_s * 1000),
+                                      count=1000)
         return reply[0][1][-1][0] if reply else after
 
     def lock(self, ttl_s: float) -> DriverLock:
@@ -292,7 +308,7 @@ class DriverLock:
         self.client, self.key = owner.client, owner.keys.driver
         self.ttl_ms = int(ttl_s * 1000)
         self.token = driver_token()
-        self.script = self.client.register_script(load_script("driver_lock"))
+        self.script = guarded(self.client.register_script(load_script("driver_lock")))
 
     def acquire(self) -> None:
         """Take the lease: at once when it is free or its holder is a dead process on this
@@ -300,7 +316,8 @@ class DriverLock:
         :class:`DriverBusy`."""
         if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
             return
-        value = self.client.get(self.key)
+        with naming(self.key):
+            value = self.client.get(self.key)
         holder = text(value) if value is not None else ""
         if holder and holder_is_dead(holder):
             if int(self.script(keys=[self.key], args=[self.token, self.ttl_ms, "takeover",

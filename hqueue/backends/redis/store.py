@@ -36,9 +36,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...exceptions import BadArgument
 from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
+from .damaged import DamagedKey, as_damaged_key, guarded, naming
 from .keys import ExperimentKeys
 from .records import ExperimentRecords, load_script
 
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _FIXED_FIELDS = ("tid", "spec", "misc", "exp_key", "version")
+_STATES = frozenset(range(5))  # JOB_STATE_NEW .. JOB_STATE_CANCEL
 
 
 def _now_ms() -> int:
@@ -75,14 +78,14 @@ class TrialStore:
     """Trial documents of one experiment in Redis, changed only through atomic scripts."""
 
     SCRIPTS = ("create", "claim", "heartbeat", "checkpoint", "finish", "release", "expire",
-               "cancel", "restore", "extend_leases", "raise_tid", "requeue")
+               "cancel", "restore", "extend_leases", "raise_tid", "requeue", "adopt", "effect")
 
     def __init__(self, client: Redis, exp_key: str | None) -> None:
         self.client = client
         self.keys = ExperimentKeys(exp_key)
         self.exp_key = self.keys.exp_key
         self.records = ExperimentRecords(client, exp_key)
-        self._scripts = {name: client.register_script(load_script(name))
+        self._scripts = {name: guarded(client.register_script(load_script(name)))
                          for name in self.SCRIPTS}
 
     @classmethod
@@ -97,7 +100,8 @@ class TrialStore:
         """Reserve ``n`` fresh tids (an atomic counter: no tid is ever handed out twice)."""
         if n <= 0:
             return []
-        last = int(self.client.incrby(self.keys.tid, n))
+        with naming(self.keys.tid):
+            last = int(self.client.incrby(self.keys.tid, n))
         return list(range(last - n, last))
 
     def create(self, docs: Iterable[Mapping[str, Any]]) -> list[int]:
@@ -189,22 +193,78 @@ class TrialStore:
         keys = self.keys
         now = _now_ms() if now_ms is None else now_ms
         requeued, errored = [], []
-        for raw in self.client.zrangebyscore(keys.running, "-inf", now):
+        with naming(keys.running):
+            expired = self.client.zrangebyscore(keys.running, "-inf", now)
+        for raw in expired:
             tid = int(raw)
-            reason = (f"trial {tid} lost its worker {max_attempts} times (killed, out of "
-                      "memory or cut off from Redis); raise max_retries or check the worker "
-                      "logs")
-            outcome = int(self._scripts["expire"](
-                keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq,
-                      keys.events],
-                args=[tid, now, max_attempts, encode_value(["LeaseExpired", reason]),
-                      encode_value(utcnow()), self._failed_result(tid, reason)],
-            ))
+            outcome = self._expire(tid, now, max_attempts, "")
             if outcome == 1:
                 requeued.append(tid)
-            elif outcome == 2:
+            elif outcome in (2, 3):
                 errored.append(tid)
         return requeued, errored
+
+    def expire_owned(self, tid: int, owner_prefix: str, max_attempts: int) -> str | None:
+        """Recover a RUNNING trial now if its owner starts with ``owner_prefix`` (its worker
+        process died, or its runner could not conclude it): "requeued" (NEW again with the
+        attempt counted: the caller sends its task), "error" (at the retry cap) or None."""
+        outcome = self._expire(int(tid), _now_ms(), max_attempts, owner_prefix)
+        return {1: "requeued", 2: "error", 3: "error"}.get(outcome)
+
+    def _expire(self, tid: int, now: int, max_attempts: int, owner_prefix: str) -> int:
+        keys = self.keys
+        reason = (f"trial {tid} lost its worker {max_attempts} times (killed, out of "
+                  "memory or cut off from Redis); raise max_retries or check the worker logs")
+        damage = (f"trial {tid}'s hash at {keys.trial(tid)!r} has a damaged 'state' or "
+                  "'attempts' field (changed by something other than hqueue); marked ERROR")
+        outcome = int(self._scripts["expire"](
+            keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq,
+                  keys.events],
+            args=[tid, now, max_attempts, encode_value(["LeaseExpired", reason]),
+                  encode_value(utcnow()), self._failed_result(tid, reason), owner_prefix,
+                  encode_value(["DamagedTrial", damage]),
+                  encode_value({"status": "fail", "failure": damage})],
+        ))
+        if outcome == 3:
+            logger.error("%s", damage)
+        elif outcome == 4:
+            logger.error("trial %s of %r: its key %r is not a hash; dropped from the running "
+                         "set (delete the key to repair the experiment)", tid, self.exp_key,
+                         keys.trial(tid))
+        return outcome
+
+    def adopt_orphans(self, tids: Iterable[int], lease_s: float = 0.0) -> list[int]:
+        """Put RUNNING trials among ``tids`` that are missing from the running set back in it,
+        with a lease of ``lease_s`` from now, so :meth:`expire_leases` recovers them if no
+        worker renews them; returns those tids."""
+        tids = [int(t) for t in tids]
+        if not tids:
+            return []
+        keys = self.keys
+        adopted = self._scripts["adopt"](
+            keys=[keys.running, *(keys.trial(t) for t in tids)],
+            args=[_now_ms() + int(lease_s * 1000), *tids],
+        )
+        found = [int(t) for t in adopted]
+        if found:
+            logger.warning("RUNNING trials %s of %r were missing from %r; put back so their "
+                           "lease is checked", found, self.exp_key, keys.running)
+        return found
+
+    def reserve_effect(self, tid: int, seq: int, n: int) -> list[int]:
+        """The ``n`` tids of side effect number ``seq`` of trial ``tid`` (``ctrl.enqueue``,
+        ``ctrl.inject_results``): fresh tids the first time, the same ones on every retry of
+        the trial, so the trials they name are created once."""
+        if n <= 0:
+            return []
+        _, text = self._scripts["effect"](keys=[self.keys.trial_effects(tid), self.keys.tid],
+                                          args=[int(seq), int(n)])
+        tids = [int(t) for t in _text(text).split(",")]
+        if len(tids) != n:
+            raise BadArgument(f"side effect {seq} of trial {tid} created {len(tids)} trials on "
+                              f"an earlier attempt, not {n}: a retried objective must make the "
+                              "same ctrl.enqueue/inject_results calls in the same order")
+        return tids
 
     def _failed_result(self, tid: int, reason: str) -> bytes:
         """The result an expired trial gets if it becomes ERROR: its last partial result (a
@@ -231,7 +291,13 @@ class TrialStore:
     # -- after a Redis restart or crash -------------------------------------------------------
     def current_seq(self) -> int:
         """The experiment's last change number (it goes back if a crash lost changes)."""
-        return int(self.client.get(self.keys.seq) or 0)
+        with naming(self.keys.seq):
+            raw = self.client.get(self.keys.seq) or 0
+        try:
+            return int(raw)
+        except ValueError:
+            raise DamagedKey(f"Redis key {self.keys.seq} holds no integer, expected a counter: "
+                             "delete it to repair the experiment") from None
 
     def extend_leases(self, lease_s: float) -> int:
         """Give every running trial a lease of ``lease_s`` from now (after a Redis restart,
@@ -260,14 +326,16 @@ class TrialStore:
     def stale_queued(self, older_than_s: float) -> list[int]:
         """NEW trials whose task was sent more than ``older_than_s`` ago (maybe lost)."""
         cutoff = _now_ms() - int(older_than_s * 1000)
-        return [int(t) for t in self.client.zrangebyscore(self.keys.queued, "-inf", cutoff)]
+        with naming(self.keys.queued):
+            return [int(t) for t in self.client.zrangebyscore(self.keys.queued, "-inf", cutoff)]
 
     def mark_sent(self, tids: Iterable[int]) -> None:
         """Record that tasks for ``tids`` were (re)sent now."""
         now = _now_ms()
         mapping = {str(t): now for t in tids}
         if mapping:
-            self.client.zadd(self.keys.queued, mapping, xx=True)
+            with naming(self.keys.queued):
+                self.client.zadd(self.keys.queued, mapping, xx=True)
 
     def requeue(self, tid: int, states: Iterable[int] = (JOB_STATE_ERROR,)) -> bool:
         """Put a trial in one of ``states`` (ERROR, CANCEL) back in the queue: NEW again, its
@@ -287,8 +355,15 @@ class TrialStore:
     # -- reading --------------------------------------------------------------------------
     def get(self, tid: int) -> dict | None:
         """One trial document (hyperopt's schema), or None."""
-        fields = self.client.hgetall(self.keys.trial(tid))
-        return _assemble(fields, self.keys.trial(tid)) if fields else None
+        key = self.keys.trial(tid)
+        try:
+            fields = self.client.hgetall(key)
+        except Exception as exc:  # a trial key that is not a hash
+            damaged = as_damaged_key(exc, key)
+            if damaged is None:
+                raise
+            raise CorruptTrialDocument(str(damaged), key=key) from None
+        return _assemble(fields, key) if fields else None
 
     def get_many(self, tids: Sequence[int], unreadable_as_error: bool = False) -> list[dict]:
         """Several trial documents (missing tids are skipped). A damaged document raises
@@ -298,11 +373,11 @@ class TrialStore:
         for tid in tids:
             pipe.hgetall(self.keys.trial(tid))
         docs = []
-        for tid, fields in zip(tids, pipe.execute()):
+        for tid, fields in zip(tids, pipe.execute(raise_on_error=False)):
             if not fields:
                 continue
             try:
-                docs.append(_assemble(fields, self.keys.trial(tid)))
+                docs.append(_assemble_reply(fields, self.keys.trial(tid)))
             except CorruptTrialDocument as exc:
                 if not unreadable_as_error:
                     raise
@@ -317,7 +392,9 @@ class TrialStore:
 
         Cost is proportional to the number of changed trials, not to the experiment's size.
         """
-        rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf", withscores=True)
+        with naming(self.keys.changes):
+            rows = self.client.zrangebyscore(self.keys.changes, f"({seq}", "+inf",
+                                             withscores=True)
         if not rows:
             return seq, []
         new_seq = int(max(score for _, score in rows))
@@ -333,14 +410,27 @@ class TrialStore:
                          "attempts": 0, "error": (type(exc).__name__, str(exc))}}
 
     def running_tids(self) -> list[int]:
-        return [int(t) for t in self.client.zrange(self.keys.running, 0, -1)]
+        with naming(self.keys.running):
+            return [int(t) for t in self.client.zrange(self.keys.running, 0, -1)]
 
     def queued_tids(self) -> list[int]:
-        return [int(t) for t in self.client.zrange(self.keys.queued, 0, -1)]
+        with naming(self.keys.queued):
+            return [int(t) for t in self.client.zrange(self.keys.queued, 0, -1)]
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _assemble_reply(reply: Any, where: str) -> dict:
+    """:func:`_assemble` of a pipelined HGETALL reply, which is an error for a key that is
+    not a hash (one such key must not fail the read of the whole experiment)."""
+    if isinstance(reply, Exception):
+        damaged = as_damaged_key(reply, where)
+        if damaged is None:
+            raise reply
+        raise CorruptTrialDocument(str(damaged), key=where)
+    return _assemble(reply, where)
 
 
 def _assemble(fields: Mapping[Any, Any], where: str) -> dict:
@@ -362,7 +452,12 @@ def _assemble_fields(fields: Mapping[Any, Any], where: str) -> dict:
     doc = decode_doc(f["doc"], key=where)
     if not isinstance(doc.get("tid"), int) or not isinstance(doc.get("misc"), dict):
         raise CorruptTrialDocument("the document has no int 'tid' or no 'misc' map", key=where)
+    if doc["tid"] != int(where.rsplit(":", 1)[1]):
+        raise CorruptTrialDocument(f"the document's tid {doc['tid']} is not its key's",
+                                   key=where)
     doc["state"] = int(f["state"])
+    if doc["state"] not in _STATES:
+        raise CorruptTrialDocument(f"unknown state {doc['state']}", key=where)
     owner = _text(f.get("owner", b""))
     doc["owner"] = owner or None
     doc["result"] = decode_value(f["result"], key=where) if f.get("result") else \
@@ -372,7 +467,7 @@ def _assemble_fields(fields: Mapping[Any, Any], where: str) -> dict:
     doc["book_time"] = decode_value(f["book_time"], key=where) if f.get("book_time") else None
     doc["refresh_time"] = decode_value(f["refresh_time"], key=where) \
         if f.get("refresh_time") else None
-    doc["misc"]["attempts"] = int(f.get("attempts", 0))
+    doc["misc"]["attempts"] = int(f.get("attempts", 0) or 0)
     if f.get("error"):
         error = decode_value(f["error"], key=where)
         if not isinstance(error, (list, tuple)):

@@ -25,7 +25,7 @@ from .attachments import RedisAttachments
 from .backend import RedisBackend
 from .connection import check_redis, connect
 from .keys import ExperimentKeys
-from .records import DEFAULT_MAX_ATTACHMENT_BYTES, ExperimentOptions
+from .records import DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_RESULT_BYTES, ExperimentOptions
 from .store import TrialStore
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class RedisTrials(Trials):
     URL); it defaults to ``$HQUEUE_URL``. Options: ``queue`` (the Celery queue this
     experiment's trials go to), ``lease_s`` (a worker that stops heartbeating for this long
     loses its trial), ``max_retries`` (claims before a repeatedly lost trial becomes ERROR),
-    ``trial_timeout`` (seconds a trial may run), ``max_attachment_bytes``. ``send_task``
+    ``trial_timeout`` (seconds a trial may run), ``max_attachment_bytes``,
+    ``max_result_bytes`` (a larger encoded result makes the trial ERROR). ``send_task``
     replaces how a trial's task is sent (default: a Celery message on ``queue``); it is not
     pickled.
     """
@@ -53,6 +54,7 @@ class RedisTrials(Trials):
                  lease_s: float = 30.0, max_retries: int = 3,
                  trial_timeout: float | None = None,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+                 max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
                  send_task: TaskSender | None = None, refresh: bool = True) -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
         if client is None and not self.url:
@@ -62,7 +64,8 @@ class RedisTrials(Trials):
             raise BadArgument("lease_s must be > 0 and max_retries >= 1")
         self.options = {"queue": queue, "lease_s": float(lease_s), "max_retries": int(max_retries),
                         "trial_timeout": trial_timeout,
-                        "max_attachment_bytes": int(max_attachment_bytes)}
+                        "max_attachment_bytes": int(max_attachment_bytes),
+                        "max_result_bytes": int(max_result_bytes)}
         self._exp_key = exp_key
         self._send_task = send_task
         if client is None:

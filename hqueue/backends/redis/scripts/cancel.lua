@@ -4,6 +4,10 @@
 -- KEYS[4] = changes zset  KEYS[5] = seq counter  KEYS[6] = events stream
 -- ARGV[1] = tid  ARGV[2] = result (msgpack)  ARGV[3] = refresh time (msgpack)
 -- Returns 1 cancelled, 2 stop requested, 0 already finished or unknown.
+local damaged = hq_expect('hash', 'zset', 'set', 'zset', 'counter', 'stream')
+if damaged then
+  return damaged
+end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == '0' then
   redis.call('HSET', KEYS[1], 'state', 4, 'result', ARGV[2], 'refresh_time', ARGV[3])

@@ -2,6 +2,10 @@
 -- KEYS[1] = trial hash  KEYS[2] = changes zset  KEYS[3] = seq counter
 -- ARGV[1] = tid  ARGV[2] = owner  ARGV[3] = result (msgpack)  ARGV[4] = refresh time (msgpack)
 -- Returns 1 when stored, 0 when the caller no longer owns the trial.
+local damaged = hq_expect('hash', 'zset', 'counter')
+if damaged then
+  return damaged
+end
 if redis.call('HGET', KEYS[1], 'state') ~= '1' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then
   return 0
 end

@@ -7,6 +7,10 @@
 -- list), {0, state} otherwise (state -1: no trial, -2: a malformed trial, not a hash or with
 -- a state that is not a number). A trial that is not NEW leaves the queued set, so the driver
 -- stops re-sending it.
+local damaged = hq_expect('-', 'zset', 'zset', 'zset', 'counter')
+if damaged then
+  return damaged
+end
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'none' then
   return {0, -1}

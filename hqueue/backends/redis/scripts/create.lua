@@ -4,6 +4,10 @@
 -- ARGV[1] = tid  ARGV[2] = doc (msgpack)  ARGV[3] = result (msgpack)  ARGV[4] = state
 -- ARGV[5] = now (ms)  ARGV[6] = queue it (1) or not (0, e.g. already DONE when injected)
 -- Returns 1 if created, 0 if the tid already existed.
+local damaged = hq_expect('-', 'zset', 'zset', 'zset', 'counter')
+if damaged then
+  return damaged
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end

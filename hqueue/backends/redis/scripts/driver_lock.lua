@@ -3,6 +3,10 @@
 -- 'takeover' (take it from ARGV[4], a holder known to be dead, if it still holds it).
 -- KEYS[1] = driver key
 -- Returns 1 when the lease is (or was, for release) ours, 0 when another driver holds it.
+local damaged = hq_expect('string')
+if damaged then
+  return damaged
+end
 local holder = redis.call('GET', KEYS[1])
 if ARGV[3] == 'release' then
   if holder == ARGV[1] then

@@ -5,6 +5,10 @@
 -- ARGV[1] = tid  ARGV[2] = owner  ARGV[3] = final state (2 DONE, 3 ERROR, 4 CANCEL)
 -- ARGV[4] = result (msgpack)  ARGV[5] = refresh time (msgpack)  ARGV[6] = error (msgpack or '')
 -- Returns 1 when written, 0 when dropped.
+local damaged = hq_expect('hash', 'zset', 'zset', 'counter', 'stream', 'set')
+if damaged then
+  return damaged
+end
 if redis.call('HGET', KEYS[1], 'state') ~= '1' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then
   return 0
 end

@@ -3,6 +3,10 @@
 -- KEYS[4] = changes zset  KEYS[5] = seq counter
 -- ARGV[1] = tid  ARGV[2] = owner  ARGV[3] = now (ms)
 -- Returns 1 when released (the caller re-sends its task), 0 when not owned.
+local damaged = hq_expect('hash', 'zset', 'zset', 'zset', 'counter')
+if damaged then
+  return damaged
+end
 if redis.call('HGET', KEYS[1], 'state') ~= '1' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then
   return 0
 end

@@ -5,6 +5,10 @@
 -- ARGV[1] = tid  ARGV[2] = now (ms)  ARGV[3] = states it may leave, e.g. ",3,4,"
 -- ARGV[4] = the new result (msgpack of {"status": "new"})
 -- Returns 1 when requeued (the caller sends its task), 0 when not in one of those states.
+local damaged = hq_expect('hash', 'zset', 'zset', 'set', 'zset', 'counter')
+if damaged then
+  return damaged
+end
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or not string.find(ARGV[3], ',' .. state .. ',', 1, true) then
   return 0

@@ -7,6 +7,10 @@
 -- ARGV[1] = tid  ARGV[2] = final state  ARGV[3] = result (msgpack)
 -- ARGV[4] = refresh time (msgpack or '')  ARGV[5] = error (msgpack or '')
 -- Returns 1 when restored, 0 when left alone.
+local damaged = hq_expect('hash', 'zset', 'zset', 'zset', 'counter', 'stream', 'set')
+if damaged then
+  return damaged
+end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= '0' and state ~= '1' then
   return 0

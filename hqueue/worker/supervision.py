@@ -1,0 +1,187 @@
+"""Who owns a worker's processes, and what happens when one of them dies.
+
+- **The launcher owns its workers.** ``hqueue worker`` starts each Celery worker with
+  ``PR_SET_PDEATHSIG`` (Linux: the kernel sends it SIGTERM when the launcher dies, even by
+  SIGKILL) and ``HQUEUE_LAUNCHER_PID`` in its environment; the worker also runs a watchdog
+  thread that notices the launcher is gone (its parent pid changed) and stops itself the same
+  way, on systems without the prctl. A worker stopping on SIGTERM hands its trials back.
+- **A Celery worker owns its pool processes.** Each prefork pool process runs the same
+  watchdog on its parent, so a Celery worker killed outright does not leave pool processes
+  running trials on their own.
+- **Objectives may start processes in every pool**: a prefork pool process is not daemonic
+  for ``multiprocessing`` (:func:`allow_children`); what a trial leaves running is killed
+  when it ends (:mod:`hqueue.worker.isolation`).
+- **A pool process that dies mid-trial** (killed, out of memory, ``os._exit`` in the
+  objective) is reported by Celery in the parent as ``WorkerLostError``; the parent then hands
+  the trial back at once with the attempt counted (ERROR at the retry cap) and re-sends its
+  task, instead of leaving it to wait for its lease to expire.
+
+Example:
+    >>> parent_died(os.getppid())
+    False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from celery import signals
+
+from .isolation import subreaper_allowed
+
+logger = logging.getLogger(__name__)
+
+LAUNCHER_ENV = "HQUEUE_LAUNCHER_PID"
+WATCH_EVERY_S = 0.5
+STOP_GRACE_S = 60.0  # after SIGTERM, how long a worker whose parent died may take to exit
+_PR_SET_PDEATHSIG = 1
+_CONFIG: dict[str, Any] = {}
+
+
+def install(url: str | None = None, send_task: Any = None) -> None:
+    """Connect the Celery signals (idempotent); ``url`` and ``send_task`` let the worker hand
+    back the trial of a pool process that died."""
+    if url is not None:
+        _CONFIG["url"], _CONFIG["send"] = url, send_task
+    signals.worker_init.connect(_on_worker_init, weak=False,
+                                dispatch_uid="hqueue.worker.supervision.init")
+    signals.worker_process_init.connect(_on_pool_process_init, weak=False,
+                                        dispatch_uid="hqueue.worker.supervision.pool")
+    signals.task_failure.connect(_on_task_failure, weak=False,
+                                 dispatch_uid="hqueue.worker.supervision.lost")
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child, before exec: ask Linux to send ``signum`` when the parent dies (a
+    ``preexec_fn``; a no-op elsewhere).
+
+    Example:
+        >>> import subprocess, sys
+        >>> subprocess.run([sys.executable, "-c", "pass"], preexec_fn=die_with_parent).returncode
+        0
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+
+
+def parent_died(expected_ppid: int) -> bool:
+    """True once this process's parent is no longer ``expected_ppid`` (it was re-parented)."""
+    return os.getppid() != expected_ppid
+
+
+def start_watchdog(expected_ppid: int, what: str) -> threading.Thread:
+    """A daemon thread that stops this process (SIGTERM, then SIGKILL after
+    :data:`STOP_GRACE_S`) once its parent ``expected_ppid`` is gone."""
+
+    def watch() -> None:
+        while not parent_died(expected_ppid):
+            time.sleep(WATCH_EVERY_S)
+        logger.error("%s: its parent (pid %d) is gone; stopping (trials are handed back)",
+                     what, expected_ppid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(STOP_GRACE_S)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="hqueue-parent-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def _on_worker_init(**_: Any) -> None:
+    """The Celery worker's main process: watch the ``hqueue worker`` launcher if any."""
+    subreaper_allowed()  # solo/threads run trials here (prefork's main process runs none)
+    launcher = os.environ.get(LAUNCHER_ENV, "")
+    if launcher.isdigit():
+        start_watchdog(int(launcher), "this worker's `hqueue worker` launcher")
+
+
+def _on_pool_process_init(**_: Any) -> None:
+    """A prefork pool process: die with the Celery worker that forked it (a watchdog, not
+    PR_SET_PDEATHSIG, which fires when the forking *thread* ends), and let objectives start
+    processes (billiard marks pool processes daemonic, and ``multiprocessing`` refuses
+    children to daemonic processes; hqueue kills what a trial leaves behind instead). The solo
+    and threads pools send the same signal in the worker's main process: nothing to do there
+    (its parent may be a shell or a demo that is meant to exit)."""
+    from billiard.process import current_process
+
+    if current_process()._name == "MainProcess":
+        return
+    start_watchdog(os.getppid(), "this pool process's Celery worker")
+    allow_children()
+    subreaper_allowed()
+
+
+def allow_children() -> None:
+    """Clear the daemon flag of this process for ``multiprocessing`` and ``billiard``."""
+    import multiprocessing
+
+    from billiard import process as billiard_process
+
+    for current in (multiprocessing.current_process(), billiard_process.current_process()):
+        with contextlib.suppress(AttributeError, TypeError):
+            current._config["daemon"] = False
+
+
+def _on_task_failure(sender: Any = None, exception: Any = None, args: Any = None,
+                     **_: Any) -> None:
+    """In the worker's main process: a pool process died running an hqueue trial."""
+    from billiard.exceptions import WorkerLostError
+
+    from .app import TASK_NAME
+
+    if not isinstance(exception, WorkerLostError) or getattr(sender, "name", "") != TASK_NAME:
+        return
+    try:
+        exp_key, tid = args[0], int(args[1])
+        hand_back_lost_trial(exp_key, tid)
+    except Exception:  # never let this break the worker's event loop
+        logger.warning("could not hand back the trial of a lost pool process (%r)", args,
+                       exc_info=True)
+
+
+def hand_back_lost_trial(exp_key: str, tid: int) -> str | None:
+    """Requeue (attempt counted) or ERROR trial ``tid`` if its owner is a dead process of this
+    host; re-send its task when requeued. Returns "requeued", "error" or None."""
+    from .app import store_for
+    from .experiment import read_options
+
+    url = _CONFIG.get("url")
+    if url is None:
+        return None
+    store = store_for(url, exp_key)
+    raw = store.client.hget(store.keys.trial(tid), "owner") or b""
+    owner = raw.decode() if isinstance(raw, bytes) else str(raw)
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() \
+            or _alive(int(parts[1])):
+        return None
+    options = read_options(store)
+    word = store.expire_owned(tid, owner, options.max_retries)
+    logger.warning("trial %s of %r: its pool process %s died; %s", tid, exp_key, parts[1],
+                   {"requeued": "requeued (attempt counted)",
+                    "error": "ERROR (retry cap reached)"}.get(word or "", "nothing to do"))
+    send = _CONFIG.get("send")
+    if word == "requeued" and send is not None:
+        send(exp_key, tid, options.queue)
+        store.mark_sent([tid])
+    return word
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -1,0 +1,231 @@
+"""One damaged key per key of the schema (hqueue/backends/redis/keys.py): a key of the wrong
+type costs at most its trial or its experiment, is reported by its name, and never leaves a
+half-applied change. On fakeredis and a real redis-server."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+import redis
+from test_worker_runner import SECRET, SPACE, add_trial, publish_domain, with_ctrl
+
+from hqueue import STATUS_OK, Domain
+from hqueue.backends.redis.attachments import RedisAttachments
+from hqueue.backends.redis.damaged import DamagedKey
+from hqueue.backends.redis.keys import EXPERIMENTS, WORKERS
+from hqueue.backends.redis.overview import ExperimentMirror, SummaryTracker
+from hqueue.backends.redis.presence import WorkerRegistry
+from hqueue.backends.redis.store import TrialStore
+from hqueue.cache import clear_process_cache
+from hqueue.states import JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING
+from hqueue.worker.runner import accept_trials, run_trial
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state(monkeypatch):
+    monkeypatch.setenv("HQUEUE_SECRET", SECRET.decode())
+    clear_process_cache()
+    accept_trials()
+
+
+@pytest.fixture(params=["fakeredis", "real"])
+def store(request):
+    if request.param == "fakeredis":
+        return TrialStore(fakeredis.FakeRedis(), "dmg")
+    return TrialStore(redis.Redis.from_url(request.getfixturevalue("redis_url")), "dmg")
+
+
+def ok(cfg):
+    return {"loss": 0.0, "status": STATUS_OK}
+
+
+def damage(client, key, kind="string"):
+    """Replace ``key`` with a value of another type."""
+    client.delete(key)
+    {"string": lambda: client.set(key, "damaged"),
+     "hash": lambda: client.hset(key, "damaged", "1"),
+     "list": lambda: client.rpush(key, "damaged"),
+     "set": lambda: client.sadd(key, "damaged")}[kind]()
+
+
+def named(key):
+    return pytest.raises(DamagedKey, match=f"Redis key {key.replace('{', '.').replace('}', '.')}")
+
+
+def error_of(store, tid):
+    doc = store.get(tid)
+    assert doc["state"] == JOB_STATE_ERROR
+    return doc["misc"]["error"][1]
+
+
+# -- the experiment's keys, one test each --------------------------------------------------------
+def test_meta(store):
+    other = TrialStore(store.client, "healthy")
+    publish_domain(other, Domain(ok, SPACE))
+    tid = add_trial(store)
+    damage(store.client, store.keys.meta)
+    assert run_trial(store, tid, owner="w1") == "error"
+    assert store.keys.meta in error_of(store, tid)
+    for exp in (store.exp_key, other.exp_key):  # every experiment's overview still reads
+        mirror = ExperimentMirror(store.client, exp)
+        mirror.refresh()
+        assert SummaryTracker(mirror).summary([]).exp_key == exp
+        assert mirror.queue == "hqueue"
+
+
+def test_domain_blob(store):
+    digest = publish_domain(store, Domain(ok, SPACE))
+    tid = add_trial(store)
+    damage(store.client, store.keys.domain(digest), "hash")
+    assert run_trial(store, tid, owner="w1") == "error"
+    assert store.keys.domain(digest) in error_of(store, tid)
+
+
+def test_tid_counter(store):
+    damage(store.client, store.keys.tid, "hash")
+    with named(store.keys.tid):
+        store.new_tids(1)
+
+
+def test_trial_hash(store):
+    publish_domain(store, Domain(ok, SPACE))
+    tids = [add_trial(store) for _ in range(2)]
+    damage(store.client, store.keys.trial(tids[0]))
+    assert run_trial(store, tids[0], owner="w1") == "dropped"
+    assert run_trial(store, tids[1], owner="w1") == "done"
+    docs = store.get_many(tids, unreadable_as_error=True)
+    assert [d["state"] for d in docs] == [JOB_STATE_ERROR, 2]
+
+
+@pytest.mark.parametrize("attr", ["tids", "queued", "changes", "seq"])
+def test_keys_create_writes(store, attr):
+    key = getattr(store.keys, attr)
+    damage(store.client, key, "hash" if attr == "seq" else "string")
+    [tid] = store.new_tids(1)
+    from hqueue.fmin import generate_trial
+
+    with named(key):
+        store.create([generate_trial(tid, {"x": 0.5})])
+    assert not store.client.exists(store.keys.trial(tid))  # nothing half-written
+
+
+@pytest.mark.parametrize("attr, kind", [("running", "string"), ("seq", "hash"),
+                                        ("events", "set"), ("cancel", "string"),
+                                        ("changes", "string")])
+def test_keys_finish_writes(store, attr, kind):
+    tid = add_trial(store)
+    assert store.claim(tid, "w1", 30) is not None
+    key = getattr(store.keys, attr)
+    damage(store.client, key, kind)
+    with named(key):
+        store.finish(tid, "w1", 2, {"loss": 0.0, "status": "ok"})
+    assert int(store.client.hget(store.keys.trial(tid), "state")) == JOB_STATE_RUNNING
+
+
+def test_running_set_for_the_reaper(store):
+    damage(store.client, store.keys.running)
+    with named(store.keys.running):
+        store.expire_leases(3)
+
+
+def test_queued_set_for_a_claim(store):
+    tid = add_trial(store)
+    damage(store.client, store.keys.queued)
+    with named(store.keys.queued):
+        store.claim(tid, "w1", 30)
+    assert int(store.client.hget(store.keys.trial(tid), "state")) == JOB_STATE_NEW
+
+
+def test_changes_for_readers(store):
+    damage(store.client, store.keys.changes)
+    with named(store.keys.changes):
+        store.changes_since(0)
+
+
+def test_seq_counter_holding_no_integer(store):
+    tid = add_trial(store)
+    store.client.set(store.keys.seq, "not a number")
+    with named(store.keys.seq):
+        store.claim(tid, "w1", 30)
+    with named(store.keys.seq):
+        store.current_seq()
+
+
+def test_cancel_set_for_a_heartbeat(store):
+    tid = add_trial(store)
+    store.claim(tid, "w1", 30)
+    damage(store.client, store.keys.cancel)
+    with named(store.keys.cancel):
+        store.heartbeat(tid, "w1", 30)
+
+
+def _enqueues(cfg, ctrl):
+    ctrl.enqueue([{"x": 0.1}])
+    return {"loss": 0.0, "status": STATUS_OK}
+
+
+def test_trial_effects(store):
+    publish_domain(store, with_ctrl(_enqueues))
+    tid = add_trial(store)
+    damage(store.client, store.keys.trial_effects(tid))
+    assert run_trial(store, tid, owner="w1") == "error"
+    assert store.keys.trial_effects(tid) in error_of(store, tid)
+
+
+@pytest.mark.parametrize("which", ["trial", "experiment"])
+def test_attachment(store, which):
+    key_for = (lambda n: store.keys.trial_attachment(0, n)) if which == "trial" else \
+        store.keys.experiment_attachment
+    attachments = RedisAttachments(store.client, key_for, which, max_bytes=1024)
+    damage(store.client, key_for("log"), "list")
+    with named(key_for("log")):
+        attachments["log"]
+    attachments["log"] = b"written again"  # a write replaces the damaged value
+    assert attachments["log"] == b"written again"
+
+
+def test_attachment_chunk(store):
+    attachments = RedisAttachments(store.client, store.keys.experiment_attachment, "exp",
+                                   max_bytes=1024, chunk_bytes=4)
+    attachments["big"] = b"0123456789"
+    version = store.client.hget(store.keys.experiment_attachment("big"), "version").decode()
+    chunk = attachments._chunk_keys(store.keys.experiment_attachment("big"), version, 3)[1]
+    damage(store.client, chunk, "hash")
+    with named(store.keys.experiment_attachment("big")):
+        attachments["big"]
+
+
+def test_attachments_index_is_not_read(store):
+    publish_domain(store, Domain(ok, SPACE))
+    tid = add_trial(store)
+    damage(store.client, store.keys.attachments)
+    assert run_trial(store, tid, owner="w1") == "done"
+
+
+def test_driver_lease(store):
+    from hqueue.backends.redis.driver import DriverLock
+
+    class Trials:
+        client, keys = store.client, store.keys
+
+    damage(store.client, store.keys.driver, "hash")
+    lock = DriverLock(Trials, ttl_s=5)
+    with named(store.keys.driver):
+        lock.acquire()
+    with named(store.keys.driver):
+        lock.renew()
+
+
+# -- the global keys ------------------------------------------------------------------------------
+def test_experiments_set(store):
+    damage(store.client, EXPERIMENTS)
+    [tid] = store.new_tids(1)
+    from hqueue.fmin import generate_trial
+
+    with named(EXPERIMENTS):
+        store.create([generate_trial(tid, {"x": 0.5})])
+
+
+def test_workers_hash(store):
+    damage(store.client, WORKERS)
+    assert WorkerRegistry(store.client).list() == []  # the dashboard still reads
