@@ -22,7 +22,7 @@ def width_floor(prior_sigma: np.ndarray | float, n_kernels: np.ndarray | int
     """The narrowest a data kernel may be: ``prior_sigma / min(100, 1 + n_kernels)``.
 
     Example:
-        >>> width_floor(2.0, 3)
+        >>> float(width_floor(2.0, 3))
         0.5
     """
     return prior_sigma / np.minimum(100.0, 1.0 + n_kernels)
