@@ -10,7 +10,7 @@ are reference implementations with hyperopt's signatures and semantics
 Example:
     >>> from hqueue import tpe
     >>> callable(tpe.suggest), tpe._default_gamma
-    (True, 0.25)
+    (True, 'auto')
 """
 
 from __future__ import annotations

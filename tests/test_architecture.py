@@ -162,6 +162,7 @@ NEW, RUNNING, DONE, ERROR, CANCEL = (TrialState.NEW, TrialState.RUNNING, TrialSt
                                      TrialState.ERROR, TrialState.CANCEL)
 #: per script: the states it tests a trial for, and the states it writes as literals
 LUA_STATES = {
+    "adopt": ({RUNNING}, set()),
     "cancel": ({NEW, RUNNING}, {CANCEL}),
     "checkpoint": ({RUNNING}, set()),
     "claim": ({NEW}, {RUNNING}),

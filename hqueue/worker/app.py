@@ -62,7 +62,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         app.conf.task_queues = [Queue(q, Exchange(q, "direct"), routing_key=q) for q in queues]
     _register_task(app, url)
     shutdown.install()
-    supervision.install(url, task_sender(app))
+    supervision.install(url, task_sender(app), store_for)
     beacon.install(app, lambda: client_for(url))
     return app
 

@@ -32,10 +32,12 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import signals
 
+from ..tasks import TASK_NAME, dispatch
 from .isolation import subreaper_allowed
 
 logger = logging.getLogger(__name__)
@@ -47,11 +49,13 @@ _PR_SET_PDEATHSIG = 1
 _CONFIG: dict[str, Any] = {}
 
 
-def install(url: str | None = None, send_task: Any = None) -> None:
-    """Connect the Celery signals (idempotent); ``url`` and ``send_task`` let the worker hand
-    back the trial of a pool process that died."""
+def install(url: str | None = None, send_task: Any = None,
+            store_for: Callable[[str, str], Any] | None = None) -> None:
+    """Connect the Celery signals (idempotent); ``url``, ``send_task`` and ``store_for(url,
+    exp_key)`` (the worker's stores) let the worker hand back the trial of a pool process
+    that died."""
     if url is not None:
-        _CONFIG["url"], _CONFIG["send"] = url, send_task
+        _CONFIG.update(url=url, send=send_task, store_for=store_for)
     signals.worker_init.connect(_on_worker_init, weak=False,
                                 dispatch_uid="hqueue.worker.supervision.init")
     signals.worker_process_init.connect(_on_pool_process_init, weak=False,
@@ -138,8 +142,6 @@ def _on_task_failure(sender: Any = None, exception: Any = None, args: Any = None
     """In the worker's main process: a pool process died running an hqueue trial."""
     from billiard.exceptions import WorkerLostError
 
-    from .app import TASK_NAME
-
     if not isinstance(exception, WorkerLostError) or getattr(sender, "name", "") != TASK_NAME:
         return
     try:
@@ -153,11 +155,10 @@ def _on_task_failure(sender: Any = None, exception: Any = None, args: Any = None
 def hand_back_lost_trial(exp_key: str, tid: int) -> str | None:
     """Requeue (attempt counted) or ERROR trial ``tid`` if its owner is a dead process of this
     host; re-send its task when requeued. Returns "requeued", "error" or None."""
-    from .app import store_for
     from .experiment import read_options
 
-    url = _CONFIG.get("url")
-    if url is None:
+    url, store_for = _CONFIG.get("url"), _CONFIG.get("store_for")
+    if url is None or store_for is None:
         return None
     store = store_for(url, exp_key)
     raw = store.client.hget(store.keys.trial(tid), "owner") or b""
@@ -173,8 +174,7 @@ def hand_back_lost_trial(exp_key: str, tid: int) -> str | None:
                     "error": "ERROR (retry cap reached)"}.get(word or "", "nothing to do"))
     send = _CONFIG.get("send")
     if word == "requeued" and send is not None:
-        send(exp_key, tid, options.queue)
-        store.mark_sent([tid])
+        dispatch(store, [tid], options.queue, send)
     return word
 
 

@@ -136,7 +136,7 @@ class ExperimentMirror(TrialMirror):
     @property
     def queue(self) -> str:
         """The Celery queue the experiment's tasks go to (the default queue unless set)."""
-        return self.store.records.options().queue
+        return parse_options(self.meta()).queue
 
     def labels(self) -> list[str]:
         """Every parameter label seen in the mirrored trials, sorted."""
