@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from celery import Celery
 from kombu import Exchange, Queue
 
+from ..backends.redis.sentinel import SentinelURL, is_sentinel_url
 from ..cache import process_cache
 from . import beacon, shutdown
 from .ctrl import TaskSender
@@ -76,6 +77,8 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
         # only acts on late-acknowledged tasks; hqueue acks early and its leases decide
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
+    if is_sentinel_url(url):
+        app.conf.broker_transport_options.update(SentinelURL.parse(url).kombu_transport_options())
     if url.startswith("rediss://") and "ssl_" not in urlsplit(url).query:
         app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     if queues:
@@ -87,12 +90,17 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
 
 
 def broker_url(url: str) -> str:
-    """The kombu spelling of a Redis URL (``unix://`` becomes ``redis+socket://``).
+    """The kombu spelling of a Redis URL (``unix://`` becomes ``redis+socket://``, a
+    ``redis+sentinel://`` URL kombu's ``sentinel://h1:p1;sentinel://h2:p2/DB``).
 
     Example:
         >>> broker_url("unix://:pw@/tmp/redis.sock")
         'redis+socket://:pw@/tmp/redis.sock?virtual_host=0'
+        >>> broker_url("redis+sentinel://h1:26379,h2:26380/mymaster/1")
+        'sentinel://h1:26379/1;sentinel://h2:26380/1'
     """
+    if is_sentinel_url(url):
+        return SentinelURL.parse(url).kombu_url()
     if not url.startswith("unix://"):
         return url
     parts = urlsplit(url)

@@ -21,9 +21,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import HqueueError
+from .sentinel import BadSentinelURL, SentinelURL, is_sentinel_url
+
+if TYPE_CHECKING:
+    import redis
 
 RECONNECT_BUDGET_S = 300.0
 _BACKOFF_CAP_S = 2.0
@@ -42,6 +46,23 @@ def mask_url(url: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0] if ":" in creds else ""
     return f"{scheme}://{user}:***@{host}"
+
+
+def client_from_url(url: str, **options: Any) -> redis.Redis:
+    """A plain redis-py client for any URL hqueue accepts: ``redis://``, ``rediss://``,
+    ``unix://`` and ``redis+sentinel://`` (see :mod:`hqueue.backends.redis.sentinel`).
+
+    ``options`` go to the client's connections (timeouts, retry, ...).
+
+    Example:
+        >>> client_from_url("redis://localhost:6379/3").get_connection_kwargs()["db"]
+        3
+    """
+    if is_sentinel_url(url):
+        return SentinelURL.parse(url).client(**options)
+    import redis
+
+    return redis.Redis.from_url(url, **options)
 
 
 def connect(url: str, **options: Any) -> Any:
@@ -63,7 +84,7 @@ def connect(url: str, **options: Any) -> Any:
     if not url.startswith("unix://"):
         settings["socket_keepalive"] = True
     settings.update(options)
-    return redis.Redis.from_url(url, **settings)
+    return client_from_url(url, **settings)
 
 
 def check_redis(url: str, timeout_s: float = 5.0) -> None:
@@ -77,10 +98,11 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
         cannot reach Redis at redis://127.0.0.1:1/0
     """
     import redis
+    from redis.sentinel import MasterNotFoundError
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
-                                      socket_timeout=timeout_s, retry_on_timeout=False)
+        client = client_from_url(url, socket_connect_timeout=timeout_s,
+                                 socket_timeout=timeout_s)
         try:
             client.ping()
         finally:
@@ -89,6 +111,12 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
         raise RedisUnreachable(f"Redis at {mask_url(url)} refused the credentials ({e}): put "
                                "the password (and ACL user) in the URL: "
                                "redis://user:pass@host:port/0") from None
+    except BadSentinelURL as e:
+        raise RedisUnreachable(str(e)) from None
+    except MasterNotFoundError as e:
+        raise RedisUnreachable(f"no sentinel of {mask_url(url)} names a reachable master ({e}): "
+                               "check the sentinels' host:port list and the master name in the "
+                               "URL") from None
     except redis.ResponseError as e:  # e.g. NOPERM for an ACL user without PING
         raise RedisUnreachable(f"Redis at {mask_url(url)} refused PING ({e}): give the ACL "
                                "user the commands in deploy/redis/users.acl") from None
