@@ -166,3 +166,21 @@ def _xlen(url: str, key: str) -> int:
         return client_from_url(url, socket_timeout=2, socket_connect_timeout=2).xlen(key)
     except redis.RedisError:
         return 0
+
+
+# -- deploy/compose.sentinel.yml --------------------------------------------------------------
+def test_the_compose_sentinel_variant_points_every_hqueue_process_at_its_sentinels():
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "deploy" / "compose.sentinel.yml"
+    services = yaml.safe_load(path.read_text())["services"]
+    for name in ("worker", "dashboard"):
+        url = SentinelURL.parse(services[name]["environment"]["HQUEUE_URL"].replace(
+            "${REDIS_PASSWORD:?set REDIS_PASSWORD in .env (openssl rand -hex 32)}", "pw"))
+        hosts = {host for host, _ in url.sentinels}
+        assert hosts == {"sentinel-1", "sentinel-2", "sentinel-3"} <= set(services)
+        monitor = f"sentinel monitor {url.master} redis 6379 2"
+        assert all(monitor in services[h]["command"][0] for h in hosts)
+    assert "redis" in services["redis-replica"]["command"]  # --replicaof redis 6379
