@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ...exceptions import HqueueError
 from .sentinel import BadSentinelURL, SentinelURL, is_sentinel_url
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import redis
 
 RECONNECT_BUDGET_S = 300.0
+#: the URL schemes hqueue accepts
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
 _BACKOFF_CAP_S = 2.0
 _BACKOFF_BASE_S = 0.05
 
@@ -100,6 +103,11 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
     import redis
     from redis.sentinel import MasterNotFoundError
 
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise RedisUnreachable(f"{mask_url(url)} is not a Redis URL: it starts with "
+                               f"{', '.join(s + '://' for s in SCHEMES[:-1])} or "
+                               f"{SCHEMES[-1]}:// (redis://host:6379/0 for a plain server)")
     try:
         client = client_from_url(url, socket_connect_timeout=timeout_s,
                                  socket_timeout=timeout_s)
@@ -118,11 +126,34 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
                                "check the sentinels' host:port list and the master name in the "
                                "URL") from None
     except redis.ResponseError as e:  # e.g. NOPERM for an ACL user without PING
+        if "DB index is out of range" in str(e):
+            raise RedisUnreachable(f"Redis at {mask_url(url)} has no such database ({e}): use "
+                                   "a DB number the server has (0 to 15 unless its `databases` "
+                                   "setting says more) at the end of the URL") from None
         raise RedisUnreachable(f"Redis at {mask_url(url)} refused PING ({e}): give the ACL "
                                "user the commands in deploy/redis/users.acl") from None
     except (redis.ConnectionError, redis.TimeoutError, ValueError, OSError) as e:
+        if scheme == "rediss" and _answers_plaintext(url, timeout_s):
+            raise RedisUnreachable(f"Redis at {mask_url(url)} did not answer TLS ({e}): use "
+                                   "redis:// for a server without TLS, or turn TLS on in the "
+                                   "server (deploy/redis/tls.conf)") from None
         raise RedisUnreachable(f"cannot reach Redis at {mask_url(url)} ({e}): start it with "
                                "`hqueue serve` or fix --url / HQUEUE_URL") from None
+
+
+def _answers_plaintext(url: str, timeout_s: float) -> bool:
+    """Whether the server of a ``rediss://`` URL answers plain (non-TLS) Redis instead."""
+    import redis
+
+    parts = urlsplit(url)
+    try:
+        redis.Redis(host=parts.hostname or "localhost", port=parts.port or 6379,
+                    socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping()
+    except (redis.AuthenticationError, redis.ResponseError):
+        return True  # it spoke Redis in plain text (and wants a password)
+    except (redis.RedisError, OSError):
+        return False
+    return True
 
 
 def server_run_id(client: Any) -> str:
