@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from .backends.redis.sentinel import SentinelURL, is_sentinel_url
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -63,12 +65,17 @@ def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSende
 
 
 def broker_url(url: str) -> str:
-    """The kombu spelling of a Redis URL (``unix://`` becomes ``redis+socket://``).
+    """The kombu spelling of a Redis URL (``unix://`` becomes ``redis+socket://``, a
+    ``redis+sentinel://`` URL kombu's ``sentinel://h1:p1;sentinel://h2:p2/DB``).
 
     Example:
         >>> broker_url("unix://:pw@/tmp/redis.sock")
         'redis+socket://:pw@/tmp/redis.sock?virtual_host=0'
+        >>> broker_url("redis+sentinel://h1:26379,h2:26380/mymaster/1")
+        'sentinel://h1:26379/1;sentinel://h2:26380/1'
     """
+    if is_sentinel_url(url):
+        return SentinelURL.parse(url).kombu_url()
     if not url.startswith("unix://"):
         return url
     parts = urlsplit(url)
@@ -104,6 +111,9 @@ def broker_config(url: str) -> dict[str, Any]:
         # sending a task rides out a Redis restart as long as the store's clients do
         task_publish_retry_policy=PUBLISH_RETRY_POLICY,
     )
+    if is_sentinel_url(url):  # the master group travels as a transport option
+        config["broker_transport_options"].update(
+            SentinelURL.parse(url).kombu_transport_options())
     if url.startswith("rediss://") and "ssl_" not in urlsplit(url).query:
         config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return config

@@ -243,8 +243,7 @@ def check_exactly_once(url: str, exp_key: str, n: int, log_path: Path | str | No
     trial's logged evaluations, and a trial was never evaluated more often than claimed.
     Returns figures for the report: trials, lost, duplicated, re-evaluations.
     """
-    import redis
-
+    from hqueue.backends.redis.connection import client_from_url
     from hqueue.backends.redis.keys import ExperimentKeys
     from hqueue.states import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING
 
@@ -258,7 +257,7 @@ def check_exactly_once(url: str, exp_key: str, n: int, log_path: Path | str | No
     wrong = {d["tid"]: (d["state"], d["misc"].get("error")) for d in docs
              if d["state"] != wanted[d["tid"]]}
     assert not wrong, f"trials in an unexpected state: {wrong}"
-    client = redis.Redis.from_url(url)
+    client = client_from_url(url)
     try:
         keys = ExperimentKeys(exp_key)
         assert client.zcard(keys.running) == 0 and client.zcard(keys.queued) == 0

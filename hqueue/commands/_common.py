@@ -51,13 +51,11 @@ def require_url(url: str | None) -> str:
 def connect(url: str | None) -> Redis:
     """A redis-py client for ``url``, after a PING that turns a wrong address or password into
     one line saying what to fix (:class:`~hqueue.exceptions.HqueueError`)."""
-    import redis
-
-    from ..backends.redis.connection import check_redis
+    from ..backends.redis.connection import check_redis, client_from_url
 
     url = require_url(url)
     check_redis(url)
-    return redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30)
+    return client_from_url(url, socket_connect_timeout=10, socket_timeout=30)
 
 
 def pick_experiment(client: Redis, exp_key: str | None) -> str:

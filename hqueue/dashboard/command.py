@@ -68,15 +68,13 @@ def _run(url: str, exp_key: str | None, host: str, port: int, token: str | None,
         import waitress
     except ImportError:
         raise HqueueError(INSTALL_HINT) from None
-    import redis
-
-    from hqueue.backends.redis.connection import check_redis
+    from hqueue.backends.redis.connection import check_redis, client_from_url
 
     from .app import create_app
     from .model import Dashboard
 
     check_redis(url)
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=15)
+    client = client_from_url(url, socket_connect_timeout=5, socket_timeout=15)
     app = create_app(Dashboard(client), token=token, redis_label=display_url(url),
                      hide=_url_secrets(url))
     server = waitress.create_server(app, host=host, port=port, threads=threads,

@@ -90,10 +90,11 @@ class TrialStore:
 
     @classmethod
     def from_url(cls, url: str, exp_key: str | None, **client_options: Any) -> TrialStore:
-        """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``)."""
-        import redis
+        """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
+        ``redis+sentinel://``)."""
+        from .connection import client_from_url
 
-        return cls(redis.Redis.from_url(url, **client_options), exp_key)
+        return cls(client_from_url(url, **client_options), exp_key)
 
     # -- creating -------------------------------------------------------------------------
     def new_tids(self, n: int) -> list[int]:
