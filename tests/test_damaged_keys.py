@@ -4,9 +4,8 @@ half-applied change. On fakeredis and a real redis-server."""
 
 from __future__ import annotations
 
-import fakeredis
 import pytest
-import redis
+from runner_fixtures import fresh_runner_state, store_fixture
 from test_worker_runner import SECRET, SPACE, add_trial, publish_domain, with_ctrl
 
 from hqueue import STATUS_OK, Domain
@@ -16,23 +15,11 @@ from hqueue.backends.redis.keys import EXPERIMENTS, WORKERS
 from hqueue.backends.redis.overview import ExperimentMirror, SummaryTracker
 from hqueue.backends.redis.presence import WorkerRegistry
 from hqueue.backends.redis.store import TrialStore
-from hqueue.cache import clear_process_cache
 from hqueue.states import JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING
-from hqueue.worker.runner import accept_trials, run_trial
+from hqueue.worker.runner import run_trial
 
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET.decode())
-    clear_process_cache()
-    accept_trials()
-
-
-@pytest.fixture(params=["fakeredis", "real"])
-def store(request):
-    if request.param == "fakeredis":
-        return TrialStore(fakeredis.FakeRedis(), "dmg")
-    return TrialStore(redis.Redis.from_url(request.getfixturevalue("redis_url")), "dmg")
+_fresh_process_state = fresh_runner_state(SECRET)
+store = store_fixture("dmg")
 
 
 def ok(cfg):

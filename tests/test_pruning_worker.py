@@ -6,34 +6,23 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
-import redis
+from runner_fixtures import fresh_runner_state, store_fixture
 
 from hqueue import STATUS_OK, STATUS_PRUNED, Domain, hp
 from hqueue.backends.redis.rungs import RedisRungs
 from hqueue.backends.redis.store import TrialStore
-from hqueue.cache import clear_process_cache
 from hqueue.fmin import generate_trial
 from hqueue.pyll import rec_eval
 from hqueue.security import dumps_domain
 from hqueue.states import JOB_STATE_DONE
-from hqueue.worker.runner import accept_trials, run_trial
+from hqueue.worker.runner import run_trial
 
 SECRET = b"pruning-worker-secret-0123456789abcdef"
 EPOCHS = 9
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_state(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET.decode())
-    clear_process_cache()
-    accept_trials()
-
-
-@pytest.fixture(params=["fakeredis", "real"])
-def store(request):
-    if request.param == "fakeredis":
-        return TrialStore(fakeredis.FakeRedis(), "pexp")
-    return TrialStore(redis.Redis.from_url(request.getfixturevalue("redis_url")), "pexp")
+_fresh_process_state = fresh_runner_state(SECRET)
+store = store_fixture("pexp")
 
 
 def _epoch_objective(expr, memo, ctrl):

@@ -10,32 +10,19 @@ import subprocess
 import sys
 import time
 
-import fakeredis
 import pytest
-import redis
+from runner_fixtures import fresh_runner_state, store_fixture
 from test_worker_runner import SECRET, SPACE, add_trial, publish_domain, with_ctrl
 
 from hqueue import STATUS_OK, Domain
 from hqueue.backends.redis.store import TrialStore
-from hqueue.cache import clear_process_cache
 from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING
 from hqueue.worker import runner
 from hqueue.worker.experiment import LRUCache, load_domain, read_options
-from hqueue.worker.runner import accept_trials, run_trial
+from hqueue.worker.runner import run_trial
 
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET.decode())
-    clear_process_cache()
-    accept_trials()
-
-
-@pytest.fixture(params=["fakeredis", "real"])
-def store(request):
-    if request.param == "fakeredis":
-        return TrialStore(fakeredis.FakeRedis(), "wexp")
-    return TrialStore(redis.Redis.from_url(request.getfixturevalue("redis_url")), "wexp")
+_fresh_process_state = fresh_runner_state(SECRET)
+store = store_fixture("wexp")
 
 
 def self_referencing(cfg):
