@@ -244,7 +244,18 @@ class qloguniform_gen(_QTable):  # noqa: N801 (hyperopt's name)
         return _on_grid(draws, self.q)
 
 
-class qnormal_gen:  # noqa: N801 (hyperopt's name)
+class _FromLogPmf:
+    """``pmf`` as the exponential of the subclass's ``logpmf``."""
+
+    def logpmf(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def pmf(self, x: Any) -> Any:
+        """Probability of ``x`` (0 off the support)."""
+        return _shaped(np.exp(np.atleast_1d(self.logpmf(x))), x)
+
+
+class qnormal_gen(_FromLogPmf):  # noqa: N801 (hyperopt's name)
     """``Y = q * round(X / q)`` with ``X ~ N(mu, sigma)``.
 
     Example:
@@ -272,10 +283,6 @@ class qnormal_gen:  # noqa: N801 (hyperopt's name)
         out[ok] = _log_normal_mass(za, zb)
         return _shaped(out, x)
 
-    def pmf(self, x: Any) -> Any:
-        """Probability of ``x`` (0 off the grid)."""
-        return _shaped(np.exp(np.atleast_1d(self.logpmf(x))), x)
-
     def rvs(self, size: Any = (), random_state: Any = None) -> Any:
         """Draw ``size`` values (a scalar for ``size=()``).
 
@@ -287,7 +294,7 @@ class qnormal_gen:  # noqa: N801 (hyperopt's name)
         return _on_grid(draws, self.q)
 
 
-class qlognormal_gen:  # noqa: N801 (hyperopt's name)
+class qlognormal_gen(_FromLogPmf):  # noqa: N801 (hyperopt's name)
     """``Y = q * round(exp(X) / q)`` with ``X ~ N(mu, sigma)``: support ``0, q, 2q, ...``.
 
     Example:
@@ -318,10 +325,6 @@ class qlognormal_gen:  # noqa: N801 (hyperopt's name)
             zb = (np.log(xs + 0.5 * self.q) - self.mu) / self.sigma
             out[ok] = _log_normal_mass(za, zb)
         return _shaped(out, x)
-
-    def pmf(self, x: Any) -> Any:
-        """Probability of ``x`` (0 off the support)."""
-        return _shaped(np.exp(np.atleast_1d(self.logpmf(x))), x)
 
     def rvs(self, size: Any = (), random_state: Any = None) -> Any:
         """Draw ``size`` values (a scalar for ``size=()``).
