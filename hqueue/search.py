@@ -32,7 +32,7 @@ import numpy as np
 
 from .ctrl import Ctrl
 from .exceptions import BadArgument, TrialPruned
-from .pruners import Pruner, PruningSession, default_pruner, pruned_result
+from .pruners import Pruner, PruningSession, pruned_result
 from .pruners.storage import rungs_of
 from .states import (
     JOB_STATE_CANCEL,
@@ -288,8 +288,10 @@ class SerialRunner:
         doc["state"] = JOB_STATE_RUNNING
         doc["book_time"] = doc["refresh_time"] = utcnow()
         pruner = self.search.pruner
-        pruning = PruningSession(default_pruner() if pruner is None else pruner,
-                                 rungs_of(trials), doc["tid"], is_default=pruner is None)
+        # without a chosen pruner, Ctrl makes the default one on the first report: an
+        # objective that never reports pays nothing for pruning
+        pruning = None if pruner is None else PruningSession(pruner, rungs_of(trials),
+                                                             doc["tid"], is_default=False)
         ctrl = Ctrl(trials, current_trial=doc, pruning=pruning)
         try:
             result = self.search.domain.evaluate(active_values(doc["misc"]), ctrl)
