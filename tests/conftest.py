@@ -42,3 +42,16 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     finally:
         client.close()
     yield redis_server.url
+
+
+@pytest.fixture
+def one_worker(redis_url, tmp_path, monkeypatch):
+    """One real solo Celery worker on ``redis_url`` for the test, the driver and it sharing
+    ``e2e_helpers.SECRET``; stopped after the test."""
+    from e2e_helpers import SECRET, WorkerPool
+
+    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
+    pool = WorkerPool(redis_url, tmp_path)
+    pool.start()
+    yield pool
+    pool.stop_all()

@@ -8,7 +8,6 @@ import logging
 
 import numpy as np
 import pytest
-from e2e_helpers import SECRET, WorkerPool
 
 from hqueue import STATUS_OK, fmin, hp, rand
 from hqueue.backends.redis.trials import RedisTrials
@@ -64,16 +63,7 @@ def test_an_exception_that_cannot_be_rebuilt_is_raised_as_worker_trial_failed(ki
 
 
 # -- end to end, a real worker -------------------------------------------------------------------
-@pytest.fixture
-def worker(redis_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    pool = WorkerPool(redis_url, tmp_path)
-    pool.start()
-    yield pool
-    pool.stop_all()
-
-
-def test_a_failing_objective_on_workers_raises_its_own_error_on_the_driver(redis_url, worker):
+def test_a_failing_objective_on_workers_raises_its_own_error_on_the_driver(redis_url, one_worker):
     def objective(x):
         raise LossExploded(f"learning rate {x:.3f} diverged")
 
@@ -84,7 +74,7 @@ def test_a_failing_objective_on_workers_raises_its_own_error_on_the_driver(redis
              show_progressbar=False)
 
 
-def test_some_failing_trials_are_reported_once_per_kind_and_counted(redis_url, worker, caplog):
+def test_some_failing_trials_are_reported_once_per_kind_and_counted(redis_url, one_worker, caplog):
     def objective(x):
         if x < 0:
             raise ValueError("negative x")

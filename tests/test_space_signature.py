@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from e2e_helpers import SECRET, WorkerPool
 
 from hqueue import STATUS_OK, fmin, hp, rand, space_eval
 from hqueue.backends.redis.trials import RedisTrials
@@ -35,20 +34,11 @@ def test_space_eval_refuses_a_point_missing_an_active_label():
     assert space_eval(nested, {"m": 0, "c": 0.5}) == {"c": 0.5}  # d is inactive: not needed
 
 
-@pytest.fixture
-def worker(redis_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    pool = WorkerPool(redis_url, tmp_path)
-    pool.start()
-    yield pool
-    pool.stop_all()
-
-
 def objective(cfg):
     return {"loss": float(np.log(cfg["lr"])) ** 2, "status": STATUS_OK}
 
 
-def test_a_changed_space_on_an_existing_experiment_is_refused(redis_url, worker):
+def test_a_changed_space_on_an_existing_experiment_is_refused(redis_url, one_worker):
     fmin(objective, SPACE, algo=rand.suggest, max_evals=3, show_progressbar=False,
          trials=RedisTrials(redis_url, exp_key="spaces"), rstate=np.random.default_rng(0))
     changed = dict(SPACE, lr=hp.loguniform("lr", -8, 0))
