@@ -35,8 +35,9 @@ class ChangeSource(Protocol):
 class TrialBackend(ChangeSource, Protocol):
     """Where one experiment's trials live (see the module docstring).
 
-    ``asynchronous`` says who evaluates trials: False, the search loop in this process;
-    True, workers elsewhere (the loop only dispatches and waits).
+    ``asynchronous`` says who evaluates trials: False, the search loop in this process
+    (``Trials`` then never calls :meth:`dispatch` for what it inserts); True, workers
+    elsewhere (the loop only dispatches and waits).
     """
 
     asynchronous: bool

@@ -49,6 +49,9 @@ class TrialMirror:
         re-entered the valid states (NEW, RUNNING, DONE): views filtered on them, such as
         ``trials.trials``, must then be rebuilt."""
         self.seq, docs = self.source.changes_since(self.seq)
+        if not docs:
+            self.changed = []
+            return False
         self.changed = [doc["tid"] for doc in docs]  # ints (hyperopt also allows str tids)
         view_changed = False
         for tid, doc in zip(self.changed, docs):

@@ -249,7 +249,11 @@ class SerialRunner:
 
     def _collect_new(self) -> None:
         docs = self.search.trials.mirror.ordered
-        self._queue.extend(d for d in docs[self._seen:] if d["state"] == JOB_STATE_NEW)
+        if self._seen == len(docs):
+            return
+        for doc in docs[self._seen:]:
+            if doc["state"] == JOB_STATE_NEW:
+                self._queue.append(doc)
         self._seen = len(docs)
 
     def run(self, bar: Any) -> None:

@@ -123,7 +123,7 @@ class Trials:
         self.backend = backend
         self._mirror = TrialMirror(backend)
         self._ids: set[int] = set()
-        self.__dict__.pop("_synced", None)
+        self._synced = -1  # the views are built on the first sync
 
     @property
     def exp_key(self) -> str | None:
@@ -182,9 +182,9 @@ class Trials:
         Example:
             >>> Trials().sync()
         """
-        if self._mirror.pull() or not hasattr(self, "_synced"):
+        if self._mirror.pull() or self._synced < 0:
             self._rebuild()
-        else:
+        elif self._synced != len(self._mirror.ordered):
             self._append_new()
 
     _refresh_incremental = sync  # the name the loop and benchmarks used before
@@ -361,9 +361,10 @@ class Trials:
     def _insert_trial_docs(self, docs: Iterable[dict]) -> list[int]:
         docs = list(docs)
         created = self.backend.create(docs)
-        done = set(created)
-        self.send_tasks([d["tid"] for d in docs if d["tid"] in done and
-                         d.get("state", JOB_STATE_NEW) == JOB_STATE_NEW])
+        if self.backend.asynchronous:  # else this process evaluates NEW trials itself
+            done = set(created)
+            self.send_tasks([d["tid"] for d in docs if d["tid"] in done and
+                             d.get("state", JOB_STATE_NEW) == JOB_STATE_NEW])
         self._mirror.pull()
         return created
 

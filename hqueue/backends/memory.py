@@ -65,19 +65,23 @@ class MemoryBackend:
     def create(self, docs: Sequence[dict]) -> list[int]:
         """Append the documents (not copied); returns their tids (a str tid, which hyperopt
         allows, is kept as it is and does not move the counter)."""
-        tids = []
-        for doc in docs:
-            self.shared.docs.append(doc)
-            tid = doc["tid"]
-            if isinstance(tid, int):
-                self.shared.next_tid = max(self.shared.next_tid, tid + 1)
-            tids.append(tid)
+        shared = self.shared
+        shared.docs.extend(docs)
+        tids = [doc["tid"] for doc in docs]
+        for tid in tids:
+            if isinstance(tid, int) and tid >= shared.next_tid:
+                shared.next_tid = tid + 1
         return tids
 
     def changes_since(self, seq: int) -> tuple[int, list[dict]]:
         """Documents created after change number ``seq`` (the list length then)."""
         docs = self.shared.docs
-        return len(docs), [d for d in docs[seq:] if self.owns(d)]
+        n = len(docs)
+        if seq >= n:  # the serial loop asks after every step; most times nothing is new
+            return n, []
+        if self.exp_key is None:
+            return n, docs[seq:]
+        return n, [d for d in docs[seq:] if d.get("exp_key") == self.exp_key]
 
     def cancel(self, tid: int) -> str:
         """Cancel a queued trial in place ("cancelled"); a running one is left to finish
