@@ -151,9 +151,11 @@ class NumericBlock:
         log_mass = self.log_mass[:, dim]
         out = np.empty((len(lo), len(mus)))
         out[:] = np.log(TINY) - log_mass
-        kernels = kernels[inside]
-        out[inside.nonzero()[0], kernels] = (log_diff_ndtr(a[inside], b[inside])
-                                             - log_mass[kernels])
+        # the pairs within reach as flat positions: one nonzero, then cheap takes
+        flat = np.flatnonzero(inside)
+        kernels = kernels.ravel().take(flat)
+        out[flat // inside.shape[1], kernels] = (
+            log_diff_ndtr(a.ravel().take(flat), b.ravel().take(flat)) - log_mass[kernels])
         return out
 
     def _dense_bin_table(self, dim: int, lo: np.ndarray, hi: np.ndarray,
