@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .states import CancelOutcome
+
 if TYPE_CHECKING:
     from .domain import Domain
 
@@ -54,8 +56,8 @@ class TrialBackend(ChangeSource, Protocol):
         is dispatched: the caller sends the NEW ones with :meth:`dispatch`."""
         ...
 
-    def cancel(self, tid: int) -> str:
-        """Cancel a trial: "cancelled" (was queued), "stopping" (running) or "finished"."""
+    def cancel(self, tid: int) -> CancelOutcome:
+        """Cancel a trial: CANCELLED (was queued), STOPPING (running) or FINISHED."""
         ...
 
     def publish(self, domain: Domain) -> str | None:

@@ -36,6 +36,45 @@ class TrialStatus(str, enum.Enum):
     PRUNED = "pruned"  # stopped early by a pruner; not a failure (hqueue only)
 
 
+class _Word(str, enum.Enum):
+    """A str-valued enum that prints as its word (``"%s" % x``, f-strings, ``str(x)``), on
+    every Python hqueue supports; equal to (and hashed as) that string."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class CancelOutcome(_Word):
+    """What cancelling a trial did (``TrialBackend.cancel``, ``TrialStore.cancel``).
+
+    Example:
+        >>> CancelOutcome.STOPPING == "stopping", f"{CancelOutcome.CANCELLED}"
+        (True, 'cancelled')
+    """
+
+    CANCELLED = "cancelled"  # it was queued: now CANCEL
+    STOPPING = "stopping"  # it is running: its ctrl.should_stop() turns True
+    FINISHED = "finished"  # it had already ended (or is unknown): nothing changed
+
+
+class RunOutcome(_Word):
+    """How a worker's handling of one delivered task ended (``worker.run_trial``'s return,
+    logged per trial).
+
+    Example:
+        >>> RunOutcome("requeued") is RunOutcome.REQUEUED
+        True
+    """
+
+    DONE = "done"  # the result is stored
+    ERROR = "error"  # ERROR with its reason
+    DROPPED = "dropped"  # a duplicate delivery, or the trial was not NEW: not run
+    LOST = "lost"  # the lease was lost (requeued or finished elsewhere): nothing written
+    CANCELLED = "cancelled"  # stopped on request: CANCEL
+    RELEASED = "released"  # handed back unfinished at a worker's shutdown: NEW again
+    REQUEUED = "requeued"  # could not be concluded: NEW again with the attempt counted
+
+
 JOB_STATE_NEW = TrialState.NEW.value
 JOB_STATE_RUNNING = TrialState.RUNNING.value
 JOB_STATE_DONE = TrialState.DONE.value

@@ -21,7 +21,13 @@ from hqueue.backends.redis.trials import RedisTrials
 from hqueue.exceptions import BadArgument
 from hqueue.fmin import fmin_pass_expr_memo_ctrl
 from hqueue.pyll import rec_eval
-from hqueue.states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
+from hqueue.states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    CancelOutcome,
+)
 from hqueue.trial_doc import generate_trial
 from hqueue.worker.runner import run_trial
 
@@ -241,6 +247,13 @@ def test_a_backend_cancels_a_queued_trial(backend):
     assert backend.cancel(0) == "cancelled"
     _, docs = backend.changes_since(0)
     assert docs[0]["state"] == JOB_STATE_CANCEL
+
+
+def test_a_backend_says_what_cancelling_did_as_a_cancel_outcome(backend):
+    backend.create([generate_trial(0, {"x": 0.1}, "seam")])
+    assert backend.cancel(0) is CancelOutcome.CANCELLED
+    assert backend.cancel(0) is CancelOutcome.FINISHED  # already ended
+    assert backend.cancel(99) is CancelOutcome.FINISHED  # unknown
 
 
 # -- end to end ------------------------------------------------------------------------------

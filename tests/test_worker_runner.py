@@ -27,6 +27,7 @@ from hqueue.states import (
     JOB_STATE_ERROR,
     JOB_STATE_NEW,
     JOB_STATE_RUNNING,
+    RunOutcome,
 )
 from hqueue.worker import runner
 from hqueue.worker.experiment import parse_options
@@ -449,3 +450,15 @@ def test_meta_options_are_parsed_from_redis_bytes():
     assert (opts.digest, opts.lease_s, opts.max_retries, opts.trial_timeout,
             opts.max_attachment_bytes, opts.queue) == ("ab", 12.5, 4, None, 2048, "gpu")
     assert parse_options({}).lease_s == 30.0 and parse_options({}).digest is None
+
+
+def test_run_trial_says_how_a_trial_ended_as_a_run_outcome(store, caplog):
+    publish_domain(store, Domain(square, SPACE))
+    tid = add_trial(store)
+    with caplog.at_level(logging.INFO, logger="hqueue.worker.runner"):
+        done = run_trial(store, tid, owner="w1")
+    assert done is RunOutcome.DONE and done == "done"
+    assert run_trial(store, tid, owner="w2") is RunOutcome.DROPPED
+    assert set(runner.OUTCOMES) == set(RunOutcome)
+    # the per-trial log line names the outcome by its word
+    assert any(f"trial {tid} of 'wexp': done (" in r.getMessage() for r in caplog.records)

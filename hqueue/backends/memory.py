@@ -21,7 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..states import JOB_STATE_CANCEL, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_FAIL
+from ..states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+    STATUS_FAIL,
+    CancelOutcome,
+)
 
 if TYPE_CHECKING:
     from ..domain import Domain
@@ -83,17 +89,19 @@ class MemoryBackend:
             return n, docs[seq:]
         return n, [d for d in docs[seq:] if d.get("exp_key") == self.exp_key]
 
-    def cancel(self, tid: int) -> str:
-        """Cancel a queued trial in place ("cancelled"); a running one is left to finish
-        ("stopping", the serial runner checks nothing more); else "finished"."""
+    def cancel(self, tid: int) -> CancelOutcome:
+        """Cancel a queued trial in place (CANCELLED); a running one is left to finish
+        (STOPPING, the serial runner checks nothing more); else FINISHED."""
         for doc in self.shared.docs:
             if doc["tid"] == tid and self.owns(doc):
                 if doc["state"] == JOB_STATE_NEW:
                     doc["state"] = JOB_STATE_CANCEL
                     doc["result"] = {"status": STATUS_FAIL, "failure": "cancelled: search stopped"}
-                    return "cancelled"
-                return "stopping" if doc["state"] == JOB_STATE_RUNNING else "finished"
-        return "finished"
+                    return CancelOutcome.CANCELLED
+                if doc["state"] == JOB_STATE_RUNNING:
+                    return CancelOutcome.STOPPING
+                return CancelOutcome.FINISHED
+        return CancelOutcome.FINISHED
 
     def publish(self, domain: Domain) -> None:
         """Nothing to publish: the serial runner holds the domain."""

@@ -31,7 +31,7 @@ from ..backends.redis.damaged import DamagedKey
 from ..exceptions import HqueueError, TrialPruned
 from ..pruners import pruned_result
 from ..security import DomainTransferError, SignatureError
-from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR
+from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, RunOutcome
 from .ctrl import TaskSender
 from .experiment import MissingDomain
 
@@ -39,7 +39,8 @@ logger = logging.getLogger("hqueue.worker.runner")  # the runner's: one logger p
 
 TRACEBACK_CHARS = 20_000  # longest traceback kept in result["traceback"] (its end)
 _LOAD_ERRORS = (SignatureError, DomainTransferError, MissingDomain, DamagedKey)
-_FINAL_WORD = {JOB_STATE_DONE: "done", JOB_STATE_ERROR: "error", JOB_STATE_CANCEL: "cancelled"}
+_FINAL_WORD = {JOB_STATE_DONE: RunOutcome.DONE, JOB_STATE_ERROR: RunOutcome.ERROR,
+               JOB_STATE_CANCEL: RunOutcome.CANCELLED}
 
 
 class TrialTimeout(HqueueError):
@@ -51,17 +52,17 @@ class ResultNotStorable(HqueueError):
 
 
 
-def error_unreadable(store: Any, tid: int, owner: str, exc: HqueueError) -> str:
+def error_unreadable(store: Any, tid: int, owner: str, exc: HqueueError) -> RunOutcome:
     """A claimed trial whose document (or experiment meta) is damaged: ERROR with the
     reason, not run."""
     logger.error("trial %s of %r: %s", tid, store.exp_key, exc)
     result = {"status": "fail", "failure": str(exc)}
     if store.finish(tid, owner, JOB_STATE_ERROR, result, error=(str(type(exc)), str(exc))):
-        return "error"
-    return "lost"
+        return RunOutcome.ERROR
+    return RunOutcome.LOST
 
 
-def requeue_counted(run: Any, exc: Exception) -> str:
+def requeue_counted(run: Any, exc: Exception) -> RunOutcome:
     """The runner failed to conclude the trial: ERROR if Redis takes it, else NEW again with
     the attempt counted (ERROR at the retry cap), else left to its lease."""
     reason = safe_text(exc)
@@ -72,17 +73,17 @@ def requeue_counted(run: Any, exc: Exception) -> str:
             result = {"status": "fail", "failure": f"{type(exc).__name__}: {reason}"}
             if run.store.finish(run.tid, run.owner, JOB_STATE_ERROR, result,
                                 error=(str(type(exc)), reason)):
-                return "error"
+                return RunOutcome.ERROR
         except Exception:
             logger.debug("trial %s: finishing it ERROR failed too", run.tid, exc_info=True)
     try:
         word = run.store.expire_owned(run.tid, run.owner, run.options.max_retries)
     except Exception:  # Redis unreachable: its lease expires and the driver requeues it
-        return "lost"
-    if word == "requeued":
+        return RunOutcome.LOST
+    if word == RunOutcome.REQUEUED:
         resend(run.store, run.tid, run.options.queue, run.send_task)
-        return "requeued"
-    return "error" if word == "error" else "lost"
+        return RunOutcome.REQUEUED
+    return RunOutcome.ERROR if word == RunOutcome.ERROR else RunOutcome.LOST
 
 
 def _is_redis_error(exc: BaseException) -> bool:
@@ -118,14 +119,14 @@ def resend(store: Any, tid: int, queue: str, send_task: TaskSender | None) -> No
                        tid, type(exc).__name__, exc)
 
 
-def conclude(run: Any) -> str:
+def conclude(run: Any) -> RunOutcome:
     reason, tid = run.stop_reason, run.tid
     if reason == "released":
-        return "released" if run.released else "lost"
+        return RunOutcome.RELEASED if run.released else RunOutcome.LOST
     if reason == "lost":
         logger.warning("trial %s: this worker lost its lease (requeued, maybe rerun "
                        "elsewhere); its result is discarded", tid)
-        return "lost"
+        return RunOutcome.LOST
     if reason == "timeout":
         limit = run.options.trial_timeout
         exc = TrialTimeout(f"trial_timeout exceeded: trial {tid} ran longer than {limit:g} s; "
@@ -159,7 +160,8 @@ def _failure_result(run: Any, message: str, tb: str | None = None) -> dict:
     return result
 
 
-def _finish_failed(run: Any, state: int, exc: BaseException, with_traceback: bool) -> str:
+def _finish_failed(run: Any, state: int, exc: BaseException,
+                   with_traceback: bool) -> RunOutcome:
     tb = None
     if with_traceback:
         try:
@@ -172,7 +174,8 @@ def _finish_failed(run: Any, state: int, exc: BaseException, with_traceback: boo
     return _finish(run, state, result, error=(str(type(exc)), message))
 
 
-def _finish(run: Any, state: int, result: dict, error: tuple[str, str] | None = None) -> str:
+def _finish(run: Any, state: int, result: dict,
+            error: tuple[str, str] | None = None) -> RunOutcome:
     problem = _unstorable(result, run.options.max_result_bytes)
     if problem is not None:
         logger.error("trial %s: %s", run.tid, problem)
@@ -185,7 +188,7 @@ def _finish(run: Any, state: int, result: dict, error: tuple[str, str] | None = 
     if not ok:
         logger.warning("trial %s: this worker lost its lease before finishing (requeued, "
                        "maybe rerun elsewhere); its result is discarded", run.tid)
-        return "lost"
+        return RunOutcome.LOST
     return _FINAL_WORD[state]
 
 

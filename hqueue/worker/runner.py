@@ -68,6 +68,7 @@ from typing import Any
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
 from ..fmin import spec_from_misc
+from ..states import RunOutcome
 from .ctrl import RedisCtrl, TaskSender
 from .experiment import ExperimentOptions, load_domain, read_options
 from .isolation import in_forked_child, trial_scope
@@ -82,7 +83,7 @@ from .outcome import (  # noqa: F401 (TrialTimeout, ResultNotStorable: public na
 
 logger = logging.getLogger(__name__)
 
-OUTCOMES = ("done", "error", "dropped", "lost", "cancelled", "released", "requeued")
+OUTCOMES = tuple(RunOutcome)  # every word run_trial may return (str-valued)
 TIMEOUT_GRACE_S = 5.0  # how long a stopped objective may take to return
 POLL_S = 0.1  # how often the supervisor looks at its flags
 
@@ -182,8 +183,8 @@ class _Run:
 
 def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
               send_task: TaskSender | None = None,
-              timeout_grace_s: float = TIMEOUT_GRACE_S) -> str:
-    """Run trial ``tid`` of ``store``'s experiment as ``owner``; returns the outcome word.
+              timeout_grace_s: float = TIMEOUT_GRACE_S) -> RunOutcome:
+    """Run trial ``tid`` of ``store``'s experiment as ``owner``; returns how it ended.
 
     ``secret`` defaults to :func:`hqueue.security.load_secret`; ``send_task(exp_key, tid,
     queue)`` sends a trial's task (re-sends on release, ``ctrl.enqueue``); without it those
@@ -201,7 +202,7 @@ def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
 
 
 def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
-               send_task: TaskSender | None, grace_s: float) -> str:
+               send_task: TaskSender | None, grace_s: float) -> RunOutcome:
     exp_key = store.exp_key
     try:
         options, damaged = read_options(store), None
@@ -210,7 +211,7 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
     if _SHUTDOWN["requested"]:
         logger.info("trial %s of %r: worker shutting down, task re-sent", tid, exp_key)
         resend(store, tid, options.queue, send_task)
-        return "released"
+        return RunOutcome.RELEASED
     try:
         claim = store.claim(tid, owner, options.lease_s)
     except CorruptTrialDocument as exc:  # claimed, but its document cannot be read
@@ -218,7 +219,7 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
     if claim is None:
         logger.debug("trial %s of %r: not NEW (duplicate delivery, cancelled or finished); "
                      "dropped", tid, exp_key)
-        return "dropped"
+        return RunOutcome.DROPPED
     if damaged is not None:
         return error_unreadable(store, tid, owner, damaged)
     begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)

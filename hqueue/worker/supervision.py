@@ -37,6 +37,7 @@ from typing import Any
 
 from celery import signals
 
+from ..states import RunOutcome
 from ..tasks import TASK_NAME, dispatch
 from .isolation import subreaper_allowed
 
@@ -152,9 +153,9 @@ def _on_task_failure(sender: Any = None, exception: Any = None, args: Any = None
                        exc_info=True)
 
 
-def hand_back_lost_trial(exp_key: str, tid: int) -> str | None:
+def hand_back_lost_trial(exp_key: str, tid: int) -> RunOutcome | None:
     """Requeue (attempt counted) or ERROR trial ``tid`` if its owner is a dead process of this
-    host; re-send its task when requeued. Returns "requeued", "error" or None."""
+    host; re-send its task when requeued. Returns REQUEUED, ERROR or None."""
     from .experiment import read_options
 
     url, store_for = _CONFIG.get("url"), _CONFIG.get("store_for")
@@ -170,10 +171,10 @@ def hand_back_lost_trial(exp_key: str, tid: int) -> str | None:
     options = read_options(store)
     word = store.expire_owned(tid, owner, options.max_retries)
     logger.warning("trial %s of %r: its pool process %s died; %s", tid, exp_key, parts[1],
-                   {"requeued": "requeued (attempt counted)",
-                    "error": "ERROR (retry cap reached)"}.get(word or "", "nothing to do"))
+                   {RunOutcome.REQUEUED: "requeued (attempt counted)",
+                    RunOutcome.ERROR: "ERROR (retry cap reached)"}.get(word, "nothing to do"))
     send = _CONFIG.get("send")
-    if word == "requeued" and send is not None:
+    if word == RunOutcome.REQUEUED and send is not None:
         dispatch(store, [tid], options.queue, send)
     return word
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ...security import dumps_domain, load_secret
 from ...space.signature import check_same_space, describe
+from ...states import CancelOutcome
 from ...tasks import TaskSender, dispatch
 from .records import ExperimentOptions, ExperimentRecords
 from .store import TrialStore
@@ -67,7 +68,7 @@ class RedisBackend:
         """Documents changed after change number ``seq`` (:meth:`TrialStore.changes_since`)."""
         return self.store.changes_since(seq)
 
-    def cancel(self, tid: int) -> str:
+    def cancel(self, tid: int) -> CancelOutcome:
         """Cancel a queued trial, or ask a running one to stop."""
         return self.store.cancel(tid)
 

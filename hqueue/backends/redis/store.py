@@ -37,7 +37,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import BadArgument
-from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW
+from ...states import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    CancelOutcome,
+    RunOutcome,
+)
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
 from .damaged import DamagedKey, as_damaged_key, guarded, naming
@@ -205,12 +212,13 @@ class TrialStore:
                 errored.append(tid)
         return requeued, errored
 
-    def expire_owned(self, tid: int, owner_prefix: str, max_attempts: int) -> str | None:
+    def expire_owned(self, tid: int, owner_prefix: str,
+                     max_attempts: int) -> RunOutcome | None:
         """Recover a RUNNING trial now if its owner starts with ``owner_prefix`` (its worker
         process died, or its runner could not conclude it): "requeued" (NEW again with the
         attempt counted: the caller sends its task), "error" (at the retry cap) or None."""
         outcome = self._expire(int(tid), _now_ms(), max_attempts, owner_prefix)
-        return {1: "requeued", 2: "error", 3: "error"}.get(outcome)
+        return {1: RunOutcome.REQUEUED, 2: RunOutcome.ERROR, 3: RunOutcome.ERROR}.get(outcome)
 
     def _expire(self, tid: int, now: int, max_attempts: int, owner_prefix: str) -> int:
         keys = self.keys
@@ -278,8 +286,8 @@ class TrialStore:
         result.update(status="fail", failure=reason)
         return encode_value(result)
 
-    def cancel(self, tid: int) -> str:
-        """Cancel a trial: "cancelled" (was queued), "stopping" (running) or "finished"."""
+    def cancel(self, tid: int) -> CancelOutcome:
+        """Cancel a trial: CANCELLED (was queued), STOPPING (running) or FINISHED."""
         keys = self.keys
         outcome = int(self._scripts["cancel"](
             keys=[keys.trial(tid), keys.queued, keys.cancel, keys.changes, keys.seq,
@@ -287,7 +295,8 @@ class TrialStore:
             args=[tid, encode_value({"status": "fail", "failure": "cancelled"}),
                   encode_value(utcnow())],
         ))
-        return {1: "cancelled", 2: "stopping"}.get(outcome, "finished")
+        return {1: CancelOutcome.CANCELLED, 2: CancelOutcome.STOPPING}.get(
+            outcome, CancelOutcome.FINISHED)
 
     # -- after a Redis restart or crash -------------------------------------------------------
     def current_seq(self) -> int:
