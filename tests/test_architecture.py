@@ -193,3 +193,36 @@ def test_every_state_number_in_a_lua_script_is_the_one_states_py_names(path):
 def test_the_lua_state_reader_sees_both_spellings():
     assert lua_states("if state ~= '1' then\nredis.call('HSET', k, 'state', 4)") == ({1}, {4})
     assert lua_states("if redis.call('HGET', k, 'state') ~= '0' then") == ({0}, set())
+
+
+#: calls that send a trial's task: Celery's own, or a ``TaskSender`` under the names it is
+#: handed around by (``send_task=``, ``self._send_task``, ``send``)
+SENDING_CALLS = {"send_task", "_send_task", "apply_async", "delay", "send"}
+
+
+def sending_calls(tree: ast.AST) -> list[str]:
+    """``line: call`` for each call in ``tree`` whose callee is named in SENDING_CALLS."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in SENDING_CALLS:
+                found.append(f"{node.lineno}: {ast.unparse(func)}")
+    return found
+
+
+def test_every_task_is_sent_through_tasks_dispatch():
+    """One dispatch path: outside ``hqueue.tasks`` (``dispatch`` and the sender it calls),
+    no module sends a Celery task or calls a task sender itself."""
+    offenders = {}
+    for name, path in module_files().items():
+        calls = sending_calls(ast.parse(path.read_text()))
+        if calls and name != "hqueue.tasks":
+            offenders[name] = calls
+    assert offenders == {}
+
+
+def test_the_dispatch_check_sees_a_direct_send():
+    tree = ast.parse("def resend(run):\n    run.send_task(run.exp_key, run.tid, 'q')\n")
+    assert sending_calls(tree) == ["2: run.send_task"]

@@ -39,7 +39,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from ..backends.redis.attachments import AttachmentTooLarge, RedisAttachments  # noqa: F401
@@ -48,14 +48,13 @@ from ..ctrl import Ctrl
 from ..exceptions import BadArgument, HqueueError
 from ..pruners import PruningSession, default_pruner
 from ..states import JOB_STATE_DONE
+from ..tasks import TaskSender, dispatch
 from ..trial_doc import new_trial_doc, utcnow
 from ..trials import Trials
 from .experiment import DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_QUEUE
 
 logger = logging.getLogger("hqueue.ctrl")
 
-#: ``send_task(exp_key, tid, queue)``: sends the Celery task of one trial
-TaskSender = Callable[[str, int, str], None]
 
 
 class TrialOver(HqueueError):
@@ -176,6 +175,4 @@ class RedisCtrl(Ctrl):
             logger.info("trial %s enqueued trials %s; the driver sends their tasks", self.tid,
                         tids)
             return
-        for tid in tids:
-            self.send_task(self.store.exp_key, tid, self.queue)
-        self.store.mark_sent(tids)
+        dispatch(self.store, tids, self.queue, self.send_task)

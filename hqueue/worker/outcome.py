@@ -32,7 +32,7 @@ from ..exceptions import HqueueError, TrialPruned
 from ..pruners import pruned_result
 from ..security import DomainTransferError, SignatureError
 from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, RunOutcome
-from .ctrl import TaskSender
+from ..tasks import TaskSender, dispatch
 from .experiment import MissingDomain
 
 logger = logging.getLogger("hqueue.worker.runner")  # the runner's: one logger per trial
@@ -109,11 +109,12 @@ def safe_text(exc: BaseException) -> str:
 
 
 def resend(store: Any, tid: int, queue: str, send_task: TaskSender | None) -> None:
+    """Send trial ``tid``'s task again (:func:`hqueue.tasks.dispatch`); a failure is logged,
+    not raised (the driver re-sends trials queued too long). Without a sender, nothing."""
     if send_task is None:
         return
     try:
-        send_task(store.exp_key, tid, queue)
-        store.mark_sent([tid])
+        dispatch(store, [tid], queue, send_task)
     except Exception as exc:  # not fatal: the driver re-sends trials queued too long
         logger.warning("trial %s: could not re-send its task (%s: %s); the driver will",
                        tid, type(exc).__name__, exc)

@@ -69,7 +69,8 @@ from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
 from ..fmin import spec_from_misc
 from ..states import RunOutcome
-from .ctrl import RedisCtrl, TaskSender
+from ..tasks import TaskSender
+from .ctrl import RedisCtrl
 from .experiment import ExperimentOptions, load_domain, read_options
 from .isolation import in_forked_child, trial_scope
 from .outcome import (  # noqa: F401 (TrialTimeout, ResultNotStorable: public names here too)
