@@ -15,12 +15,16 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import NotProvided
 
+if TYPE_CHECKING:
+    from .domain import Domain
+    from .trials import Trials
 
-def suggest(new_ids: Any, domain: Any, trials: Any, seed: Any, *args: Any,
+
+def suggest(new_ids: Any, domain: Domain, trials: Trials, seed: Any, *args: Any,
             **kwargs: Any) -> list[dict]:
     """Raise :class:`~hqueue.exceptions.NotProvided`: adaptive TPE is not part of hqueue."""
     raise NotProvided(

@@ -17,14 +17,23 @@ import logging
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidLoss, InvalidObjective, InvalidResultStatus
 from .pyll.base import Apply, GarbageCollected, rec_eval
 from .space.compiled import CompiledSpace
 from .states import STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_STRINGS
 
+if TYPE_CHECKING:
+    from .ctrl import Ctrl
+
 logger = logging.getLogger(__name__)
+
+#: a user's search space: hp expressions nested in dicts, lists and tuples (or one ``Apply``)
+SearchSpace = Any
+#: a configuration the objective receives: the space with each expression replaced by its
+#: value (arbitrary user data)
+Config = Any
 
 _RETURN_HINT = ("return a float loss, or a dict like {'loss': 0.1, 'status': STATUS_OK} "
                 "(or {'status': STATUS_FAIL} for a failed evaluation)")
@@ -35,7 +44,7 @@ class Domain:
 
     rec_eval_print_node_on_error = False
 
-    def __init__(self, fn: Callable, expr: Any, workdir: str | None = None,
+    def __init__(self, fn: Callable, expr: SearchSpace, workdir: str | None = None,
                  pass_expr_memo_ctrl: bool | None = None, name: str | None = None,
                  loss_target: float | None = None) -> None:
         if not callable(fn):
@@ -57,11 +66,11 @@ class Domain:
         """A memo for ``pyll.rec_eval``: hyperparameter nodes mapped to the trial's values."""
         return {node: config.get(label, GarbageCollected) for label, node in self.params.items()}
 
-    def config(self, values: Mapping[str, Any]) -> Any:
+    def config(self, values: Mapping[str, Any]) -> Config:
         """The configuration (objective argument) for one point."""
         return self.space.build(values)
 
-    def evaluate(self, config: Mapping[str, Any], ctrl: Any,
+    def evaluate(self, config: Mapping[str, Any], ctrl: Ctrl,
                  attach_attachments: bool = True) -> dict:
         """Call the objective on the point ``config`` ({label: value}); returns the result."""
         if self.pass_expr_memo_ctrl:
@@ -74,7 +83,7 @@ class Domain:
                 ctrl.attachments[key] = val
         return result
 
-    def evaluate_graph(self, config: Mapping[str, Any]) -> Any:
+    def evaluate_graph(self, config: Mapping[str, Any]) -> Config:
         """The configuration computed by the generic graph evaluator (for checks)."""
         return rec_eval(self.expr, memo=self.memo_from_config(config))
 
@@ -101,12 +110,12 @@ class Domain:
         return {"status": STATUS_NEW}
 
 
-def _tid(ctrl: Any) -> Any:
+def _tid(ctrl: Ctrl) -> int | str | None:
     trial = getattr(ctrl, "current_trial", None)
     return trial.get("tid") if isinstance(trial, Mapping) else None
 
 
-def validate_result(rval: Any, tid: Any = None) -> dict:
+def validate_result(rval: Any, tid: int | str | None = None) -> dict:
     """Turn an objective's return value into a result dict, or raise a clear error.
 
     Example:

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .trials import Trials
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def no_progress_loss(iteration_stop_count: int = 20, percent_increase: float = 0
     """
 
     def stop_fn(
-        trials: Any, best_loss: float | None = None, iteration_no_progress: int = 0
+        trials: Trials, best_loss: float | None = None, iteration_no_progress: int = 0
     ) -> tuple[bool, list]:
         docs = trials.trials
         if not docs or docs[-1].get("state") in _UNFINISHED_STATES:

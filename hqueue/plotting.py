@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +33,10 @@ from .exceptions import BadArgument
 from .states import STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_RUNNING
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .trials import Trials
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ _OTHER_STATUS_COLOR = "0.5"
 _BEST_COLOR = "tab:green"
 
 
-def _pyplot() -> Any:
+def _pyplot() -> ModuleType:
     """Import ``matplotlib.pyplot`` on first use (importing it early would fix the backend)."""
     try:
         import matplotlib.pyplot as plt
@@ -84,7 +88,7 @@ def _running_best(losses: Sequence[Any], statuses: Sequence[str]) -> np.ndarray:
 
 
 def main_plot_history(
-    trials: Any,
+    trials: Trials,
     do_show: bool = True,
     status_colors: Mapping[str, Any] | None = None,
     title: str = "Loss History",
@@ -133,7 +137,8 @@ def main_plot_history(
     return ax.figure
 
 
-def main_plot_histogram(trials: Any, do_show: bool = True, title: str = "Loss Histogram") -> Figure:
+def main_plot_histogram(trials: Trials, do_show: bool = True,
+                        title: str = "Loss Histogram") -> Figure:
     """Histogram of the finite losses of all trials that have one.
 
     Raises:
@@ -192,7 +197,7 @@ def _loss_color(loss: Any, lo: float, hi: float, best_thresh: float | None) -> t
 
 
 def main_plot_vars(
-    trials: Any,
+    trials: Trials,
     do_show: bool = True,
     fontsize: int = 10,
     colorize_best: int | None = None,
@@ -252,12 +257,12 @@ def main_plot_vars(
 
 
 def _draw_var(
-    ax: Any,
+    ax: Axes,
     label: str,
     pts: Sequence[tuple[int, Any]],
     loss_by_tid: Mapping,
     arrange_by_loss: bool,
-    color_fn: Any,
+    color_fn: Callable[[float], tuple],
 ) -> None:
     """One subplot of :func:`main_plot_vars`."""
     scored = [(tid, v) for tid, v in pts if _finite(loss_by_tid.get(tid))]

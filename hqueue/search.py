@@ -66,6 +66,15 @@ class StopReason(str, enum.Enum):
     INTERRUPTED = "interrupted"
 
 
+class ProgressBar(Protocol):
+    """What a runner writes its progress to: a tqdm bar, ``progress.no_progress_callback``'s
+    stand-in, or a user's ``show_progressbar`` context."""
+
+    postfix: str | None
+
+    def update(self, n: int = 1) -> object: ...
+
+
 class SearchTrials(Protocol):
     """What a runner needs of a ``Trials`` façade (both ``Trials`` and ``RedisTrials``)."""
 
@@ -202,7 +211,7 @@ class Runner(Protocol):
         """Trials already counted by the progress bar when the run begins."""
         ...
 
-    def run(self, bar: Any) -> None:
+    def run(self, bar: ProgressBar) -> None:
         """Search until the budget is spent or a stop rule fires."""
         ...
 
@@ -215,7 +224,7 @@ class Runner(Protocol):
         ...
 
 
-def show_best(bar: Any, history: History) -> None:
+def show_best(bar: ProgressBar, history: History) -> None:
     """Write the best loss so far into the progress bar's postfix."""
     if history.best_row() is not None:
         bar.postfix = f"best loss: {history.best_loss:.6g}"
@@ -256,7 +265,7 @@ class SerialRunner:
                 self._queue.append(doc)
         self._seen = len(docs)
 
-    def run(self, bar: Any) -> None:
+    def run(self, bar: ProgressBar) -> None:
         search, trials = self.search, self.search.trials
         n_queued, budget = 0, search.max_evals - len(trials)
         self._collect_new()

@@ -53,7 +53,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cloudpickle
 
@@ -338,7 +338,7 @@ def domain_context(exp_key: str) -> bytes:
     return b"hqueue/domain\x00" + exp_key.encode()
 
 
-def dumps_domain(domain: Any, exp_key: str, secret: bytes,
+def dumps_domain(domain: Domain, exp_key: str, secret: bytes,
                  by_value: Iterable[ModuleType] = ()) -> tuple[str, bytes]:
     """``(digest, signed_blob)``: the cloudpickled domain, signed for ``exp_key``.
 
@@ -385,7 +385,7 @@ def loads_domain(blob: bytes, exp_key: str, secret: bytes,
             "ship your own modules with dumps_domain(..., by_value=[module])") from exc
 
 
-def _pickle(domain: Any, by_value: tuple[ModuleType, ...]) -> bytes:
+def _pickle(domain: Domain, by_value: tuple[ModuleType, ...]) -> bytes:
     with _BY_VALUE_LOCK:
         known = cloudpickle.list_registry_pickle_by_value()
         added = [m for m in by_value if m.__name__ not in known]
@@ -405,3 +405,6 @@ def _pickle(domain: Any, by_value: tuple[ModuleType, ...]) -> bytes:
 
 # the per-process cache moved to hqueue.cache; re-exported for callers of this module
 from .cache import cached_per_process, clear_process_cache, process_cache  # noqa: E402
+
+if TYPE_CHECKING:
+    from .domain import Domain

@@ -445,9 +445,10 @@ class Trials:
         """The attachments of one trial, a dict-like view over ``self.attachments``."""
         return _TrialAttachments(self.attachments, trial["tid"])
 
-    def fmin(self, fn: Any, space: Any, algo: Any = None, max_evals: Any = None,
-             **kwargs: Any) -> Any:
-        """``fmin(..., trials=self)``; see :func:`hqueue.fmin.fmin`."""
+    def fmin(self, fn: Callable, space: Any, algo: Callable | None = None,
+             max_evals: float | None = None, **kwargs: Any) -> Any:
+        """``fmin(..., trials=self)``; see :func:`hqueue.fmin.fmin` (``space`` and the
+        returned best point are the user's own structures)."""
         return search_entry()(fn, space, algo=algo, max_evals=max_evals, trials=self,
                               **{**kwargs, "allow_trials_fmin": False})  # no hand-off back
 

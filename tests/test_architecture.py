@@ -226,3 +226,51 @@ def test_every_task_is_sent_through_tasks_dispatch():
 def test_the_dispatch_check_sees_a_direct_send():
     tree = ast.parse("def resend(run):\n    run.send_task(run.exp_key, run.tid, 'q')\n")
     assert sending_calls(tree) == ["2: run.send_task"]
+
+
+#: parameters that carry one module's object into another: annotated with its type (or a
+#: Protocol), never ``Any``
+SEAM_PARAMS = {"store", "trials", "ctrl", "client", "app", "run", "bar", "backend", "domain",
+               "mirror", "search", "records", "send_task"}
+#: (module, function) whose seam parameter is ``Any`` on purpose
+ANY_ON_PURPOSE = {
+    # they check what the user passed (anything) and say what is wrong with it
+    ("hqueue.plotting", "_describe"), ("hqueue.plotting", "_require_trials"),
+    ("hqueue.pruners.storage", "rungs_of"),
+    # wraps redis-py's untyped Script.__call__ (a client or a pipeline)
+    ("hqueue.backends.redis.damaged", "call"),
+    # the TPE sampler is being changed by another issue now; the lead removes this once merged
+    ("hqueue.algos.tpe.sampler", "suggest"),
+    # an example objective in the demo (any ctrl-like object)
+    ("hqueue.demo", "train"),
+}
+
+
+def any_typed_seams(name: str, tree: ast.AST) -> list[str]:
+    """``function(param)`` for each seam parameter of ``tree`` annotated with ``Any``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                (name, node.name) not in ANY_ON_PURPOSE:
+            args = node.args
+            for arg in args.posonlyargs + args.args + args.kwonlyargs:
+                if arg.arg in SEAM_PARAMS and arg.annotation is not None and \
+                        "Any" in ast.unparse(arg.annotation):
+                    found.append(f"{node.name}({arg.arg})")
+    return found
+
+
+def test_seams_between_modules_are_typed():
+    """A store, trials, ctrl, client, domain, ... passed between modules is annotated with
+    its type (``TYPE_CHECKING`` imports keep the import graph as it is) or a Protocol."""
+    found = {}
+    for name, path in module_files().items():
+        seams = any_typed_seams(name, ast.parse(path.read_text()))
+        if seams:
+            found[name] = seams
+    assert found == {}
+
+
+def test_the_seam_check_sees_an_any_store():
+    tree = ast.parse("def finish(store: Any, tid: int) -> None: ...\n")
+    assert any_typed_seams("m", tree) == ["finish(store)"]

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,8 +30,12 @@ from ..space.compiled import CompiledSpace, Param
 from ..space.distributions import Categorical, Numeric
 from .docs import rows_to_docs
 
+if TYPE_CHECKING:
+    from ..domain import Domain
+    from ..trials import Trials
 
-def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
+
+def suggest(new_ids: Sequence[int], domain: Domain, trials: Trials, seed: int,
             avg_best_idx: float = 2.0, shrink_coef: float = 0.1) -> list[dict]:
     """Trial documents for ``new_ids`` drawn around good past points."""
     rng = np.random.default_rng(seed)

@@ -12,13 +12,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..trial_doc import new_misc
 
+if TYPE_CHECKING:
+    from ..domain import Domain
+    from ..trials import Trials
 
-def rows_to_docs(new_ids: Sequence[int], rows: Sequence[Mapping[str, Any]], domain: Any,
-                 trials: Any) -> list[dict]:
+
+def rows_to_docs(new_ids: Sequence[int], rows: Sequence[Mapping[str, Any]], domain: Domain,
+                 trials: Trials) -> list[dict]:
     """NEW trial documents for ``new_ids``, one per row of active-label values."""
     labels = domain.space.labels
     workdir = getattr(domain, "workdir", None)

@@ -9,14 +9,18 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..exceptions import BadArgument
 
+if TYPE_CHECKING:
+    from ..domain import Domain
+    from ..trials import Trials
 
-def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
+
+def suggest(new_ids: Sequence[int], domain: Domain, trials: Trials, seed: int,
             p_suggest: Sequence[tuple[float, Callable]]) -> Any:
     """Delegate to one of ``p_suggest``'s algorithms, chosen with its probability."""
     if not p_suggest:

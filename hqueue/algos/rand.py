@@ -12,19 +12,23 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .docs import rows_to_docs
 
+if TYPE_CHECKING:
+    from ..domain import Domain
+    from ..trials import Trials
 
-def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int) -> list[dict]:
+
+def suggest(new_ids: Sequence[int], domain: Domain, trials: Trials, seed: int) -> list[dict]:
     """Trial documents for ``new_ids`` with points drawn from the prior."""
     rng = np.random.default_rng(seed)
     return rows_to_docs(new_ids, domain.space.sample(rng, len(new_ids)), domain, trials)
 
 
-def suggest_batch(new_ids: Sequence[int], domain: Any, trials: Any, seed: int) -> list[dict]:
+def suggest_batch(new_ids: Sequence[int], domain: Domain, trials: Trials, seed: int) -> list[dict]:
     """Alias of :func:`suggest` (hyperopt compatibility)."""
     return suggest(new_ids, domain, trials, seed)

@@ -13,9 +13,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BadArgument, TrialPruned
+
+if TYPE_CHECKING:
+    from ..ctrl import Ctrl
 
 #: metric names (or prefixes) where higher is better; their values are negated when reported
 HIGHER_IS_BETTER = ("auc", "aucpr", "map", "ndcg", "pre", "average_precision")
@@ -32,7 +35,7 @@ def higher_is_better(metric: str) -> bool:
     return name in HIGHER_IS_BETTER
 
 
-def report_round(ctrl: Any, value: float, step: int, maximize: bool, where: str) -> None:
+def report_round(ctrl: Ctrl, value: float, step: int, maximize: bool, where: str) -> None:
     """Report one round's metric (negated when maximized) and raise TrialPruned if told to."""
     ctrl.report(-float(value) if maximize else float(value), step=step)
     if ctrl.should_prune():

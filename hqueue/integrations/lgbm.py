@@ -9,9 +9,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import pick, report_round
+
+if TYPE_CHECKING:
+    from ..ctrl import Ctrl
 
 
 class LightGBMPruning:
@@ -24,7 +27,7 @@ class LightGBMPruning:
     order = 30  # after LightGBM's own evaluation logging
     before_iteration = False
 
-    def __init__(self, ctrl: Any, metric: str | None = None, data: str | None = None) -> None:
+    def __init__(self, ctrl: Ctrl, metric: str | None = None, data: str | None = None) -> None:
         self.ctrl, self.metric, self.data = ctrl, metric, data
 
     def __call__(self, env: Any) -> None:

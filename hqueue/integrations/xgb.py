@@ -7,10 +7,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import HqueueError
 from . import higher_is_better, pick, report_round
+
+if TYPE_CHECKING:
+    from ..ctrl import Ctrl
 
 try:
     import xgboost
@@ -29,7 +32,7 @@ class XGBoostPruning(_Callback):
     whose values are then negated so that lower is better.
     """
 
-    def __init__(self, ctrl: Any, metric: str | None = None, data: str | None = None,
+    def __init__(self, ctrl: Ctrl, metric: str | None = None, data: str | None = None,
                  maximize: bool | None = None) -> None:
         if xgboost is None:
             raise HqueueError("XGBoostPruning needs xgboost: pip install xgboost")

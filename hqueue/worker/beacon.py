@@ -28,8 +28,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from celery import signals
 
@@ -37,16 +37,20 @@ from .. import __version__
 from ..backends.redis.presence import ANNOUNCE_EVERY_S, WorkerPresence, WorkerRegistry
 from .identity import worker_id
 
+if TYPE_CHECKING:
+    from celery import Celery
+    from redis import Redis
+
 logger = logging.getLogger(__name__)
 
 _BEACON: dict[int, Beacon] = {}  # pid -> this process's beacon
-_CONFIG: dict[str, Any] = {}
+_CONFIG: dict[str, Any] = {}  # "app": the Celery app, "client_factory": () -> Redis
 
 
 class Beacon:
     """Announces this process every ``every_s`` seconds from a daemon thread."""
 
-    def __init__(self, client: Any, queues: Sequence[str], every_s: float = ANNOUNCE_EVERY_S
+    def __init__(self, client: Redis, queues: Sequence[str], every_s: float = ANNOUNCE_EVERY_S
                  ) -> None:
         self.registry = WorkerRegistry(client)
         self.worker_id = worker_id()
@@ -101,7 +105,7 @@ class Beacon:
             logger.debug("worker presence: could not remove %s (%s)", self.worker_id, exc)
 
 
-def install(app: Any, client_factory: Any) -> None:
+def install(app: Celery, client_factory: Callable[[], Redis]) -> None:
     """Start a beacon in every process that runs trials of ``app`` (once per process).
 
     ``client_factory()`` returns the Redis client to write with.
@@ -117,7 +121,7 @@ def install(app: Any, client_factory: Any) -> None:
                                     dispatch_uid="hqueue.worker.beacon.exit")
 
 
-def _queues(app: Any) -> list[str]:
+def _queues(app: Celery) -> list[str]:
     try:
         names = list(app.amqp.queues.consume_from or app.amqp.queues)
     except Exception:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.redis.attachments import AttachmentTooLarge, RedisAttachments  # noqa: F401
 from ..backends.redis.rungs import RedisRungs
@@ -53,6 +53,9 @@ from ..trial_doc import new_trial_doc, utcnow
 from ..trials import Trials
 from .experiment import DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_QUEUE
 
+if TYPE_CHECKING:
+    from ..backends.redis.store import TrialStore
+
 logger = logging.getLogger("hqueue.ctrl")
 
 
@@ -64,7 +67,7 @@ class TrialOver(HqueueError):
 class RedisCtrl(Ctrl):
     """The ctrl of a trial a worker runs (see the module docstring)."""
 
-    def __init__(self, store: Any, current_trial: dict, owner: str, *,
+    def __init__(self, store: TrialStore, current_trial: dict, owner: str, *,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  queue: str = DEFAULT_QUEUE, send_task: TaskSender | None = None) -> None:
         # Ctrl.__init__ insists on a trials object; a worker has none (see module docstring)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.redis.codec import encode_value
 from ..backends.redis.damaged import DamagedKey
@@ -35,12 +35,33 @@ from ..states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, RunOutco
 from ..tasks import TaskSender, dispatch
 from .experiment import MissingDomain
 
+if TYPE_CHECKING:
+    from ..backends.redis.store import TrialStore
+    from .ctrl import RedisCtrl
+    from .experiment import ExperimentOptions
+
 logger = logging.getLogger("hqueue.worker.runner")  # the runner's: one logger per trial
 
 TRACEBACK_CHARS = 20_000  # longest traceback kept in result["traceback"] (its end)
 _LOAD_ERRORS = (SignatureError, DomainTransferError, MissingDomain, DamagedKey)
 _FINAL_WORD = {JOB_STATE_DONE: RunOutcome.DONE, JOB_STATE_ERROR: RunOutcome.ERROR,
                JOB_STATE_CANCEL: RunOutcome.CANCELLED}
+
+
+class TrialRun(Protocol):
+    """What concluding a trial reads of the runner's record of it
+    (:class:`hqueue.worker.runner._Run` is the one implementation)."""
+
+    store: TrialStore
+    tid: int
+    owner: str
+    options: ExperimentOptions
+    ctrl: RedisCtrl
+    send_task: TaskSender | None
+    stop_reason: str | None  # "cancelled", "lost", "timeout", "released" or None
+    released: bool
+    result: dict | None  # what the objective returned (validated)
+    exc: BaseException | None  # what the objective (or loading its domain) raised
 
 
 class TrialTimeout(HqueueError):
@@ -52,7 +73,7 @@ class ResultNotStorable(HqueueError):
 
 
 
-def error_unreadable(store: Any, tid: int, owner: str, exc: HqueueError) -> RunOutcome:
+def error_unreadable(store: TrialStore, tid: int, owner: str, exc: HqueueError) -> RunOutcome:
     """A claimed trial whose document (or experiment meta) is damaged: ERROR with the
     reason, not run."""
     logger.error("trial %s of %r: %s", tid, store.exp_key, exc)
@@ -62,7 +83,7 @@ def error_unreadable(store: Any, tid: int, owner: str, exc: HqueueError) -> RunO
     return RunOutcome.LOST
 
 
-def requeue_counted(run: Any, exc: Exception) -> RunOutcome:
+def requeue_counted(run: TrialRun, exc: Exception) -> RunOutcome:
     """The runner failed to conclude the trial: ERROR if Redis takes it, else NEW again with
     the attempt counted (ERROR at the retry cap), else left to its lease."""
     reason = safe_text(exc)
@@ -108,7 +129,7 @@ def safe_text(exc: BaseException) -> str:
         return f"<{type(exc).__name__}: its __str__ raised {type(inner).__name__}>"
 
 
-def resend(store: Any, tid: int, queue: str, send_task: TaskSender | None) -> None:
+def resend(store: TrialStore, tid: int, queue: str, send_task: TaskSender | None) -> None:
     """Send trial ``tid``'s task again (:func:`hqueue.tasks.dispatch`); a failure is logged,
     not raised (the driver re-sends trials queued too long). Without a sender, nothing."""
     if send_task is None:
@@ -120,7 +141,7 @@ def resend(store: Any, tid: int, queue: str, send_task: TaskSender | None) -> No
                        tid, type(exc).__name__, exc)
 
 
-def conclude(run: Any) -> RunOutcome:
+def conclude(run: TrialRun) -> RunOutcome:
     reason, tid = run.stop_reason, run.tid
     if reason == "released":
         return RunOutcome.RELEASED if run.released else RunOutcome.LOST
@@ -151,7 +172,7 @@ def conclude(run: Any) -> RunOutcome:
     return _finish(run, JOB_STATE_DONE, run.result or {})
 
 
-def _failure_result(run: Any, message: str, tb: str | None = None) -> dict:
+def _failure_result(run: TrialRun, message: str, tb: str | None = None) -> dict:
     """The last partial result (or what the objective returned), marked failed."""
     base = run.result if run.result is not None else run.ctrl.current_trial.get("result")
     result = dict(base or {})
@@ -161,7 +182,7 @@ def _failure_result(run: Any, message: str, tb: str | None = None) -> dict:
     return result
 
 
-def _finish_failed(run: Any, state: int, exc: BaseException,
+def _finish_failed(run: TrialRun, state: int, exc: BaseException,
                    with_traceback: bool) -> RunOutcome:
     tb = None
     if with_traceback:
@@ -175,7 +196,7 @@ def _finish_failed(run: Any, state: int, exc: BaseException,
     return _finish(run, state, result, error=(str(type(exc)), message))
 
 
-def _finish(run: Any, state: int, result: dict,
+def _finish(run: TrialRun, state: int, result: dict,
             error: tuple[str, str] | None = None) -> RunOutcome:
     problem = _unstorable(result, run.options.max_result_bytes)
     if problem is not None:

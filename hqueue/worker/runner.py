@@ -48,11 +48,11 @@ Example:
     >>> _ = store.client.hset(store.keys.meta, "domain", digest)
     >>> _ = store.create([generate_trial(0, {"x": -0.25})])
     >>> run_trial(store, 0, owner="w1", secret=b"s3cret")
-    'done'
+    <RunOutcome.DONE: 'done'>
     >>> store.get(0)["result"]
     {'loss': 0.25, 'status': 'ok'}
-    >>> run_trial(store, 0, owner="w2", secret=b"s3cret")  # a duplicate delivery
-    'dropped'
+    >>> run_trial(store, 0, owner="w2", secret=b"s3cret") == "dropped"  # a duplicate delivery
+    True
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
@@ -81,6 +81,9 @@ from .outcome import (  # noqa: F401 (TrialTimeout, ResultNotStorable: public na
     requeue_counted,
     resend,
 )
+
+if TYPE_CHECKING:
+    from ..backends.redis.store import Claim, TrialStore
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ def running_tids() -> list[tuple[str, int]]:
 class _Run:
     """One trial in this process: its ctrl, the objective's thread and the stop flags."""
 
-    def __init__(self, store: Any, claim: Any, owner: str, options: ExperimentOptions,
+    def __init__(self, store: TrialStore, claim: Claim, owner: str, options: ExperimentOptions,
                  send_task: TaskSender | None, secret: bytes | None) -> None:
         self.store, self.tid, self.owner, self.options = store, claim.tid, owner, options
         self.send_task, self.secret = send_task, secret
@@ -182,7 +185,7 @@ class _Run:
         self.ctrl.request_stop()
 
 
-def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
+def run_trial(store: TrialStore, tid: int, owner: str, secret: bytes | None = None, *,
               send_task: TaskSender | None = None,
               timeout_grace_s: float = TIMEOUT_GRACE_S) -> RunOutcome:
     """Run trial ``tid`` of ``store``'s experiment as ``owner``; returns how it ended.
@@ -202,7 +205,7 @@ def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
             then()
 
 
-def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
+def _run_trial(store: TrialStore, tid: int, owner: str, secret: bytes | None,
                send_task: TaskSender | None, grace_s: float) -> RunOutcome:
     exp_key = store.exp_key
     try:

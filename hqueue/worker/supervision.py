@@ -33,13 +33,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import signals
 
 from ..states import RunOutcome
-from ..tasks import TASK_NAME, dispatch
+from ..tasks import TASK_NAME, TaskSender, dispatch
 from .isolation import subreaper_allowed
+
+if TYPE_CHECKING:
+    from ..backends.redis.store import TrialStore
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +53,8 @@ _PR_SET_PDEATHSIG = 1
 _CONFIG: dict[str, Any] = {}
 
 
-def install(url: str | None = None, send_task: Any = None,
-            store_for: Callable[[str, str], Any] | None = None) -> None:
+def install(url: str | None = None, send_task: TaskSender | None = None,
+            store_for: Callable[[str, str], TrialStore] | None = None) -> None:
     """Connect the Celery signals (idempotent); ``url``, ``send_task`` and ``store_for(url,
     exp_key)`` (the worker's stores) let the worker hand back the trial of a pool process
     that died."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import SearchInterrupted
 from ...failures import FailureLog
-from ...search import Search, StopReason, show_best
+from ...search import ProgressBar, Search, StopReason, show_best
 from ...states import (
     JOB_STATE_DONE,
     JOB_STATE_ERROR,
@@ -92,7 +92,7 @@ class AsyncRunner:
     def n_pending(self) -> int:
         return self.trials.count_in_states(JOB_STATE_NEW, JOB_STATE_RUNNING)
 
-    def run(self, bar: Any) -> None:
+    def run(self, bar: ProgressBar) -> None:
         done_before = self.n_finished()
         while True:
             self.top_up()
@@ -139,7 +139,7 @@ class AsyncRunner:
         """Give the experiment's driver lease up."""
         self.lock.release()
 
-    def _report(self, bar: Any, done_before: int) -> int:
+    def _report(self, bar: ProgressBar, done_before: int) -> int:
         """Advance the progress bar to the trials finished so far; the new count."""
         done = self.n_finished()
         if done > done_before:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from ...ctrl import MAX_CURVE_POINTS
 from ...pruners.storage import RungSnapshot
 from .keys import ExperimentKeys
 from .records import load_script
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 
 def _text(value: Any) -> str:
@@ -40,7 +43,7 @@ def _text(value: Any) -> str:
 class RedisRungs:
     """Rung records and learning curves of experiment ``exp_key`` (see the module docstring)."""
 
-    def __init__(self, client: Any, exp_key: str | None,
+    def __init__(self, client: Redis, exp_key: str | None,
                  max_curve_points: int = MAX_CURVE_POINTS) -> None:
         self.client = client
         self.keys = ExperimentKeys(exp_key)
