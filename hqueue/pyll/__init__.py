@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from . import base, stochastic
+from . import base, indexed, stochastic  # indexed: registers idxs_map, idxs_take, ...
 from .base import (
     Apply,
     GarbageCollected,
@@ -29,6 +29,6 @@ from .base import (
 
 __all__ = [
     "Apply", "GarbageCollected", "Lambda", "Literal", "PyllError", "SymbolTable",
-    "SymbolTableEntry", "as_apply", "base", "clone", "clone_merge", "dfs", "pretty", "rec_eval",
-    "scope", "stochastic", "toposort",
+    "SymbolTableEntry", "as_apply", "base", "clone", "clone_merge", "dfs", "indexed", "pretty",
+    "rec_eval", "scope", "stochastic", "toposort",
 ]

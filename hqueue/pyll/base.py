@@ -1,8 +1,9 @@
 """``hqueue.pyll.base``: the names hyperopt users import from ``hyperopt.pyll.base``.
 
-The language lives in :mod:`.graph` (nodes, scope, evaluation), :mod:`.traverse` (walking,
-copying, :class:`Lambda`) and :mod:`.functions` (the functions graphs call); this module gathers
-them under hyperopt's module path.
+The language lives in :mod:`.graph` (nodes, ``scope``, evaluation), :mod:`.symbols` (the
+registry of functions by name), :mod:`.printing` (numbered printing), :mod:`.traverse`
+(walking, copying, :class:`Lambda`) and :mod:`.functions` (the functions graphs call); this
+module gathers them under hyperopt's module path.
 
 Example:
     >>> from hqueue.pyll.base import Literal, scope, rec_eval
@@ -41,16 +42,15 @@ from .graph import (
     GarbageCollected,
     Literal,
     MissingArgument,
-    PyllError,
     SymbolTable,
-    SymbolTableEntry,
     UndefinedValue,
     apply,
     as_apply,
-    pretty,
     rec_eval,
     scope,
 )
+from .printing import pretty
+from .symbols import PyllError, SymbolTableEntry
 from .traverse import Lambda, clone, clone_merge, dfs, p0, p1, p2, p3, p4, toposort
 
 __all__ = [

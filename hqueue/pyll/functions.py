@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Apply, SymbolTableEntry, apply, scope
+from .graph import Apply, apply, scope
+from .symbols import SymbolTableEntry
 from .traverse import Lambda, p0
 
 __all__ = [

@@ -15,16 +15,11 @@ Example:
 from __future__ import annotations
 
 import copy
-import inspect
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from ..exceptions import HqueueError
-
-
-class PyllError(HqueueError, ValueError):
-    """An expression graph cannot be built or evaluated."""
+from .printing import pretty, write_numbered
+from .symbols import FunctionTable, PyllError
 
 
 class _GarbageCollected:
@@ -96,7 +91,7 @@ class Apply:
             1
         """
         binding: dict[str, Any] = dict(self.named_args)
-        params = _parameters(self.name)
+        params = scope.parameters_of(self.name)
         if params is None:
             binding.update({str(i): a for i, a in enumerate(self.pos_args)})
             return binding
@@ -237,21 +232,7 @@ class Apply:
     def pprint(self, ofile: Any, lineno: list[int] | None = None, indent: int = 0,
                memo: dict | None = None) -> None:
         """Write the graph to ``ofile`` one numbered line per node, as hyperopt prints it."""
-        lineno = [0] if lineno is None else lineno
-        memo = {} if memo is None else memo
-        if self in memo:
-            print(lineno[0], " " * indent + memo[self], file=ofile)
-            lineno[0] += 1
-            return
-        memo[self] = f"{self.name}  [line:{lineno[0]}]"
-        print(lineno[0], " " * indent + self.name, file=ofile)
-        lineno[0] += 1
-        for arg in self.pos_args:
-            arg.pprint(ofile, lineno, indent + 2, memo)
-        for name, arg in self.named_args:
-            print(lineno[0], " " * indent + " " + name + " =", file=ofile)
-            lineno[0] += 1
-            arg.pprint(ofile, lineno, indent + 2, memo)
+        write_numbered(self, ofile, lineno, indent, memo)
 
     def __str__(self) -> str:
         return pretty(self)
@@ -277,28 +258,6 @@ class Literal(Apply):
 
     def clone_from_inputs(self, inputs: list[Apply], o_len: Any = "same") -> Literal:
         return self.__class__(self._obj)
-
-    def pprint(self, ofile: Any, lineno: list[int] | None = None, indent: int = 0,
-               memo: dict | None = None) -> None:
-        lineno = [0] if lineno is None else lineno
-        memo = {} if memo is None else memo
-        if self in memo:
-            print(lineno[0], " " * indent + memo[self], file=ofile)
-        else:
-            text = _literal_text(self._obj)
-            memo[self] = f"{text}  [line:{lineno[0]}]"
-            print(lineno[0], " " * indent + text, file=ofile)
-        lineno[0] += 1
-
-
-def _literal_text(obj: Any) -> str:
-    if type(obj).__name__ == "ndarray":
-        return (f"Literal{{np.ndarray,shape={obj.shape},min={obj.min():f},"
-                f"max={obj.max():f}}}")
-    return f"Literal{{{obj}}}"
-
-    def replace_input(self, old: Apply, new: Apply) -> list[int]:
-        return []
 
 
 def _literal_len(obj: Any) -> int | None:
@@ -344,30 +303,9 @@ def apply(name: str, *args: Any, **kwargs: Any) -> Apply:
                  o_len=o_len, pure=pure)
 
 
-class SymbolTableEntry:
-    """``scope.<name>``: calling it builds an :class:`Apply` node for that function."""
-
-    def __init__(self, symbol_table: SymbolTable, apply_name: str, o_len: int | None, pure: bool):
-        self.symbol_table = symbol_table
-        self.apply_name = apply_name
-        self.o_len = o_len
-        self.pure = pure
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Apply:
-        return Apply(
-            self.apply_name,
-            [as_apply(a) for a in args],
-            {k: as_apply(v) for k, v in kwargs.items()},
-            o_len=self.o_len,
-            pure=self.pure,
-        )
-
-    def __repr__(self) -> str:
-        return f"<SymbolTableEntry scope.{self.apply_name}>"
-
-
-class SymbolTable:
-    """The registry of functions an expression graph may call.
+class SymbolTable(FunctionTable):
+    """The registry of functions an expression graph may call; its entries build
+    :class:`Apply` nodes (the registry itself is :class:`~hqueue.pyll.symbols.FunctionTable`).
 
     Example:
         >>> @scope.define
@@ -377,79 +315,13 @@ class SymbolTable:
         (6, 6)
     """
 
-    def __init__(self) -> None:
-        self._impls: dict[str, Callable[..., Any]] = {}
-
-    def _define(self, f: Callable, o_len: int | None, pure: bool, name: str | None) -> Callable:
-        name = name or getattr(f, "__name__", None)
-        if not name or not isinstance(name, str):
-            raise PyllError(f"cannot define {f!r} in scope without a name: pass name=...")
-        if name in self._impls and self._impls[name] is not f:
-            raise PyllError(
-                f"scope already defines {name!r}; pass name='other_name' to scope.define"
-            )
-        setattr(self, name, SymbolTableEntry(self, name, o_len, pure))
-        self._impls[name] = f
-        _PARAMETERS.pop(name, None)
-        return f
-
-    def define(self, f: Callable | None = None, o_len: int | None = None, pure: bool = False,
-               name: str | None = None) -> Any:
-        """Register ``f`` (usable as a decorator); returns ``f`` itself."""
-        if f is None:
-            return lambda g: self._define(g, o_len, pure, name)
-        return self._define(f, o_len, pure, name)
-
-    def define_if_new(self, f: Callable, o_len: int | None = None, pure: bool = False) -> Callable:
-        """Like :meth:`define` but a no-op when the name is already taken by ``f``."""
-        if self._impls.get(f.__name__) is f:
-            return f
-        return self.define(f, o_len=o_len, pure=pure)
-
-    def define_pure(self, f: Callable | None = None, name: str | None = None) -> Any:
-        """Register a side-effect-free function."""
-        return self.define(f, pure=True, name=name)
-
-    def define_info(self, o_len: int | None = None, pure: bool = False) -> Callable:
-        """Decorator factory: ``@scope.define_info(o_len=2)``."""
-        return lambda f: self.define(f, o_len=o_len, pure=pure)
-
-    def undefine(self, f: Callable | str) -> None:
-        """Remove a function from the table."""
-        name = f if isinstance(f, str) else f.__name__
-        del self._impls[name]
-        delattr(self, name)
-
-    def inject(self, *args: Callable, **kwargs: Callable) -> None:
-        """Register several functions: positional ones by ``__name__``, keyword ones by key."""
-        for f in args:
-            self.define(f)
-        for name, f in kwargs.items():
-            self.define(f, name=name)
-
-    def import_(self, globals_: dict, *names: str, **kwargs: str) -> None:
-        """Copy entries into a namespace (hyperopt compatibility)."""
-        for name in names:
-            globals_[name] = getattr(self, name)
-        for alias, name in kwargs.items():
-            globals_[alias] = getattr(self, name)
+    def _make_node(self, name: str, args: tuple, kwargs: dict, o_len: int | None,
+                   pure: bool) -> Apply:
+        return Apply(name, [as_apply(a) for a in args],
+                     {k: as_apply(v) for k, v in kwargs.items()}, o_len=o_len, pure=pure)
 
 
 scope = SymbolTable()
-_PARAMETERS: dict[str, list[inspect.Parameter] | None] = {}
-
-
-def _parameters(name: str) -> list[inspect.Parameter] | None:
-    if name not in _PARAMETERS:
-        params = None
-        f = scope._impls.get(name)
-        if f is not None:
-            try:
-                params = list(inspect.signature(f).parameters.values())
-            except (TypeError, ValueError):
-                params = None
-        _PARAMETERS[name] = params
-    return _PARAMETERS[name]
 
 
 def rec_eval(
@@ -548,17 +420,3 @@ def _switch_index(index: Any, node: Apply) -> int:
     if not 0 <= index < len(node.pos_args) - 1:
         raise PyllError(f"switch index {index} out of range: {len(node.pos_args) - 1} options")
     return index
-
-
-
-
-def pretty(expr: Apply) -> str:
-    """The graph as hyperopt prints it: one numbered line per node, shared nodes referenced.
-
-    Example:
-        >>> pretty(Literal(5))
-        '0 Literal{5}'
-    """
-    out = io.StringIO()
-    expr.pprint(out)
-    return out.getvalue()[:-1]

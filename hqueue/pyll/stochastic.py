@@ -59,8 +59,19 @@ def as_generator(rng: Any) -> np.random.Generator:
     return rng
 
 
+def _scalar(size: Any) -> bool:
+    """Whether ``size`` asks for one number (``()`` or ``None``) rather than an array."""
+    return size is None or (isinstance(size, tuple) and size == ())
+
+
+def _size(size: Any) -> Any:
+    """``size`` as numpy's generators take it: ``None`` for one number; ``0`` stays ``0``
+    (an empty array, as a vectorized draw for no trial needs)."""
+    return None if _scalar(size) else size
+
+
 def _shape(x: Any, size: Any) -> Any:
-    if size == () or size is None:
+    if _scalar(size):
         return float(np.asarray(x).reshape(-1)[0]) if np.ndim(x) else float(x)
     return x
 
@@ -68,52 +79,52 @@ def _shape(x: Any, size: Any) -> Any:
 @implicit_stochastic
 @scope.define
 def uniform(low: float, high: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(as_generator(rng).uniform(low, high, size=size or None), size)
+    return _shape(as_generator(rng).uniform(low, high, size=_size(size)), size)
 
 
 @implicit_stochastic
 @scope.define
 def loguniform(low: float, high: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(np.exp(as_generator(rng).uniform(low, high, size=size or None)), size)
+    return _shape(np.exp(as_generator(rng).uniform(low, high, size=_size(size))), size)
 
 
 @implicit_stochastic
 @scope.define
 def quniform(low: float, high: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = as_generator(rng).uniform(low, high, size=size or None)
+    draw = as_generator(rng).uniform(low, high, size=_size(size))
     return _shape(np.round(draw / q) * q, size)
 
 
 @implicit_stochastic
 @scope.define
 def qloguniform(low: float, high: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = np.exp(as_generator(rng).uniform(low, high, size=size or None))
+    draw = np.exp(as_generator(rng).uniform(low, high, size=_size(size)))
     return _shape(np.round(draw / q) * q, size)
 
 
 @implicit_stochastic
 @scope.define
 def normal(mu: float, sigma: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(as_generator(rng).normal(mu, sigma, size=size or None), size)
+    return _shape(as_generator(rng).normal(mu, sigma, size=_size(size)), size)
 
 
 @implicit_stochastic
 @scope.define
 def qnormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = as_generator(rng).normal(mu, sigma, size=size or None)
+    draw = as_generator(rng).normal(mu, sigma, size=_size(size))
     return _shape(np.round(draw / q) * q, size)
 
 
 @implicit_stochastic
 @scope.define
 def lognormal(mu: float, sigma: float, rng: Any = None, size: Any = ()) -> Any:
-    return _shape(np.exp(as_generator(rng).normal(mu, sigma, size=size or None)), size)
+    return _shape(np.exp(as_generator(rng).normal(mu, sigma, size=_size(size))), size)
 
 
 @implicit_stochastic
 @scope.define
 def qlognormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = ()) -> Any:
-    draw = np.exp(as_generator(rng).normal(mu, sigma, size=size or None))
+    draw = np.exp(as_generator(rng).normal(mu, sigma, size=_size(size)))
     return _shape(np.round(draw / q) * q, size)
 
 
@@ -122,16 +133,29 @@ def qlognormal(mu: float, sigma: float, q: float, rng: Any = None, size: Any = (
 def randint(low: int, high: int | None = None, rng: Any = None, size: Any = ()) -> Any:
     if high is None:
         low, high = 0, low
-    draw = as_generator(rng).integers(low, high, size=size or None)
-    return int(draw) if size in ((), None) else draw
+    draw = as_generator(rng).integers(low, high, size=_size(size))
+    return int(draw) if _scalar(size) else draw
 
 
 @implicit_stochastic
 @scope.define
 def categorical(p: Any, upper: int | None = None, rng: Any = None, size: Any = ()) -> Any:
+    """Index ``k`` with probability ``p[k]``; a 2-D ``p`` holds one row of probabilities per
+    draw (as a vectorized graph passes them), and then ``size`` must be its number of rows."""
     p = np.asarray(p, dtype=float)
-    draw = as_generator(rng).choice(len(p), p=p / p.sum(), size=size or None)
-    return int(draw) if size in ((), None) else draw
+    if p.ndim == 2:
+        return _categorical_rows(p, as_generator(rng), size)
+    draw = as_generator(rng).choice(len(p), p=p / p.sum(), size=_size(size))
+    return int(draw) if _scalar(size) else draw
+
+
+def _categorical_rows(p: np.ndarray, rng: np.random.Generator, size: Any) -> np.ndarray:
+    n_rows = p.shape[0]
+    if _scalar(size) or int(np.prod(size)) != n_rows:
+        raise ValueError(f"categorical: {n_rows} rows of probabilities for size={size!r}")
+    cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    draw = (cdf <= rng.random(n_rows)[:, None]).sum(axis=1)
+    return np.minimum(draw, p.shape[1] - 1).reshape(size)
 
 
 @implicit_stochastic

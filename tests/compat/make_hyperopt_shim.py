@@ -38,7 +38,7 @@ __version__ = _hyperopt.__version__
 _SUBMODULES = (
     "hp", "pyll", "pyll.base", "pyll.stochastic", "fmin", "base", "early_stop",
     "exceptions", "tpe", "rand", "anneal", "mix", "progress", "plotting", "pyll_utils",
-    "utils", "algobase", "atpe", "criteria",
+    "utils", "algobase", "atpe", "criteria", "vectorize",
 )
 for _name in _SUBMODULES:
     try:

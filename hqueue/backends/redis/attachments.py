@@ -39,8 +39,6 @@ from collections.abc import Callable, Iterator, MutableMapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ResponseError, WatchError
-
 from ...exceptions import BadArgument, HqueueError
 from .damaged import naming
 from .keys import ExperimentKeys
@@ -115,6 +113,8 @@ class RedisAttachments(MutableMapping):
 
     # -- reading --------------------------------------------------------------------------
     def __getitem__(self, name: str) -> bytes:
+        from redis.exceptions import ResponseError  # lazily: ``import hqueue`` needs no redis
+
         key = self._key(name)
         for _ in range(READ_ATTEMPTS):
             try:
@@ -141,6 +141,8 @@ class RedisAttachments(MutableMapping):
         The manifest is WATCHed and the chunks read in one MULTI, so the read is a consistent
         snapshot in two round trips: an overwrite (which swaps the manifest and deletes the old
         chunks atomically) in between makes EXEC fail instead of returning a mixed value."""
+        from redis.exceptions import WatchError
+
         with self._client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(key)
@@ -171,6 +173,8 @@ class RedisAttachments(MutableMapping):
             >>> att.size("a"), att.size("b")
             (3, 10)
         """
+        from redis.exceptions import ResponseError
+
         key = self._key(name)
         try:
             n = int(self._client.strlen(key))
