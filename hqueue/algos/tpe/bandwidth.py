@@ -28,6 +28,25 @@ def width_floor(prior_sigma: np.ndarray | float, n_kernels: np.ndarray | int
     return prior_sigma / np.minimum(100.0, 1.0 + n_kernels)
 
 
+def bounded_cap(sigma_cap: float | None, bounded: np.ndarray) -> float | np.ndarray | None:
+    """The ``shrink`` cap per dimension: ``sigma_cap`` on bounded priors, none (``inf``) on
+    unbounded ones (normal, lognormal and their quantized forms). A bounded prior's width is
+    the search range, so a cap in its units anneals the search; an unbounded prior's
+    ``sigma`` is only a scale, and the optimum may lie many of them away (hyperopt's
+    ``many_dists`` needs two normals about 2 sigmas out), which capped kernels reach only in
+    tiny steps. The float itself when every dimension is bounded (the common case).
+
+    Example:
+        >>> bounded_cap(0.1, np.array([True, True]))
+        0.1
+        >>> bounded_cap(0.1, np.array([True, False])).tolist()
+        [0.1, inf]
+    """
+    if sigma_cap is None or bounded.all():
+        return sigma_cap
+    return np.where(bounded, sigma_cap, np.inf)
+
+
 def neighbour_widths(sorted_mus: np.ndarray, prior_sigma: np.ndarray | float,
                      n_kernels: np.ndarray | int, axis: int = -1) -> np.ndarray:
     """Kernel widths for centres sorted along ``axis``: the larger gap to a neighbour

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ...space.distributions import Categorical, Numeric
-from .bandwidth import neighbour_widths, width_floor
+from .bandwidth import bounded_cap, neighbour_widths, width_floor
 from .mixture import INSIDE, LOG_SQRT_2PI, TINY, draw_index, log_diff_ndtr
 
 
@@ -328,7 +328,7 @@ def _slot_prior(known: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def kernel_widths(z: np.ndarray, prior_sigma: np.ndarray, bandwidth: str,
-                  sigma_cap: float | None,
+                  sigma_cap: float | np.ndarray | None,
                   orders: list[np.ndarray | None] | Callable[[], list] | str | None = None
                   ) -> np.ndarray:
     """(K, D) widths of the kernels centred on ``z`` (the last row is the prior kernel, as
@@ -357,7 +357,7 @@ def kernel_widths(z: np.ndarray, prior_sigma: np.ndarray, bandwidth: str,
 
 
 def pair_widths(z: np.ndarray, split: int, prior_sigma: np.ndarray, bandwidth: str,
-                sigma_cap: float | None,
+                sigma_cap: float | np.ndarray | None,
                 bad_orders: list[np.ndarray | None] | Callable[[], list] | str | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`kernel_widths` of the two mixtures of a :class:`JointPair` (``z[:split]`` and
@@ -380,7 +380,7 @@ def pair_widths(z: np.ndarray, split: int, prior_sigma: np.ndarray, bandwidth: s
 
 
 def numeric_block(z: np.ndarray, prior_sigma: np.ndarray, low: np.ndarray, high: np.ndarray,
-                  bandwidth: str, sigma_cap: float | None,
+                  bandwidth: str, sigma_cap: float | np.ndarray | None,
                   orders: list[np.ndarray | None] | Callable[[], list] | None = None
                   ) -> NumericBlock:
     """The block of kernels centred on ``z`` (K, D) on the internal axes, the last row
@@ -394,7 +394,8 @@ def _numeric_block(columns: list[np.ndarray], dists: list[Numeric], bandwidth: s
     z = np.stack([np.append(d.to_internal(c), d.mu) for c, d in zip(columns, dists)], axis=1)
     return numeric_block(z, np.array([d.sigma for d in dists]),
                          np.array([d.low for d in dists]), np.array([d.high for d in dists]),
-                         bandwidth, sigma_cap, orders)
+                         bandwidth, bounded_cap(sigma_cap, np.array([d.bounded for d in dists])),
+                         orders)
 
 
 def _categorical_dim(values: np.ndarray, dist: Categorical, prior_weight: float) -> CategoricalDim:
@@ -508,8 +509,8 @@ def joint_pair(plan: Any, good: tuple[np.ndarray, np.ndarray, np.ndarray, float]
     if len(plan.prior_mu):
         centre = plan.prior_mu[None, :]
         z = np.concatenate([z_good, centre, z_bad, centre])
-        sigmas, log_sigmas = pair_widths(z, split, plan.prior_sigma, bandwidth, sigma_cap,
-                                         bad_orders)
+        cap = bounded_cap(sigma_cap, np.isfinite(plan.low) & np.isfinite(plan.high))
+        sigmas, log_sigmas = pair_widths(z, split, plan.prior_sigma, bandwidth, cap, bad_orders)
         if liar_scale is not None:  # the pending trials' kernels, widened
             rows = slice(split + liar_scale[0], len(z) - 1)
             sigmas[rows] = np.minimum(sigmas[rows] * liar_scale[1], plan.prior_sigma)

@@ -147,8 +147,10 @@ def suggest(
     - ``prior_share=0.2``: the prior keeps 20% of the good model's mass however many good
       trials there are (None: the prior weighs ``prior_weight`` like one trial, as in
       hyperopt), which keeps exploring branches and far regions.
-    - ``shrink=0.2``: kernel widths are capped at ``shrink / (1 + 0.1 n)`` of the prior's
-      width, an annealing schedule that sharpens the search as evidence accumulates.
+    - ``shrink=0.2``: kernel widths of bounded priors are capped at ``shrink / (1 + 0.1 n)``
+      of the prior's width, an annealing schedule that sharpens the search as evidence
+      accumulates (unbounded normal/lognormal priors are not capped: their ``sigma`` is a
+      scale, not a range, and the optimum may lie several of them away).
 
     ``pending="liar"`` counts queued and running trials as bad observations (a constant
     liar) so parallel workers are pushed apart (hyperopt gives running trials an infinite loss,

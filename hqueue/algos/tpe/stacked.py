@@ -25,7 +25,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ...space.distributions import Categorical, Numeric
-from .bandwidth import neighbour_widths
+from .bandwidth import bounded_cap, neighbour_widths
 from .mixture import INSIDE, TINY, diff_ndtr
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -80,8 +80,9 @@ class NumericKernels:
         prior_sigma = np.array([d.sigma for d in dists])
         counts = np.array([len(z) + 1 for z, _ in rows])
         sigmas = neighbour_widths(mus, prior_sigma[:, None], counts[:, None], axis=1)
-        if sigma_cap is not None:
-            sigmas = np.minimum(sigmas, sigma_cap * prior_sigma[:, None])
+        cap = bounded_cap(sigma_cap, np.array([d.bounded for d in dists]))
+        if cap is not None:
+            sigmas = np.minimum(sigmas, np.multiply(cap, prior_sigma)[:, None])
         sigmas = np.where(is_prior, prior_sigma[:, None], sigmas)
         pad = weights == 0
         mus = np.where(pad, prior_mu[:, None], mus)
