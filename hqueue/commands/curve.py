@@ -1,8 +1,5 @@
-"""Learning curves on a terminal and in exports: what ``hqueue show`` draws under a trial and
-what ``hqueue export --curves`` adds to each row.
-
-The curve is read from the trial's own Redis key (every ``ctrl.report``, kept after the trial
-ends); a trial whose key is empty falls back to its result's ``intermediate`` list.
+"""Learning curves on a terminal: what ``hqueue show`` draws under a trial (the curve itself
+is read by :func:`hqueue.backends.redis.curves.trial_curves`).
 
 Example:
     >>> import numpy as np
@@ -14,15 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 
 from ._common import fmt
-
-if TYPE_CHECKING:
-    from ..backends.redis.overview import ExperimentMirror
 
 BARS = "▁▂▃▄▅▆▇█"
 WIDTH = 60  # characters of a sparkline; longer curves are binned (each bin's last value)
@@ -58,35 +49,3 @@ def curve_lines(steps: np.ndarray, values: np.ndarray) -> list[str]:
     return ["learning curve (ctrl.report)", f"  {sparkline(values)}",
             f"  {len(steps)} points, steps {steps[0]}-{steps[-1]}: first {fmt(values[0])}, "
             f"best {fmt(values[best])} (step {steps[best]}), last {fmt(values[-1])}"]
-
-
-def from_result(doc: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps, values)`` of a document's ``result["intermediate"]``, by step (the last value
-    reported at a repeated step wins, as in the curve key)."""
-    points = {int(p["step"]): float(p["value"])
-              for p in (doc.get("result") or {}).get("intermediate") or []
-              if isinstance(p, Mapping) and "step" in p and "value" in p}
-    steps = sorted(points)
-    return np.array(steps, dtype=np.int64), np.array([points[s] for s in steps], dtype=float)
-
-
-def trial_curves(mirror: ExperimentMirror, tids: Sequence[int]
-                 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """The learning curve of each trial of ``tids`` (one Redis round trip for all)."""
-    from ..backends.redis.rungs import RedisRungs
-
-    curves = RedisRungs(mirror.client, mirror.exp_key).curves(list(tids))
-    for tid, (steps, _) in curves.items():
-        if not len(steps) and tid in mirror.docs:
-            curves[tid] = from_result(mirror.docs[tid])
-    return curves
-
-
-def curve_cell(steps: np.ndarray, values: np.ndarray) -> list[list[Any]]:
-    """A curve as ``[[step, value], ...]`` (NaN as None), for an export row.
-
-    Example:
-        >>> curve_cell(np.array([1, 2]), np.array([0.5, float("nan")]))
-        [[1, 0.5], [2, None]]
-    """
-    return [[int(s), float(v) if np.isfinite(v) else None] for s, v in zip(steps, values)]

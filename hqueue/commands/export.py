@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 import click
 
 from ._common import exp_key_option, open_mirror, url_option
-from .curve import curve_cell, trial_curves
 from .trials import STATES
 
 
@@ -51,9 +50,11 @@ def add_curves(mirror: ExperimentMirror, rows: list[dict], as_text: bool) -> Non
         >>> rows = [{"tid": 0}]; add_curves(ExperimentMirror(client, "e"), rows, True); rows
         [{'tid': 0, 'curve': '[[1, 0.5]]'}]
     """
+    from ..backends.redis.curves import curve_points, trial_curves
+
     curves = trial_curves(mirror, [row["tid"] for row in rows])
     for row in rows:
-        cell = curve_cell(*curves[row["tid"]])
+        cell = curve_points(*curves[row["tid"]])
         row["curve"] = json.dumps(cell) if as_text else cell
 
 

@@ -15,7 +15,7 @@ import click
 
 from ..exceptions import HqueueError
 from ._common import exp_key_option, fmt, open_mirror, url_option
-from .curve import curve_lines, trial_curves
+from .curve import curve_lines
 
 if TYPE_CHECKING:
     from ..backends.redis.overview import ExperimentMirror
@@ -50,7 +50,7 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
     result.pop("intermediate", None)  # drawn as the learning curve instead
     lines.append("partial result" if row["state"] == "running" else "result")
     lines += [f"  {k:<12} {_value(v)}" for k, v in result.items()] or ["  (none)"]
-    lines += curve_lines(*trial_curves(mirror, [tid])[tid])
+    lines += curve_lines(*curve_of(mirror, tid))
     sizes = attachment_sizes(mirror, tid)
     if sizes:
         lines.append("attachments")
@@ -62,6 +62,13 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
         if traceback:
             lines += ["  " + line for line in str(traceback).rstrip().splitlines()]
     return lines
+
+
+def curve_of(mirror: ExperimentMirror, tid: int) -> tuple[Any, Any]:
+    """``(steps, values)`` of trial ``tid``'s learning curve."""
+    from ..backends.redis.curves import trial_curves
+
+    return trial_curves(mirror, [tid])[tid]
 
 
 def _value(value: Any) -> str:
