@@ -79,13 +79,14 @@ def parametric(side: int = 32, steps: int = 81, seed: int = 0) -> Problem:
 class HqueueSearcher:
     """hqueue's TPE (``tpe.suggest`` on a ``Trials``) with an hqueue pruner."""
 
-    def __init__(self, problem: Problem, pruner: Any, seed: int) -> None:
+    def __init__(self, problem: Problem, pruner: Any, seed: int, learn: bool = True) -> None:
         from hqueue import Domain, Trials, hp
         from hqueue.pruners import MemoryRungs
 
         space = {f"d{i}": hp.quniform(f"d{i}", 0, n - 1, 1) for i, n in enumerate(problem.dims)}
         self.domain = Domain(lambda cfg: 0.0, space)
         self.trials, self.rungs, self.pruner = Trials(), MemoryRungs(), pruner
+        self.trials.learn_from_pruned = learn  # False: the ablation's "without" arm
         self.rng = np.random.default_rng(seed)
         self.dims = problem.dims
 
@@ -103,18 +104,22 @@ class HqueueSearcher:
         vals = doc["misc"]["vals"]
         index = tuple(int(round(vals[f"d{i}"][0])) for i in range(len(self.dims)))
         session = PruningSession(self.pruner, self.rungs, doc["tid"])
-        return int(np.ravel_multi_index(index, self.dims)), (doc, session)
+        return int(np.ravel_multi_index(index, self.dims)), (doc, session, [])
 
     def report(self, handle: Any, step: int, value: float) -> bool:
-        session = handle[1]
+        _, session, curve = handle
         session.report(value, step)
+        curve.append({"step": step, "value": value})
         return session.should_prune()
 
     def tell(self, handle: Any, value: float, pruned: bool) -> None:
+        from hqueue.pruners import pruned_result
         from hqueue.states import JOB_STATE_DONE
 
-        doc = handle[0]
-        doc["result"] = {"status": "pruned" if pruned else "ok", "loss": float(value)}
+        doc, _, curve = handle
+        # what a real run stores: a pruned trial's result carries its curve (pruned_result)
+        doc["result"] = (pruned_result({"intermediate": curve}) if pruned
+                         else {"status": "ok", "loss": float(value)})
         doc["state"] = JOB_STATE_DONE
 
 
@@ -164,14 +169,18 @@ def _optuna_pruner(name: str, steps: int) -> Any:
             "optuna_median": optuna.pruners.MedianPruner()}[name]
 
 
-METHODS = ("hqueue_none", "hqueue_asha", "hqueue_hyperband", "hqueue_median", "optuna_sha",
-           "optuna_hyperband", "optuna_median")
+METHODS = ("hqueue_none", "hqueue_asha", "hqueue_asha_nolearn", "hqueue_hyperband",
+           "hqueue_median", "optuna_sha", "optuna_hyperband", "optuna_median")
+#: the ablation: TPE that counts pruned trials as failed (``Trials.learn_from_pruned=False``)
+NOLEARN = "_nolearn"
 
 
 def searcher(problem: Problem, method: str, seed: int) -> Any:
     """The searcher called ``method`` (one of :data:`METHODS`) for ``problem``."""
     if method.startswith("hqueue_"):
-        return HqueueSearcher(problem, _hqueue_pruner(method, problem.steps), seed)
+        learn = not method.endswith(NOLEARN)
+        return HqueueSearcher(problem, _hqueue_pruner(method.removesuffix(NOLEARN),
+                                                      problem.steps), seed, learn)
     return OptunaSearcher(problem, _optuna_pruner(method, problem.steps), seed)
 
 

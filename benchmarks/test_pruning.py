@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,23 @@ def test_every_method_has_a_searcher():
     problem = parametric(side=4, steps=3)
     for method in METHODS:
         assert simulate(problem, method, 2, budget=12, seed=0).shape[1] == 2
+
+
+def test_the_real_run_objective_replays_a_curve_and_logs_each_reports_time(tmp_path):
+    from benchmarks.pruning_real import CurveObjective
+    from hqueue import STATUS_PRUNED, Trials, fmin, hp, rand
+    from hqueue.pruners import SuccessiveHalving
+
+    problem = next(p for p in tabulated() if p.name == "sgd_digits")
+    space = {f"d{i}": hp.quniform(f"d{i}", 0, n - 1, 1) for i, n in enumerate(problem.dims)}
+    timings = tmp_path / "t.jsonl"
+    trials = Trials()
+    fmin(CurveObjective("sgd_digits", 0.0, str(timings)), space, algo=rand.suggest,
+         max_evals=8, trials=trials, rstate=np.random.default_rng(0), show_progressbar=False,
+         pruner=SuccessiveHalving(max_resource=problem.steps))
+    lines = [json.loads(line) for line in timings.read_text().splitlines()]
+    assert len(lines) == 8
+    for doc, times in zip(trials.trials, lines):
+        assert len(times) == len(doc["result"]["intermediate"])  # one time per report
+        assert all(t >= 0 for t in times)
+    assert STATUS_PRUNED in trials.statuses()

@@ -29,6 +29,7 @@ from . import progress
 from .domain import Domain
 from .exceptions import AllTrialsFailed, BadArgument, InvalidAnnotatedParameter
 from .pruners import Pruner
+from .pruners.spec import to_spec
 from .pyll.base import Apply, as_apply, rec_eval, toposort
 from .search import (  # noqa: F401  (STOP_EXPERIMENT, StopRules: public here since hyperopt)
     STOP_EXPERIMENT,
@@ -162,8 +163,8 @@ def fmin(
     runner depends on who evaluates: this process (``Trials``) or workers (``RedisTrials``,
     where the keywords that cannot apply are refused with a one-line BadArgument).
     ``pruner`` (see :mod:`hqueue.pruners`; ASHA when None) judges the objective's
-    ``ctrl.report`` values for ``ctrl.should_prune()`` (RedisTrials: the default only, for
-    now).
+    ``ctrl.report`` values for ``ctrl.should_prune()`` (RedisTrials: sent to the workers as
+    data, replacing ``RedisTrials(pruner=...)``; only :mod:`hqueue.pruners`' own pruners).
     """
     if allow_trials_fmin and trials is not None and overrides_fmin(trials):
         return trials.fmin(
@@ -188,8 +189,7 @@ def fmin(
         raise BadArgument(f"pruner must be an hqueue.pruners.Pruner such as "
                           f"SuccessiveHalving(), got {pruner!r}")
     if pruner is not None and trials is not None and trials.asynchronous:
-        raise BadArgument("pruner= is not supported with RedisTrials yet: its workers prune "
-                          "with the default ASHA; leave pruner=None")
+        to_spec(pruner)  # workers rebuild it from data: BadArgument for a pruner of your own
     if trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as f:
             trials = pickle.load(f)

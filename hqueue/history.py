@@ -44,11 +44,28 @@ class GrowArray:
 
 
 class History:
-    """Finished OK trials as arrays: ``tids``, ``losses`` and one column per label.
+    """Finished OK and pruned trials as arrays: ``tids``, ``losses`` and one column per label.
 
     Rows are in the order trials were added (completion order). ``column(label)`` returns
     ``(rows, values)``: the row numbers where ``label`` was active and its values there.
     ``pending`` holds the ``vals`` of trials queued or running, for constant-liar policies.
+
+    A pruned trial (:meth:`add_pruned`) is a row like the others, with loss ``+inf`` (code
+    that reads ``losses`` sees it as the worst result), and it never becomes ``best_row``.
+    :meth:`loss_order` ranks it by how far it got: after every complete trial, pruned trials
+    by the step they reached (furthest first), then by their last value (Optuna's order for
+    its TPE); a pruned trial whose last value is NaN/inf, or that never reported, ranks last.
+    So TPE's good set is filled from the pruned trials that went furthest when fewer
+    complete trials than good slots exist, and they are its bad observations otherwise.
+
+    Example:
+        >>> h = History()
+        >>> h.add(tid=0, loss=0.9, vals={"x": [0.1]})
+        >>> h.add_pruned(tid=1, last=0.5, reached=3, vals={"x": [0.2]})
+        >>> h.add_pruned(tid=2, last=0.4, reached=1, vals={"x": [0.3]})
+        >>> h.add_pruned(tid=3, last=0.6, reached=3, vals={"x": [0.4]})
+        >>> h.loss_order().tolist(), h.best_row(), h.n_pruned
+        ([0, 1, 3, 2], 0, 3)
     """
 
     def __init__(self) -> None:
@@ -65,17 +82,37 @@ class History:
         #: arrays samplers derive from the columns and extend as rows are appended (the
         #: history only grows, so nothing kept here goes stale; a rebuilt history starts empty)
         self.derived: dict[Any, Any] = {}
+        # pruned trials (issue 14): row -> (step reached, last value) and their rank order
+        self._pruned: dict[int, tuple[int, float]] = {}
+        self._ranked: np.ndarray = np.empty(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self._tids)
 
     def add(self, tid: int, loss: float, vals: Mapping[str, Sequence[Any]]) -> None:
         """Append one finished trial (``vals`` in trial-document form: label -> [v] or [])."""
+        row = self._append(tid, loss, vals)
+        if self._best_row is None or loss < self.best_loss:
+            self._best_row, self.best_loss = row, loss
+
+    def add_pruned(self, tid: int, last: float, reached: int,
+                   vals: Mapping[str, Sequence[Any]]) -> None:
+        """Append one pruned trial: its last reported value ``last`` at step ``reached``
+        (-1 when it reported nothing). Its loss reads ``+inf``; see the class docstring."""
+        row = self._append(tid, float("inf"), vals)
+        if not np.isfinite(last):
+            last, reached = float("inf"), -1  # diverged: ranks with the trials that got nowhere
+        self._pruned[row] = (int(reached), float(last))
+
+    @property
+    def n_pruned(self) -> int:
+        """How many rows are pruned trials."""
+        return len(self._pruned)
+
+    def _append(self, tid: int, loss: float, vals: Mapping[str, Sequence[Any]]) -> int:
         row = len(self._tids)
         self._tids.append(tid)
         self._losses.append(loss)
-        if self._best_row is None or loss < self.best_loss:
-            self._best_row, self.best_loss = row, loss
         for label, v in vals.items():
             if not v:
                 continue
@@ -84,6 +121,7 @@ class History:
                 self._values[label] = GrowArray(float)
             self._rows[label].append(row)
             self._values[label].append(v[0])
+        return row
 
     @property
     def tids(self) -> np.ndarray:
@@ -112,18 +150,34 @@ class History:
         return order
 
     def loss_order(self) -> np.ndarray:
-        """Rows sorted by loss ascending, ties in completion order (``np.argsort(losses,
-        kind="stable")``), kept between calls like :meth:`sorted_order`."""
+        """Rows from best to worst: complete trials by loss ascending, ties in completion
+        order (``np.argsort(losses, kind="stable")``), then pruned trials ranked as the class
+        docstring says; kept between calls like :meth:`sorted_order`."""
         if len(self._loss_order) < len(self._losses):
             self._loss_order = _extend_order(self._loss_order, self.losses)
-        return self._loss_order
+        if not self._pruned:
+            return self._loss_order
+        if len(self._ranked) < len(self._losses):
+            self._ranked = self._rank_pruned()
+        return self._ranked
+
+    def _rank_pruned(self) -> np.ndarray:
+        """Complete rows in loss order, then pruned rows by (step reached desc, last value,
+        completion order)."""
+        order = self._loss_order
+        pruned = np.fromiter(self._pruned, dtype=np.int64, count=len(self._pruned))
+        is_pruned = np.zeros(len(self._losses), dtype=bool)
+        is_pruned[pruned] = True
+        reached, last = (np.array(column) for column in zip(*self._pruned.values()))
+        by_rank = np.lexsort((pruned, last, -reached))
+        return np.concatenate([order[~is_pruned[order]], pruned[by_rank]])
 
     def pending_column(self, label: str) -> np.ndarray:
         """Values of ``label`` in the pending trials where it is active."""
         return np.array([v[label][0] for v in self.pending if v.get(label)], dtype=float)
 
     def best_row(self) -> int | None:
-        """Row of the lowest loss (first one on ties), or None when empty."""
+        """Row of the lowest loss (first one on ties) among complete trials, or None."""
         return self._best_row
 
 

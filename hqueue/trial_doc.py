@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .states import JOB_STATE_NEW, STATUS_OK
+from .states import JOB_STATE_NEW, STATUS_OK, STATUS_PRUNED
 
 TRIAL_KEYS = ("tid", "spec", "result", "misc", "state", "owner", "book_time", "refresh_time",
               "exp_key")
@@ -91,6 +91,24 @@ def finished_loss(doc: Mapping) -> float | None:
         return None
     loss = float(loss)
     return None if math.isnan(loss) else loss
+
+
+def pruned_observation(doc: Mapping) -> tuple[float, int] | None:
+    """``(last value, step reached)`` of a pruned trial (NaN and -1 when it reported nothing),
+    or None for any other trial: what the sampler learns from it.
+
+    Example:
+        >>> pruned_observation({"result": {"status": "pruned", "loss": 0.4,
+        ...     "intermediate": [{"step": 1, "value": 0.6}, {"step": 3, "value": 0.4}]}})
+        (0.4, 3)
+    """
+    result = doc["result"]
+    if result.get("status") != STATUS_PRUNED:
+        return None
+    curve = result.get("intermediate") or []
+    loss = result.get("loss")
+    last = float("nan") if loss is None else float(loss)
+    return last, max((int(p["step"]) for p in curve), default=-1)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None), datetime.datetime, bytes})

@@ -49,6 +49,7 @@ from .trial_doc import (
     active_values,
     finished_loss,
     new_trial_doc,
+    pruned_observation,
     sonify,
 )
 
@@ -107,9 +108,14 @@ class Trials:
     ``RedisTrials`` passes the Redis one); this object keeps an incremental
     :class:`~hqueue.mirror.TrialMirror` of them, the ``trials`` view (NEW, RUNNING and DONE
     trials) and the sampler's :class:`~hqueue.history.History`.
+
+    ``learn_from_pruned`` (default True): pruned trials enter the sampler's history, ranked by
+    how far they got (:class:`~hqueue.history.History`); False counts them as failed (the
+    "without" arm of the pruning benchmark's ablation). Set it before the first suggestion.
     """
 
     asynchronous = False
+    learn_from_pruned = True
 
     def __init__(self, exp_key: str | None = None, refresh: bool = True) -> None:
         self._exp_key = exp_key
@@ -213,7 +219,8 @@ class Trials:
         return sum(1 for t in self._mirror.ordered if t["state"] in wanted)
 
     def history(self) -> History:
-        """The sampler's columnar view of finished OK trials, brought up to date.
+        """The sampler's columnar view of finished OK trials and pruned trials (see
+        ``learn_from_pruned``), brought up to date.
 
         Cost is proportional to what changed since the last call, not to the history size.
         """
@@ -229,10 +236,14 @@ class Trials:
                 continue
             del self._unfinished[tid]
             loss = finished_loss(doc) if state == JOB_STATE_DONE else None
-            if loss is None:
-                h.n_failed += 1
-            else:
+            pruned = None if loss is not None or state != JOB_STATE_DONE or \
+                not self.learn_from_pruned else pruned_observation(doc)
+            if loss is not None:
                 h.add(tid, loss, doc["misc"]["vals"])
+            elif pruned is not None:
+                h.add_pruned(tid, pruned[0], pruned[1], doc["misc"]["vals"])
+            else:
+                h.n_failed += 1
         h.pending = [d["misc"]["vals"] for d in self._unfinished.values()]
         return h
 

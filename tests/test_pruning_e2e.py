@@ -56,3 +56,33 @@ def test_workers_prune_with_shared_rungs_and_keep_every_curve(redis_url, workers
             assert 1 <= len(steps) < 9
             assert [p["step"] for p in t["result"]["intermediate"]] == steps.tolist()
             assert t["result"]["loss"] == pytest.approx(values[-1])
+
+
+def test_workers_prune_with_the_pruner_fmin_chose(redis_url, workers):
+    from hqueue.pruners import Threshold
+
+    workers.start()
+    workers.start()
+
+    @fmin_pass_expr_memo_ctrl
+    def objective(expr, memo, ctrl):
+        x = rec_eval(expr, memo=memo)
+        for epoch in ctrl.epochs(9):
+            ctrl.report(x, step=epoch + 1)
+        return x
+
+    # the threshold rule: a trial reporting above 0.5 stops after its first report, every
+    # other trial runs to the end (the default ASHA would prune by rank instead)
+    trials = RedisTrials(redis_url, exp_key="prune-threshold", lease_s=10)
+    fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=16, trials=trials,
+         max_queue_len=4, rstate=np.random.default_rng(1), show_progressbar=False,
+         pruner=Threshold(upper=0.5))
+    xs = [t["misc"]["vals"]["x"][0] for t in trials.trials]
+    assert any(x > 0.5 for x in xs) and sum(x <= 0.5 for x in xs) >= 3
+    rungs = RedisRungs(redis.Redis.from_url(redis_url), "prune-threshold")
+    for t, x in zip(trials.trials, xs):
+        steps = rungs.curve(t["tid"])[0].tolist()
+        if x > 0.5:
+            assert t["result"]["status"] == STATUS_PRUNED and steps == [1]
+        else:
+            assert t["result"]["status"] == STATUS_OK and steps == list(range(1, 10))

@@ -164,13 +164,6 @@ def test_pruner_argument_is_checked():
         _search(epoch_objective, pruner="asha")
 
 
-def test_pruner_with_redis_trials_says_it_is_not_supported_yet(redis_url):
-    with pytest.raises(BadArgument, match="RedisTrials"):
-        fmin(epoch_objective, hp.uniform("x", 0, 1), max_evals=1,
-             trials=hqueue.RedisTrials(redis_url), pruner=SuccessiveHalving(),
-             show_progressbar=False)
-
-
 def test_trials_with_rung_records_pickle_and_resume(tmp_path):
     path = str(tmp_path / "trials.pkl")
     fmin(epoch_objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=10,

@@ -14,7 +14,10 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..backends.redis.overview import ExperimentMirror
 
 import click
 
@@ -35,6 +38,26 @@ def write_rows(rows: list[dict], out: IO[str], fmt: str) -> None:
     writer.writerows(rows)
 
 
+def add_curves(mirror: ExperimentMirror, rows: list[dict], as_text: bool) -> None:
+    """Give each row a ``curve`` entry, ``[[step, value], ...]`` (JSON text when ``as_text``).
+
+    Example:
+        >>> import fakeredis
+        >>> from hqueue.backends.redis.overview import ExperimentMirror
+        >>> from hqueue.backends.redis.rungs import RedisRungs
+        >>> client = fakeredis.FakeRedis()
+        >>> _ = RedisRungs(client, "e").record(0, step=1, value=0.5, rungs=[])
+        >>> rows = [{"tid": 0}]; add_curves(ExperimentMirror(client, "e"), rows, True); rows
+        [{'tid': 0, 'curve': '[[1, 0.5]]'}]
+    """
+    from ..backends.redis.curves import curve_points, trial_curves
+
+    curves = trial_curves(mirror, [row["tid"] for row in rows])
+    for row in rows:
+        cell = curve_points(*curves[row["tid"]])
+        row["curve"] = json.dumps(cell) if as_text else cell
+
+
 def _format_for(output: Path | None, fmt: str | None) -> str:
     if fmt:
         return fmt
@@ -52,10 +75,14 @@ def _format_for(output: Path | None, fmt: str | None) -> str:
               help="File to write [default: stdout].")
 @click.option("--state", "-s", type=click.Choice(STATES), default=None,
               help="Only trials in this state.")
+@click.option("--curves", is_flag=True,
+              help="Add each trial's learning curve: a 'curve' column, [[step, value], ...] "
+                   "(JSON text in CSV).")
 def export(url: str | None, exp_key: str | None, fmt: str | None, output: Path | None,
-           state: str | None) -> None:
+           state: str | None, curves: bool) -> None:
     """Export trials: tid, state, loss, status, duration, worker, attempts, times, error, and
-    one column per parameter (choices as indices; empty where a parameter is inactive).
+    one column per parameter (choices as indices; empty where a parameter is inactive); with
+    --curves, the learning curve too.
 
     \b
     Example:
@@ -67,6 +94,8 @@ def export(url: str | None, exp_key: str | None, fmt: str | None, output: Path |
     mirror = open_mirror(url, exp_key)
     rows = trial_rows(mirror, state=state)
     kind = _format_for(output, fmt)
+    if curves:
+        add_curves(mirror, rows, as_text=kind == "csv")
     if output is None:
         write_rows(rows, sys.stdout, kind)
         return

@@ -15,6 +15,7 @@ import click
 
 from ..exceptions import HqueueError
 from ._common import exp_key_option, fmt, open_mirror, url_option
+from .curve import curve_lines
 
 if TYPE_CHECKING:
     from ..backends.redis.overview import ExperimentMirror
@@ -46,8 +47,10 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
     lines += [f"  {k:<12} {fmt(v)}" for k, v in sorted(params.items())] or ["  (none)"]
     result = dict(doc.get("result") or {})
     traceback = result.pop("traceback", None)
+    result.pop("intermediate", None)  # drawn as the learning curve instead
     lines.append("partial result" if row["state"] == "running" else "result")
     lines += [f"  {k:<12} {_value(v)}" for k, v in result.items()] or ["  (none)"]
+    lines += curve_lines(*curve_of(mirror, tid))
     sizes = attachment_sizes(mirror, tid)
     if sizes:
         lines.append("attachments")
@@ -61,6 +64,13 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
     return lines
 
 
+def curve_of(mirror: ExperimentMirror, tid: int) -> tuple[Any, Any]:
+    """``(steps, values)`` of trial ``tid``'s learning curve."""
+    from ..backends.redis.curves import trial_curves
+
+    return trial_curves(mirror, [tid])[tid]
+
+
 def _value(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
@@ -72,8 +82,9 @@ def _value(value: Any) -> str:
 @url_option
 @exp_key_option
 def show(tid: int, url: str | None, exp_key: str | None) -> None:
-    """One trial: params, result (or a running trial's partial result), attachments (names
-    and sizes), and the error with its traceback.
+    """One trial: params, result (or a running trial's partial result), its learning curve
+    (every ctrl.report, as a sparkline), attachments (names and sizes), and the error with
+    its traceback.
 
     \b
     Example:

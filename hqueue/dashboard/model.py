@@ -325,6 +325,23 @@ class Dashboard:
                 "sort": sort, "order": "desc" if desc else "asc", "columns": columns,
                 "rows": page}
 
+    def curve(self, exp_key: str, tid: int) -> dict[str, Any]:
+        """One trial's learning curve (every ``ctrl.report``; see
+        :func:`hqueue.backends.redis.curves.trial_curves`): ``{"tid", "state", "status",
+        "points": [[step, value], ...]}`` (NaN as null); BadQuery for an unknown tid."""
+        from hqueue.backends.redis.curves import curve_points, trial_curves
+
+        self.require(exp_key)
+        view = self._view(exp_key)
+        with view.lock:
+            view.refresh()
+            if tid not in view.rows:
+                raise BadQuery(f"experiment {exp_key!r} has no trial {tid}")
+            row = view.rows[tid]
+            steps, values = trial_curves(view.mirror, [tid])[tid]
+        return {"tid": tid, "state": row.get("state"), "status": row.get("status"),
+                "points": curve_points(steps, values)}
+
     # -- workers --------------------------------------------------------------------------
     def _workers(self, now: float) -> list[WorkerPresence]:
         listed = WorkerRegistry(self.client).list(now=now, forget_after_s=math.inf)

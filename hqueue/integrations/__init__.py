@@ -1,6 +1,8 @@
-"""One-line pruning for existing training loops: callbacks for LightGBM and XGBoost.
+"""One-line pruning for existing training loops: callbacks for LightGBM and XGBoost (tested
+against the libraries), Keras and PyTorch Lightning (recipes tested with fake training loops:
+those libraries do not install cheaply here).
 
-Each callback reports the chosen validation metric after every boosting round through
+Each callback reports the chosen validation metric after every round or epoch through
 ``ctrl.report`` and raises :class:`hqueue.TrialPruned` when ``ctrl.should_prune()``. The
 modules import their library only when used; hqueue does not depend on either.
 
@@ -39,7 +41,7 @@ def report_round(ctrl: Ctrl, value: float, step: int, maximize: bool, where: str
     """Report one round's metric (negated when maximized) and raise TrialPruned if told to."""
     ctrl.report(-float(value) if maximize else float(value), step=step)
     if ctrl.should_prune():
-        raise TrialPruned(f"pruned after boosting round {step} ({where})")
+        raise TrialPruned(f"pruned after step {step} ({where})")
 
 
 def pick(results: Mapping[str, Mapping[str, Any]], data: str | None,
@@ -56,3 +58,22 @@ def pick(results: Mapping[str, Mapping[str, Any]], data: str | None,
     if metric not in metrics:
         raise BadArgument(f"no metric {metric!r} on {data!r}; have {sorted(metrics)}")
     return data, metric, metrics[metric]
+
+
+def report_monitored(ctrl: Any, metrics: Mapping[str, Any], monitor: str, step: int,
+                     maximize: bool, where: str) -> None:
+    """Report ``metrics[monitor]`` (a float, or a 0-d tensor/array) at ``step`` through
+    :func:`report_round`; BadArgument naming the logged metrics when ``monitor`` is absent.
+
+    Example:
+        >>> report_monitored(None, {"loss": 1.0}, "val_loss", 1, False, "Keras")
+        Traceback (most recent call last):
+          ...
+        hqueue.exceptions.BadArgument: Keras logged no metric 'val_loss' at step 1; have ['loss'] (pass validation data, or monitor= one of these)
+    """  # noqa: E501
+    if monitor not in metrics:
+        raise BadArgument(f"{where} logged no metric {monitor!r} at step {step}; have "
+                          f"{sorted(metrics)} (pass validation data, or monitor= one of these)")
+    value = metrics[monitor]
+    value = value.item() if hasattr(value, "item") else value
+    report_round(ctrl, float(value), step, maximize, f"{where} {monitor}")

@@ -29,6 +29,7 @@ from .base import NoPruner, Pruner
 from .halving import ASHA, Hyperband, SuccessiveHalving
 from .percentile import Median, Percentile
 from .session import PruningSession, learning_curve, pruned_result
+from .spec import UnknownPruner, dumps_spec, loads_spec
 from .storage import MemoryRungs, RungSnapshot, RungStorage
 from .threshold import Patience, Threshold
 
@@ -41,5 +42,6 @@ def default_pruner() -> Pruner:
 __all__ = [
     "ASHA", "Hyperband", "Median", "MemoryRungs", "NoPruner", "Patience", "Percentile",
     "Pruner", "PruningSession", "RungSnapshot", "RungStorage", "SuccessiveHalving",
-    "Threshold", "default_pruner", "learning_curve", "pruned_result",
+    "Threshold", "UnknownPruner", "default_pruner", "dumps_spec", "learning_curve",
+    "loads_spec", "pruned_result",
 ]

@@ -47,6 +47,7 @@ from ..backends.redis.rungs import RedisRungs
 from ..ctrl import Ctrl
 from ..exceptions import BadArgument, HqueueError
 from ..pruners import PruningSession, default_pruner
+from ..pruners.spec import loads_spec
 from ..states import JOB_STATE_DONE
 from ..tasks import TaskSender, dispatch
 from ..trial_doc import new_trial_doc, utcnow
@@ -69,7 +70,8 @@ class RedisCtrl(Ctrl):
 
     def __init__(self, store: TrialStore, current_trial: dict, owner: str, *,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
-                 queue: str = DEFAULT_QUEUE, send_task: TaskSender | None = None) -> None:
+                 queue: str = DEFAULT_QUEUE, send_task: TaskSender | None = None,
+                 pruner_spec: str = "") -> None:
         # Ctrl.__init__ insists on a trials object; a worker has none (see module docstring)
         self.trials = None
         self.current_trial = current_trial
@@ -80,17 +82,22 @@ class RedisCtrl(Ctrl):
         self.lost = False  # a checkpoint found the lease gone
         self.closed = False  # set by the runner once the trial is over for this worker
         self._effects = 0  # side effects (inject_results, enqueue) made so far by this attempt
+        self.pruner_spec = pruner_spec  # the experiment's pruner as JSON ("": default ASHA)
 
     @property
     def tid(self) -> int:
         return int(self.current_trial["tid"])
 
     def _pruning_session(self) -> PruningSession | None:
-        """Pruning (issue 14): the default ASHA on the experiment's rungs in Redis; each report
-        is also kept in the trial's curve key (one more round trip per report)."""
+        """Pruning (issue 14): the experiment's pruner (its spec in the options; the default
+        ASHA when none was chosen) on the experiment's rungs in Redis; each report is also kept
+        in the trial's curve key in the same round trip. A spec naming no known pruner raises
+        :class:`~hqueue.pruners.spec.UnknownPruner` (the trial fails saying so)."""
         if getattr(self, "pruning", None) is None:
+            chosen = loads_spec(getattr(self, "pruner_spec", ""))
             rungs = RedisRungs(self.store.client, self.store.exp_key)
-            self.pruning = PruningSession(default_pruner(), rungs, self.tid, is_default=True)
+            self.pruning = PruningSession(chosen or default_pruner(), rungs, self.tid,
+                                          is_default=chosen is None)
         return self.pruning
 
     def _check_open(self) -> None:

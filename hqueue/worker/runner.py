@@ -148,7 +148,8 @@ class _Run:
         self.send_task, self.secret = send_task, secret
         self.ctrl = RedisCtrl(store, claim.doc, owner,
                               max_attachment_bytes=options.max_attachment_bytes,
-                              queue=options.queue, send_task=send_task)
+                              queue=options.queue, send_task=send_task,
+                              pruner_spec=options.pruner)
         self.stop_reason: str | None = None  # "cancelled", "lost", "timeout", "released"
         self.release_requested, self.released = False, False
         self.release_before_return = False  # the objective returned after a release request

@@ -20,10 +20,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from ...pruners.spec import dumps_spec
 from ...security import dumps_domain, load_secret
 from ...space.signature import check_same_space, describe
 from ...states import CancelOutcome
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from redis import Redis
 
     from ...domain import Domain
+    from ...pruners import Pruner
     from ...search import Search
     from .driver import AsyncRunner
 
@@ -51,6 +54,7 @@ class RedisBackend:
         self.records: ExperimentRecords = self.store.records
         self.options = options
         self.sender = sender
+        self.run_pruner: Pruner | None = None  # fmin(pruner=...) of the current run
 
     @property
     def client(self) -> Redis:
@@ -75,13 +79,17 @@ class RedisBackend:
     def publish(self, domain: Domain) -> str:
         """Upload the signed domain once (content-addressed) and the options; its digest.
 
-        An experiment that already has trials must be continued over the same space
-        (:class:`~hqueue.space.signature.SpaceChanged` otherwise)."""
+        The run's pruner (``fmin``'s, set by :meth:`runner`) replaces the options' pruner
+        (``RedisTrials``'s) when given; workers read it as a spec
+        (:mod:`hqueue.pruners.spec`). An experiment that already has trials must be continued
+        over the same space (:class:`~hqueue.space.signature.SpaceChanged` otherwise)."""
         signature = {p.label: describe(p) for p in domain.space.params}
         if self.store.current_seq() > 0:
             check_same_space(self.records.meta().get("space"), signature, self.store.exp_key)
         digest, blob = dumps_domain(domain, self.store.exp_key, load_secret())
-        self.records.publish(digest, blob, self.options, space=json.dumps(signature))
+        options = self.options if self.run_pruner is None else dataclasses.replace(
+            self.options, pruner=dumps_spec(self.run_pruner))
+        self.records.publish(digest, blob, options, space=json.dumps(signature))
         return digest
 
     def dispatch(self, tids: Iterable[int]) -> None:
@@ -96,4 +104,5 @@ class RedisBackend:
         """The asynchronous runner of ``search`` over this backend."""
         from .driver import AsyncRunner
 
+        self.run_pruner = search.pruner
         return AsyncRunner(search, self)

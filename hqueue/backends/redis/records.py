@@ -14,6 +14,8 @@ Meta fields (a missing field takes the default shown):
 ``trial_timeout``         seconds a trial may run; empty means no limit
 ``max_attachment_bytes``  size cap of one attachment (64 MiB)
 ``queue``                 Celery queue of the experiment's tasks ("hqueue")
+``pruner``                the pruner workers judge reports with, as JSON
+                          (:mod:`hqueue.pruners.spec`); empty means the default ASHA
 ``created``               epoch seconds of the last publication
 ========================  ===================================================================
 
@@ -104,13 +106,14 @@ class ExperimentOptions:
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
     queue: str = DEFAULT_QUEUE
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    pruner: str = ""  # a pruner spec as JSON (hqueue.pruners.spec); "" = the default ASHA
 
     def as_meta(self) -> dict[str, Any]:
         """The meta hash fields these options are written as (``domain`` aside)."""
         return {"queue": self.queue, "lease_s": self.lease_s, "max_retries": self.max_retries,
                 "trial_timeout": "" if self.trial_timeout is None else self.trial_timeout,
                 "max_attachment_bytes": self.max_attachment_bytes,
-                "max_result_bytes": self.max_result_bytes}
+                "max_result_bytes": self.max_result_bytes, "pruner": self.pruner}
 
 
 def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
@@ -145,6 +148,7 @@ def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
         queue=meta.get("queue") or DEFAULT_QUEUE,
         max_result_bytes=min(number("max_result_bytes", int, DEFAULT_MAX_RESULT_BYTES),
                              REDIS_MAX_BULK_BYTES),
+        pruner=meta.get("pruner", ""),
     )
 
 

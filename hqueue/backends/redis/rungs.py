@@ -40,6 +40,13 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _by_step(raw: dict) -> tuple[np.ndarray, np.ndarray]:
+    by_step = {int(_text(s)): float(_text(v)) for s, v in raw.items()}
+    steps = sorted(by_step)
+    return (np.array(steps, dtype=np.int64),
+            np.array([by_step[s] for s in steps], dtype=float))
+
+
 class RedisRungs:
     """Rung records and learning curves of experiment ``exp_key`` (see the module docstring)."""
 
@@ -64,10 +71,24 @@ class RedisRungs:
 
     def curve(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of trial ``tid``'s learning curve, by step (kept after it ends)."""
-        raw = self.client.hgetall(self.keys.curve(tid))
-        steps = np.array(sorted(int(_text(s)) for s in raw), dtype=np.int64)
-        by_step = {int(_text(s)): float(_text(v)) for s, v in raw.items()}
-        return steps, np.array([by_step[s] for s in steps.tolist()], dtype=float)
+        return _by_step(self.client.hgetall(self.keys.curve(tid)))
+
+    def curves(self, tids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`curve` of each of ``tids`` in one round trip (a pipeline); trials that
+        reported nothing get empty arrays.
+
+        Example:
+            >>> import fakeredis
+            >>> rungs = RedisRungs(fakeredis.FakeRedis(), "demo")
+            >>> _ = rungs.record(1, step=2, value=0.5, rungs=[])
+            >>> {t: c[0].tolist() for t, c in rungs.curves([0, 1]).items()}
+            {0: [], 1: [2]}
+        """
+        with self.client.pipeline(transaction=False) as pipe:
+            for tid in tids:
+                pipe.hgetall(self.keys.curve(tid))
+            replies = pipe.execute()
+        return {int(tid): _by_step(raw) for tid, raw in zip(tids, replies)}
 
     def rung(self, name: str) -> dict[int, float]:
         """One rung's records, ``{tid: value}``."""

@@ -19,6 +19,8 @@ from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
 from ...exceptions import BadArgument
+from ...pruners import Pruner
+from ...pruners.spec import dumps_spec
 from ...tasks import DEFAULT_QUEUE, TaskSender, celery_sender
 from ...trials import Trials
 from .attachments import RedisAttachments
@@ -42,7 +44,9 @@ class RedisTrials(Trials):
     experiment's trials go to), ``lease_s`` (a worker that stops heartbeating for this long
     loses its trial), ``max_retries`` (claims before a repeatedly lost trial becomes ERROR),
     ``trial_timeout`` (seconds a trial may run), ``max_attachment_bytes``,
-    ``max_result_bytes`` (a larger encoded result makes the trial ERROR). ``send_task``
+    ``max_result_bytes`` (a larger encoded result makes the trial ERROR), ``pruner`` (one of
+    :mod:`hqueue.pruners`' pruners, sent to workers as data; None: the default ASHA;
+    ``fmin(..., pruner=...)`` overrides it). ``send_task``
     replaces how a trial's task is sent (default: a Celery message on ``queue``); it is not
     pickled.
     """
@@ -55,7 +59,8 @@ class RedisTrials(Trials):
                  trial_timeout: float | None = None,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 send_task: TaskSender | None = None, refresh: bool = True) -> None:
+                 send_task: TaskSender | None = None, refresh: bool = True,
+                 pruner: Pruner | None = None) -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
         if client is None and not self.url:
             raise BadArgument("RedisTrials needs a Redis URL: RedisTrials('redis://host:6379/0')"
@@ -66,6 +71,8 @@ class RedisTrials(Trials):
                         "trial_timeout": trial_timeout,
                         "max_attachment_bytes": int(max_attachment_bytes),
                         "max_result_bytes": int(max_result_bytes)}
+        self.pruner = pruner
+        self._pruner_spec = dumps_spec(pruner)  # BadArgument for a pruner workers cannot build
         self._exp_key = exp_key
         self._send_task = send_task
         if client is None:
@@ -77,7 +84,8 @@ class RedisTrials(Trials):
 
     def _connect(self, client: Redis) -> None:
         self.backend: RedisBackend = RedisBackend(
-            client, self._exp_key, ExperimentOptions(**self.options), self._sender)
+            client, self._exp_key, ExperimentOptions(**self.options, pruner=self._pruner_spec),
+            self._sender)
         self._use(self.backend)
         self.store: TrialStore = self.backend.store
         self.keys: ExperimentKeys = self.store.keys
@@ -110,11 +118,17 @@ class RedisTrials(Trials):
     def view(self, exp_key: str | None = None, refresh: bool = True) -> RedisTrials:
         """Another RedisTrials on the same Redis, for experiment ``exp_key``."""
         return RedisTrials(self.url, exp_key, client=self.client, refresh=refresh,
-                           send_task=self._send_task, **self.options)
+                           send_task=self._send_task, pruner=self.pruner, **self.options)
 
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
-        return {"url": self.url, "exp_key": self._exp_key, "options": self.options}
+        state = {"url": self.url, "exp_key": self._exp_key, "options": self.options}
+        if getattr(self, "_pruner_spec", ""):
+            state["pruner"] = self._pruner_spec  # a spec (JSON), never a pickled pruner
+        return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["exp_key"], **state["options"])
+        from ...pruners.spec import loads_spec
+
+        self.__init__(state["url"], state["exp_key"], pruner=loads_spec(state.get("pruner")),
+                      **state["options"])

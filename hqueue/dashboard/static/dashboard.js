@@ -157,6 +157,7 @@
     function renderRunning(running) {
       const rows = running.map((r) => {
         const tr = el("tr");
+        tr.dataset.tid = r.tid;
         const last = r.reports.length ? r.reports[r.reports.length - 1] : null;
         const parts = [];
         if (last !== null) parts.push("last report " + kv(last) + " (" + r.n_reports + " so far)");
@@ -236,6 +237,25 @@
     $("next").addEventListener("click", onControl(() => { table.offset += table.limit; }));
     window.addEventListener("resize", () => LossChart.draw($("chart"), sorted));
 
+    // the learning curve of the trial clicked in a table, redrawn at each poll while shown
+    let curveTid = null;
+    async function refreshCurve() {
+      if (curveTid === null) return;
+      const data = await getJSON(api + "/trials/" + curveTid + "/curve");
+      $("curve-panel").hidden = false;
+      $("curve-title").textContent = "trial " + data.tid + " (" +
+        [data.state, data.status, data.points.length + " reports"].filter(Boolean).join(", ") + ")";
+      CurveChart.draw($("curve"), data.points);
+    }
+    function selectCurve(event) {
+      const tr = event.target.closest("tr[data-tid]");
+      if (!tr) return;
+      curveTid = Number(tr.dataset.tid);
+      refreshCurve().catch((e) => status(false, String(e.message || e)));
+    }
+    document.querySelector("#trials tbody").addEventListener("click", selectCurve);
+    document.querySelector("#running tbody").addEventListener("click", selectCurve);
+
     loop(async () => {
       const data = await getJSON(api + "?since=" + encodeURIComponent(cursor));
       cursor = data.cursor;
@@ -244,6 +264,7 @@
       renderRunning(data.running);
       renderWorkers(data.workers);
       await refreshTable(false);
+      await refreshCurve();
     });
   }
 
