@@ -27,10 +27,12 @@ on shutdown (the only hand-back that does not count the attempt): see
 recursion limit, working directory and environment are put back.
 
 How a trial runs: the objective runs in a daemon thread of its own while the calling thread
-supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat) and raises the ctrl's
+supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat), and at once when a
+cancel is pushed to this process (:mod:`hqueue.worker.stops`), and raises the ctrl's
 stop flag (``ctrl.should_stop()``) when the heartbeat says the lease is lost or the trial was
 cancelled, when ``trial_timeout`` passes, or when :func:`release_running` is called (worker
-shutdown). The objective then has ``timeout_grace_s`` to return; after that the runner
+shutdown). The objective then has ``timeout_grace_s`` to return (``TIMEOUT_STOP_GRACE_S``
+after a ``trial_timeout``: the limit is a budget, not a request); after that the runner
 raises :class:`TrialInterrupted` inside the objective's thread (effective at its next Python
 instruction: code blocked inside a C call keeps running until the call returns), stops waiting
 for it, and concludes the trial: a thread that still runs is abandoned (logged; it dies with
@@ -68,6 +70,7 @@ from typing import Any
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
 from ..fmin import spec_from_misc
+from . import stops
 from .ctrl import RedisCtrl, TaskSender
 from .experiment import ExperimentOptions, load_domain, read_options
 from .isolation import in_forked_child, trial_scope
@@ -84,6 +87,7 @@ logger = logging.getLogger(__name__)
 
 OUTCOMES = ("done", "error", "dropped", "lost", "cancelled", "released", "requeued")
 TIMEOUT_GRACE_S = 5.0  # how long a stopped objective may take to return
+TIMEOUT_STOP_GRACE_S = 1.0  # the same after trial_timeout (shorter when timeout_grace_s is)
 POLL_S = 0.1  # how often the supervisor looks at its flags
 
 
@@ -129,6 +133,14 @@ def accept_trials() -> None:
     _SHUTDOWN["requested"], _SHUTDOWN["then"] = False, None
 
 
+def _on_stop_pushed(exp_key: str, tid: int) -> None:
+    """A cancel was pushed for ``(exp_key, tid)``: its supervisor beats at once (the beat's
+    reply confirms the cancel)."""
+    for run in list(_RUNNING.values()):
+        if run.tid == tid and run.store.exp_key == exp_key:
+            run.beat_now = True
+
+
 def running_tids() -> list[tuple[str, int]]:
     """``(exp_key, tid)`` of the trials this process runs now."""
     return [(run.store.exp_key, run.tid) for run in list(_RUNNING.values())]
@@ -145,6 +157,7 @@ class _Run:
                               max_attachment_bytes=options.max_attachment_bytes,
                               queue=options.queue, send_task=send_task)
         self.stop_reason: str | None = None  # "cancelled", "lost", "timeout", "released"
+        self.beat_now = False  # a stop request was pushed: heartbeat at once
         self.release_requested, self.released = False, False
         self.release_before_return = False  # the objective returned after a release request
         self.started: float | None = None  # monotonic time the objective was called
@@ -211,6 +224,7 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
         logger.info("trial %s of %r: worker shutting down, task re-sent", tid, exp_key)
         resend(store, tid, options.queue, send_task)
         return "released"
+    stops.listen(store.client, _on_stop_pushed)  # before the claim: no cancel is missed
     try:
         claim = store.claim(tid, owner, options.lease_s)
     except CorruptTrialDocument as exc:  # claimed, but its document cannot be read
@@ -249,13 +263,16 @@ def _supervise(run: _Run, grace_s: float) -> None:
     next_beat, stopping_since = time.monotonic() + every, None
     while not run.done.wait(POLL_S):
         now = time.monotonic()
-        if now >= next_beat:
+        if now >= next_beat or run.beat_now:
+            run.beat_now = False
             _heartbeat(run)
             next_beat = now + every
         _check_flags(run, now)
         if run.stop_reason is not None:
             stopping_since = now if stopping_since is None else stopping_since
-            if now - stopping_since >= grace_s:
+            grace = min(grace_s, TIMEOUT_STOP_GRACE_S) if run.stop_reason == "timeout" \
+                else grace_s
+            if now - stopping_since >= grace:
                 _interrupt(run)
                 return
     if run.release_before_return and run.stop_reason != "released":

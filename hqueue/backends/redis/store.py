@@ -41,7 +41,7 @@ from ...states import JOB_STATE_CANCEL, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STA
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
 from .damaged import DamagedKey, as_damaged_key, guarded, naming
-from .keys import ExperimentKeys
+from .keys import STOP_CHANNEL, ExperimentKeys
 from .records import ExperimentRecords, load_script
 
 if TYPE_CHECKING:
@@ -279,13 +279,14 @@ class TrialStore:
         return encode_value(result)
 
     def cancel(self, tid: int) -> str:
-        """Cancel a trial: "cancelled" (was queued), "stopping" (running) or "finished"."""
+        """Cancel a trial: "cancelled" (was queued), "stopping" (running: its worker is told at
+        once on :data:`~.keys.STOP_CHANNEL`) or "finished"."""
         keys = self.keys
         outcome = int(self._scripts["cancel"](
             keys=[keys.trial(tid), keys.queued, keys.cancel, keys.changes, keys.seq,
                   keys.events],
             args=[tid, encode_value({"status": "fail", "failure": "cancelled"}),
-                  encode_value(utcnow())],
+                  encode_value(utcnow()), STOP_CHANNEL, f"{int(tid)}:{self.exp_key}"],
         ))
         return {1: "cancelled", 2: "stopping"}.get(outcome, "finished")
 
