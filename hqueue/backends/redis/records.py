@@ -15,6 +15,8 @@ Meta fields (a missing field takes the default shown):
 ``max_attachment_bytes``  size cap of one attachment (64 MiB)
 ``queue``                 Celery queue of the experiment's tasks ("hqueue")
 ``created``               epoch seconds of the last publication
+``space``                 the space's signature (JSON), to refuse another space
+``segment``               the current segment (:mod:`.segments`; 0 when absent)
 ========================  ===================================================================
 
 Example:
@@ -212,12 +214,16 @@ class ExperimentRecords:
 
     # -- meta and domain ------------------------------------------------------------------
     def publish(self, digest: str, blob: bytes, options: ExperimentOptions,
-                space: str = "") -> None:
+                space: str = "", segment: int | None = None) -> None:
         """Store the signed domain (content-addressed; rewritten only when missing or damaged),
-        write the meta hash (with the space's signature, JSON) and register the experiment."""
+        write the meta hash (with the space's signature, JSON, and a new ``segment`` when
+        given: one HSET, so the space and its segment change together) and register the
+        experiment."""
         if self.client.get(self.keys.domain(digest)) != blob:
             self.client.set(self.keys.domain(digest), blob)
-        extra = {"space": space} if space else {}
+        extra: dict[str, Any] = {"space": space} if space else {}
+        if segment is not None:
+            extra["segment"] = int(segment)
         self.client.hset(self.keys.meta, mapping={**options.as_meta(), "domain": digest,
                                                   "created": time.time(), **extra})
         self.register()
@@ -228,6 +234,20 @@ class ExperimentRecords:
         with naming(self.keys.meta):
             raw = self.client.hgetall(self.keys.meta)
         return {text(k): text(v) for k, v in raw.items()}
+
+    def meta_fields(self, *names: str) -> dict[str, str]:
+        """Some fields of the meta hash as text (those present), in one HMGET.
+
+        Example:
+            >>> import fakeredis
+            >>> records = ExperimentRecords(fakeredis.FakeRedis(), "e")
+            >>> _ = records.client.hset(records.keys.meta, "segment", 2)
+            >>> records.meta_fields("segment", "space")
+            {'segment': '2'}
+        """
+        with naming(self.keys.meta):
+            values = self.client.hmget(self.keys.meta, list(names))
+        return {n: text(v) for n, v in zip(names, values) if v is not None}
 
     def options(self) -> ExperimentOptions:
         """The published options (the defaults where the meta hash has none)."""

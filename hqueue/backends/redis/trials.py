@@ -26,6 +26,7 @@ from .backend import RedisBackend
 from .connection import check_redis, connect
 from .keys import ExperimentKeys
 from .records import DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_RESULT_BYTES, ExperimentOptions
+from .segments import check_on_space_change
 from .store import TrialStore
 
 if TYPE_CHECKING:
@@ -45,6 +46,12 @@ class RedisTrials(Trials):
     ``max_result_bytes`` (a larger encoded result makes the trial ERROR). ``send_task``
     replaces how a trial's task is sent (default: a Celery message on ``queue``); it is not
     pickled.
+
+    ``on_space_change``: what ``fmin`` does when the experiment was searched over another
+    space: ``"refuse"`` (the default: :class:`~hqueue.space.signature.SpaceChanged`) or
+    ``"new_segment"``: a new segment of the experiment starts, and this object (the
+    algorithm's history, ``best``, what ``max_evals`` counts) holds only the current
+    segment's trials; older segments stay in Redis (:mod:`.segments`).
     """
 
     asynchronous = True
@@ -55,7 +62,8 @@ class RedisTrials(Trials):
                  trial_timeout: float | None = None,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 send_task: TaskSender | None = None, refresh: bool = True) -> None:
+                 send_task: TaskSender | None = None, refresh: bool = True,
+                 on_space_change: str = "refuse") -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
         if client is None and not self.url:
             raise BadArgument("RedisTrials needs a Redis URL: RedisTrials('redis://host:6379/0')"
@@ -68,6 +76,7 @@ class RedisTrials(Trials):
                         "max_result_bytes": int(max_result_bytes)}
         self._exp_key = exp_key
         self._send_task = send_task
+        self._on_space_change = check_on_space_change(on_space_change)
         if client is None:
             check_redis(self.url)
             client = connect(self.url)
@@ -77,7 +86,8 @@ class RedisTrials(Trials):
 
     def _connect(self, client: Redis) -> None:
         self.backend: RedisBackend = RedisBackend(
-            client, self._exp_key, ExperimentOptions(**self.options), self._sender)
+            client, self._exp_key, ExperimentOptions(**self.options), self._sender,
+            on_space_change=self._on_space_change)
         self._use(self.backend)
         self.store: TrialStore = self.backend.store
         self.keys: ExperimentKeys = self.store.keys
@@ -93,6 +103,20 @@ class RedisTrials(Trials):
     @property
     def client(self) -> Redis:
         return self.store.client
+
+    @property
+    def segment(self) -> int | None:
+        """The segment of the experiment these trials are (None before the first refresh)."""
+        return self.backend.segment
+
+    def refresh(self) -> None:
+        """Bring ``trials`` and the sampler history up to date, following the experiment to
+        its current segment (a new one started by a driver: the view is rebuilt over it)."""
+        segment = self.backend.read_segment()
+        if segment != self.backend.segment:
+            self.backend.segment = segment
+            self._use(self.backend)
+        super().refresh()
 
     def delete_all(self) -> None:
         """Delete every key of this experiment (trials, attachments, domain, counters)."""
@@ -110,11 +134,14 @@ class RedisTrials(Trials):
     def view(self, exp_key: str | None = None, refresh: bool = True) -> RedisTrials:
         """Another RedisTrials on the same Redis, for experiment ``exp_key``."""
         return RedisTrials(self.url, exp_key, client=self.client, refresh=refresh,
-                           send_task=self._send_task, **self.options)
+                           send_task=self._send_task, on_space_change=self._on_space_change,
+                           **self.options)
 
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
-        return {"url": self.url, "exp_key": self._exp_key, "options": self.options}
+        return {"url": self.url, "exp_key": self._exp_key, "options": self.options,
+                "on_space_change": self._on_space_change}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["exp_key"], **state["options"])
+        self.__init__(state["url"], state["exp_key"], **state["options"],
+                      on_space_change=state.get("on_space_change", "refuse"))
