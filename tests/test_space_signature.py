@@ -123,3 +123,25 @@ def test_trials_an_objective_enqueues_or_injects_stay_in_its_segment():
                                      [{"idxs": {"x": [9]}, "vals": {"x": [4.0]}}],
                                      new_tids=[9])
     assert segment_of(store.get(queued)) == 2 and segment_of(store.get(injected)) == 2
+
+
+def test_a_worker_never_runs_a_trial_of_an_older_segment():
+    import fakeredis
+
+    from hqueue import Domain
+    from hqueue.backends.redis.store import TrialStore
+    from hqueue.security import dumps_domain
+    from hqueue.states import JOB_STATE_CANCEL
+    from hqueue.trial_doc import generate_trial
+    from hqueue.worker.runner import run_trial
+
+    calls = []
+    store = TrialStore(fakeredis.FakeRedis(), "e")
+    digest, blob = dumps_domain(Domain(calls.append, hp.uniform("x", 1, 5)), "e", b"k")
+    store.client.set(store.keys.domain(digest), blob)
+    store.client.hset(store.keys.meta, mapping={"domain": digest, "segment": 1})
+    store.create([generate_trial(0, {"x": -2.0}, "e")])  # segment 0: the old space
+    assert run_trial(store, 0, owner="w1", secret=b"k") == "cancelled"
+    doc = store.get(0)
+    assert doc["state"] == JOB_STATE_CANCEL and "older segment" in doc["result"]["failure"]
+    assert calls == []  # the new space's objective never saw the old point

@@ -69,6 +69,7 @@ from typing import Any
 
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
+from ..backends.redis.segments import finish_outside_segment, segment_of
 from ..fmin import spec_from_misc
 from . import stops
 from .ctrl import RedisCtrl, TaskSender
@@ -235,6 +236,8 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
         return "dropped"
     if damaged is not None:
         return error_unreadable(store, tid, owner, damaged)
+    if segment_of(claim.doc) != options.segment:  # a search over another space replaced it
+        return finish_outside_segment(store, tid, owner, options.segment)
     begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)
     _RUNNING[id(run)] = run
     try:

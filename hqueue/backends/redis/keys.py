@@ -14,7 +14,8 @@ Global keys
                                     does not wait for the next heartbeat
 
 Per experiment (``hq:{exp}:...``)
-    ``meta``                        hash: created, queue, domain digest, options
+    ``meta``                        hash: created, queue, domain digest, options, space
+                                    signature, current segment (see ``records.py``)
     ``domain:<digest>``             string: signed cloudpickle of the Domain (content-addressed)
     ``tid``                         string: last tid handed out (INCRBY)
     ``trial:<tid>``                 hash: one trial. Fields:

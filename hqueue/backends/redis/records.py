@@ -50,6 +50,7 @@ from ...exceptions import HqueueError
 from ...tasks import DEFAULT_QUEUE
 from .damaged import guarded, naming
 from .keys import EXPERIMENTS, ExperimentKeys
+from .segments import parse_segment
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -106,9 +107,11 @@ class ExperimentOptions:
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
     queue: str = DEFAULT_QUEUE
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    segment: int = 0  # read only: the driver writes it when a segment starts (publish)
 
     def as_meta(self) -> dict[str, Any]:
-        """The meta hash fields these options are written as (``domain`` aside)."""
+        """The meta hash fields these options are written as (``domain`` and ``segment``
+        aside)."""
         return {"queue": self.queue, "lease_s": self.lease_s, "max_retries": self.max_retries,
                 "trial_timeout": "" if self.trial_timeout is None else self.trial_timeout,
                 "max_attachment_bytes": self.max_attachment_bytes,
@@ -147,6 +150,7 @@ def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
         queue=meta.get("queue") or DEFAULT_QUEUE,
         max_result_bytes=min(number("max_result_bytes", int, DEFAULT_MAX_RESULT_BYTES),
                              REDIS_MAX_BULK_BYTES),
+        segment=parse_segment(meta),
     )
 
 

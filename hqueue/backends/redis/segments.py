@@ -7,7 +7,9 @@ the meta hash's ``segment`` field goes up by one, the stored space signature is 
 the previous segment's queued and running trials are cancelled, and every trial created from
 then on carries ``misc["segment"]``. The driver's view (``RedisTrials``: the algorithm's
 history, ``best``/argmin, ``len(trials)``, what ``max_evals`` counts) holds only the current
-segment's trials; the older ones stay in Redis (``hqueue trials --segment N``).
+segment's trials; the older ones stay in Redis (``hqueue trials --segment N``). A worker
+that claims a trial of an older segment (created by a cancelled trial's ``ctrl.enqueue``,
+or requeued) ends it CANCEL without running it: the experiment's domain is the new space's.
 
 Segment 0 is the experiment's first search: its trials carry no ``segment`` field (documents
 stay exactly as before segments existed).
@@ -22,10 +24,14 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...exceptions import BadArgument
+from ...states import JOB_STATE_CANCEL
+
+logger = logging.getLogger(__name__)
 
 FIELD = "segment"  # the meta hash field and the misc key
 ON_SPACE_CHANGE = ("refuse", "new_segment")  # what a driver may do when the space changed
@@ -74,6 +80,28 @@ def parse_segment(meta: Mapping[str, str]) -> int:
         return max(int(meta.get(FIELD) or 0), 0)
     except ValueError:
         return 0
+
+
+def finish_outside_segment(store: Any, tid: int, owner: str, current: int) -> str:
+    """End a claimed trial of an older segment without running it (the experiment's domain
+    is now the current segment's: its objective must not evaluate a point of another
+    space): CANCEL with the reason. Returns "cancelled" ("lost" if the lease went).
+
+    Example:
+        >>> import fakeredis
+        >>> from hqueue.backends.redis.store import TrialStore
+        >>> from hqueue.trial_doc import generate_trial
+        >>> store = TrialStore(fakeredis.FakeRedis(), "e")
+        >>> _ = store.create([generate_trial(0, {"x": 1.0}, "e")])
+        >>> _ = store.claim(0, owner="w1", lease_s=30)
+        >>> finish_outside_segment(store, 0, "w1", current=1)
+        'cancelled'
+    """
+    reason = (f"trial {tid} belongs to an older segment of {store.exp_key!r}, which a search "
+              f"over a changed space (segment {current}) replaced; not run")
+    logger.warning("%s", reason)
+    ok = store.finish(tid, owner, JOB_STATE_CANCEL, {"status": "fail", "failure": reason})
+    return "cancelled" if ok else "lost"
 
 
 def segment_counts(docs: Sequence[Mapping[str, Any]]) -> dict[int, int]:
