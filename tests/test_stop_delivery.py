@@ -36,6 +36,19 @@ class StopAware:
         return {"loss": 1.0, "status": "ok", "saw_stop": False}
 
 
+class FirstWins:
+    """Trial 0 returns loss 0 after 1 s (the driver then stops early); the others are
+    :class:`StopAware`."""
+
+    fmin_pass_expr_memo_ctrl = True
+
+    def __call__(self, expr, memo, ctrl):
+        if ctrl.current_trial["tid"] == 0:
+            time.sleep(1.0)
+            return {"loss": 0.0, "status": "ok"}
+        return StopAware()(expr, memo, ctrl)
+
+
 def _start_trials(url: str, exp_key: str, objective, n: int, **options) -> RedisTrials:
     """Publish ``objective``'s domain and queue ``n`` trials, as a driver does."""
     trials = RedisTrials(url, exp_key, lease_s=LEASE_S, **options)
@@ -106,6 +119,28 @@ def test_cancelling_the_whole_experiment_stops_every_running_trial_at_once(redis
     assert [d["state"] for d in docs] == [JOB_STATE_CANCEL] * 3
     for doc in docs[:2]:
         assert doc["result"]["saw_stop"] is True and _ran_for(doc) < TRIAL_S - 1.0, doc
+
+
+def test_a_driver_stopping_early_reaches_its_running_trial_at_once(redis_url, tmp_path,
+                                                                   monkeypatch):
+    """The driver's stop (loss_threshold here; Ctrl-C, timeout and early_stop_fn take the same
+    AsyncRunner.stop) cancels through the same script: the running trial hears it at once."""
+    from e2e_helpers import SECRET
+
+    from hqueue import fmin, rand
+
+    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
+    workers = WorkerPool(redis_url, tmp_path)
+    workers.start(pool="threads", concurrency=2)
+    try:
+        trials = RedisTrials(redis_url, "early", lease_s=LEASE_S)
+        fmin(FirstWins(), hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=10,
+             max_queue_len=2, loss_threshold=0.5, trials=trials, show_progressbar=False)
+        doc = _wait_final(trials, 1)
+    finally:
+        workers.stop_all()
+    assert doc["state"] == JOB_STATE_CANCEL and doc["result"]["saw_stop"] is True
+    assert _ran_for(doc) < TRIAL_S - 1.0, doc
 
 
 def test_trial_timeout_ends_a_hanging_objective_about_a_second_after_its_limit(
