@@ -181,3 +181,30 @@ def test_cancelling_a_running_trial_publishes_its_stop_and_a_queued_one_publishe
     assert pubsub.get_message(timeout=0.2) is None  # one message: the queued trial sent none
     assert store.heartbeat(0, "w1", LEASE_S).cancel_requested  # the flag is still the truth
     pubsub.close()
+
+
+def test_a_stop_listener_lives_while_a_trial_holds_it_and_stops_when_idle(monkeypatch):
+    import threading
+
+    import fakeredis
+
+    from hqueue.worker import stops
+
+    monkeypatch.setattr(stops, "IDLE_S", 0.3)
+    client, heard = fakeredis.FakeRedis(), []
+    name = f"hqueue-stop-listener-{id(client)}"
+
+    def alive():
+        return any(t.name == name for t in threading.enumerate())
+
+    listening = stops.listen(client, lambda exp_key, tid: heard.append((exp_key, tid)))
+    assert listening.subscribed
+    time.sleep(1.5)  # well past IDLE_S: a held listener stays
+    assert alive()
+    client.publish(stops.STOP_CHANNEL, "7:e")
+    wait_until(lambda: heard == [("e", 7)], 10, "the stop heard")
+    listening.release()
+    wait_until(lambda: not alive(), 10, "the idle listener to stop")
+    again = stops.listen(client, lambda exp_key, tid: heard.append((exp_key, tid)))
+    assert again.subscribed and alive()  # the next trial starts a new one
+    again.release()

@@ -205,9 +205,11 @@ def run_trial(store: Any, tid: int, owner: str, secret: bytes | None = None, *,
     """
     token = object()
     _IN_FLIGHT[id(token)] = token
+    listening = stops.listen(store.client, _on_stop_pushed)  # before the claim: none missed
     try:
         return _run_trial(store, int(tid), owner, secret, send_task, timeout_grace_s)
     finally:
+        listening.release()
         _IN_FLIGHT.pop(id(token), None)
         then = _SHUTDOWN["then"] if _SHUTDOWN["requested"] else None
         if then is not None:
@@ -225,7 +227,6 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
         logger.info("trial %s of %r: worker shutting down, task re-sent", tid, exp_key)
         resend(store, tid, options.queue, send_task)
         return "released"
-    stops.listen(store.client, _on_stop_pushed)  # before the claim: no cancel is missed
     try:
         claim = store.claim(tid, owner, options.lease_s)
     except CorruptTrialDocument as exc:  # claimed, but its document cannot be read
