@@ -346,7 +346,7 @@ def test_hanging_objectives_end_at_trial_timeout_keeping_their_partial_result(
     record("objective hangs (a Python loop, and time.sleep in C), ignoring should_stop()",
            test="test_hanging_objectives_end_at_trial_timeout_keeping_their_partial_result",
            injected=2, trials=n, lost=0, duplicated=0, re_evaluations=0,
-           observed=f"both ERROR TrialTimeout at trial_timeout={timeout:g} s + 5 s grace, "
+           observed=f"both ERROR TrialTimeout at trial_timeout={timeout:g} s + 1 s grace, "
                     "checkpointed partial result kept; the worker went on",
            seconds=round(duration, 1))
 

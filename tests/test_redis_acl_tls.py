@@ -282,6 +282,25 @@ def test_the_shipped_acl_user_runs_a_search_the_cli_and_what_flower_needs(
     assert denials(admin, "hqueue") == [], worker.log.read_text()[-3000:]
 
 
+def test_the_shipped_acl_user_pushes_and_hears_a_cancel_on_the_stop_channel(acl_server):
+    from hqueue.backends.redis.keys import STOP_CHANNEL
+    from hqueue.backends.redis.store import TrialStore
+    from hqueue.trial_doc import generate_trial
+
+    admin, url = acl_server
+    store = TrialStore.from_url(url, "acl-stop")
+    store.create([generate_trial(0, {"x": 0.5}, "acl-stop")])
+    store.claim(0, owner="w1", lease_s=30)
+    pubsub = store.client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(STOP_CHANNEL)
+    assert pubsub.get_message(timeout=5) is None and pubsub.subscribed
+    assert store.cancel(0) == "stopping"
+    message = next(m for m in iter(lambda: pubsub.get_message(timeout=5), "never") if m)
+    assert message["data"] == b"0:acl-stop"
+    pubsub.close()
+    assert denials(admin, "hqueue") == []
+
+
 class EventDump:
     """``celery events --dump`` (what Flower listens to) with its lines collected."""
 

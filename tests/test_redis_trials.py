@@ -147,8 +147,10 @@ def test_pickled_redis_trials_keep_url_and_options():
     trials.url, trials._exp_key = "redis://localhost:1/0", "e"
     trials.options = {"queue": "gpu", "lease_s": 5.0, "max_retries": 2, "trial_timeout": None,
                       "max_attachment_bytes": 100}
+    trials._on_space_change = "new_segment"
     state = pickle.loads(pickle.dumps(trials.__getstate__()))
-    assert state == {"url": "redis://localhost:1/0", "exp_key": "e", "options": trials.options}
+    assert state == {"url": "redis://localhost:1/0", "exp_key": "e", "options": trials.options,
+                     "on_space_change": "new_segment"}
 
 
 def test_a_damaged_domain_blob_is_stored_anew_by_the_next_run(monkeypatch, server):

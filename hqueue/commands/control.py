@@ -196,6 +196,7 @@ def enqueue(config: str, url: str | None, exp_key: str | None) -> None:
         "layers": 3, "units": 128, "dropout": 0.2, "batch_size": 1}'
       cat points.json | hqueue enqueue --url redis://127.0.0.1:6379/0 --exp-key demo -
     """
+    from ..backends.redis.segments import parse_segment, stamp
     from ..fmin import generate_trials_to_calculate
     from ._space import load_space, space_problems
 
@@ -225,6 +226,7 @@ def enqueue(config: str, url: str | None, exp_key: str | None) -> None:
     store = mirror.store
     tids = store.new_tids(len(points))
     docs = generate_trials_to_calculate(points, tids=tids).trials
+    stamp(docs, parse_segment(mirror.meta()))  # in the search's current segment
     for doc in docs:
         doc["exp_key"] = mirror.exp_key
         for label in labels:  # inactive labels: empty, as in the trials fmin creates

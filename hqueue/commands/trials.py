@@ -47,8 +47,11 @@ def sort_rows(rows: list[dict], by: str, reverse: bool = False) -> list[dict]:
 @click.option("--reverse", is_flag=True, help="Reverse the order (latest or worst first).")
 @click.option("--limit", "-n", type=click.IntRange(1), default=None,
               help="Show at most this many trials.")
+@click.option("--segment", type=click.IntRange(0), default=None,
+              help="Only trials of this segment (a search started over a changed space with "
+                   "on_space_change='new_segment').")
 def trials(url: str | None, exp_key: str | None, state: str | None, sort_by: str,
-           reverse: bool, limit: int | None) -> None:
+           reverse: bool, limit: int | None, segment: int | None) -> None:
     """Trials of an experiment: state, loss, duration, worker and every parameter.
 
     Parameters are shown as stored: a choice as the index of the option; "-" where a
@@ -60,15 +63,20 @@ def trials(url: str | None, exp_key: str | None, state: str | None, sort_by: str
       hqueue trials --url redis://127.0.0.1:6379/0 --state error
     """
     from ..backends.redis.overview import FIXED_COLUMNS, trial_rows
+    from ..backends.redis.segments import parse_segment, segment_counts, segment_of
 
     mirror = open_mirror(url, exp_key)
     rows = sort_rows(trial_rows(mirror, state=state), sort_by, reverse)
+    if segment is not None:
+        rows = [r for r in rows if segment_of(mirror.docs[r["tid"]]) == segment]
     total = len(rows)
     if limit is not None:
         rows = rows[:limit]
+    counts = segment_counts(list(mirror.docs.values()))
     if not rows:
+        where = f" in segment {segment}" if segment is not None else ""
         click.echo(f"experiment {mirror.exp_key!r} has no "
-                   f"{state + ' ' if state else ''}trials")
+                   f"{state + ' ' if state else ''}trials{where}")
         return
     labels = [k for k in rows[0] if k not in FIXED_COLUMNS]
     headers = ["TID", "STATE", "LOSS", "SECONDS", "WORKER"] + labels
@@ -77,3 +85,9 @@ def trials(url: str | None, exp_key: str | None, state: str | None, sort_by: str
     click.echo(table(headers, cells))
     if len(rows) < total:
         click.echo(f"({len(rows)} of {total} trials; --limit to see more)")
+    if len(counts) > 1:
+        current = parse_segment(mirror.meta())
+        listed = ", ".join(f"{n}: {c} trials{' (current)' if n == current else ''}"
+                           for n, c in counts.items())
+        click.echo(f"segments (searches over different spaces): {listed}; --segment N shows "
+                   "one")

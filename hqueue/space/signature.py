@@ -98,5 +98,7 @@ def check_same_space(stored: str | None, signature: Mapping[str, str], exp_key: 
         raise SpaceChanged(
             f"experiment {exp_key!r} was searched over another space: "
             f"{'; '.join(differences)}; its trials would be mixed with this search's. Use a "
-            f"new exp_key for the new space, or delete the old search first "
+            f"new exp_key for the new space, start a new segment of this experiment that keeps "
+            f"the old trials apart (RedisTrials(url, {exp_key!r}, "
+            f"on_space_change='new_segment')), or delete the old search first "
             f"(hqueue purge --exp-key {exp_key})")

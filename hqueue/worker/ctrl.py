@@ -148,6 +148,7 @@ class RedisCtrl(Ctrl):
             misc.setdefault("cmd", source["misc"].get("cmd"))
             misc.setdefault("workdir", source["misc"].get("workdir"))
             misc["from_tid"] = source["tid"]
+            _same_segment(misc, source)
             doc = new_trial_doc(tid, spec, dict(result), misc, exp_key)
             doc["state"] = JOB_STATE_DONE
             docs.append(check.assert_valid_trial(doc))
@@ -170,6 +171,7 @@ class RedisCtrl(Ctrl):
         for doc in docs:
             doc["exp_key"] = self.current_trial.get("exp_key")
             doc["misc"]["from_tid"] = self.tid
+            _same_segment(doc["misc"], self.current_trial)
         self._send(self.store.create(docs))
         return tids
 
@@ -186,3 +188,10 @@ class RedisCtrl(Ctrl):
                         tids)
             return
         dispatch(self.store, tids, self.queue, self.send_task)
+
+
+def _same_segment(misc: dict, source: Mapping[str, Any]) -> None:
+    """A trial made by a trial's objective belongs to its segment (issue 13, item 4)."""
+    segment = (source.get("misc") or {}).get("segment")
+    if segment is not None:
+        misc.setdefault("segment", segment)

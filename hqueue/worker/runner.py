@@ -27,10 +27,12 @@ on shutdown (the only hand-back that does not count the attempt): see
 recursion limit, working directory and environment are put back.
 
 How a trial runs: the objective runs in a daemon thread of its own while the calling thread
-supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat) and raises the ctrl's
+supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat), and at once when a
+cancel is pushed to this process (:mod:`hqueue.worker.stops`), and raises the ctrl's
 stop flag (``ctrl.should_stop()``) when the heartbeat says the lease is lost or the trial was
 cancelled, when ``trial_timeout`` passes, or when :func:`release_running` is called (worker
-shutdown). The objective then has ``timeout_grace_s`` to return; after that the runner
+shutdown). The objective then has ``timeout_grace_s`` to return (``TIMEOUT_STOP_GRACE_S``
+after a ``trial_timeout``: the limit is a budget, not a request); after that the runner
 raises :class:`TrialInterrupted` inside the objective's thread (effective at its next Python
 instruction: code blocked inside a C call keeps running until the call returns), stops waiting
 for it, and concludes the trial: a thread that still runs is abandoned (logged; it dies with
@@ -67,9 +69,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
+from ..backends.redis.segments import finish_outside_segment, segment_of
 from ..fmin import spec_from_misc
 from ..states import RunOutcome
 from ..tasks import TaskSender
+from . import stops
 from .ctrl import RedisCtrl
 from .experiment import ExperimentOptions, load_domain, read_options
 from .isolation import in_forked_child, trial_scope
@@ -89,6 +93,7 @@ logger = logging.getLogger(__name__)
 
 OUTCOMES = tuple(RunOutcome)  # every word run_trial may return (str-valued)
 TIMEOUT_GRACE_S = 5.0  # how long a stopped objective may take to return
+TIMEOUT_STOP_GRACE_S = 1.0  # the same after trial_timeout (shorter when timeout_grace_s is)
 POLL_S = 0.1  # how often the supervisor looks at its flags
 
 
@@ -134,6 +139,14 @@ def accept_trials() -> None:
     _SHUTDOWN["requested"], _SHUTDOWN["then"] = False, None
 
 
+def _on_stop_pushed(exp_key: str, tid: int) -> None:
+    """A cancel was pushed for ``(exp_key, tid)``: its supervisor beats at once (the beat's
+    reply confirms the cancel)."""
+    for run in list(_RUNNING.values()):
+        if run.tid == tid and run.store.exp_key == exp_key:
+            run.beat_now = True
+
+
 def running_tids() -> list[tuple[str, int]]:
     """``(exp_key, tid)`` of the trials this process runs now."""
     return [(run.store.exp_key, run.tid) for run in list(_RUNNING.values())]
@@ -151,6 +164,7 @@ class _Run:
                               queue=options.queue, send_task=send_task,
                               pruner_spec=options.pruner)
         self.stop_reason: str | None = None  # "cancelled", "lost", "timeout", "released"
+        self.beat_now = False  # a stop request was pushed: heartbeat at once
         self.release_requested, self.released = False, False
         self.release_before_return = False  # the objective returned after a release request
         self.started: float | None = None  # monotonic time the objective was called
@@ -197,9 +211,11 @@ def run_trial(store: TrialStore, tid: int, owner: str, secret: bytes | None = No
     """
     token = object()
     _IN_FLIGHT[id(token)] = token
+    listening = stops.listen(store.client, _on_stop_pushed)  # before the claim: none missed
     try:
         return _run_trial(store, int(tid), owner, secret, send_task, timeout_grace_s)
     finally:
+        listening.release()
         _IN_FLIGHT.pop(id(token), None)
         then = _SHUTDOWN["then"] if _SHUTDOWN["requested"] else None
         if then is not None:
@@ -227,6 +243,8 @@ def _run_trial(store: TrialStore, tid: int, owner: str, secret: bytes | None,
         return RunOutcome.DROPPED
     if damaged is not None:
         return error_unreadable(store, tid, owner, damaged)
+    if segment_of(claim.doc) != options.segment:  # a search over another space replaced it
+        return finish_outside_segment(store, tid, owner, options.segment)
     begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)
     _RUNNING[id(run)] = run
     try:
@@ -255,13 +273,16 @@ def _supervise(run: _Run, grace_s: float) -> None:
     next_beat, stopping_since = time.monotonic() + every, None
     while not run.done.wait(POLL_S):
         now = time.monotonic()
-        if now >= next_beat:
+        if now >= next_beat or run.beat_now:
+            run.beat_now = False
             _heartbeat(run)
             next_beat = now + every
         _check_flags(run, now)
         if run.stop_reason is not None:
             stopping_since = now if stopping_since is None else stopping_since
-            if now - stopping_since >= grace_s:
+            grace = min(grace_s, TIMEOUT_STOP_GRACE_S) if run.stop_reason == "timeout" \
+                else grace_s
+            if now - stopping_since >= grace:
                 _interrupt(run)
                 return
     if run.release_before_return and run.stop_reason != "released":

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ...pruners.spec import dumps_spec
 from ...security import dumps_domain, load_secret
-from ...space.signature import check_same_space, describe
+from ...space.signature import SpaceChanged, check_same_space, describe
 from ...states import CancelOutcome
 from ...tasks import TaskSender, dispatch
 from .records import ExperimentOptions, ExperimentRecords
+from .segments import check_on_space_change, parse_segment, segment_of, stamp
 from .store import TrialStore
 
 if TYPE_CHECKING:
@@ -41,20 +43,30 @@ if TYPE_CHECKING:
     from ...search import Search
     from .driver import AsyncRunner
 
+logger = logging.getLogger(__name__)
+
 
 class RedisBackend:
-    """One experiment's trials in Redis, evaluated by workers (see the module docstring)."""
+    """One experiment's trials in Redis, evaluated by workers (see the module docstring).
+
+    ``segment`` is the segment of the experiment this backend shows and creates trials in
+    (:mod:`.segments`; None until :meth:`read_segment` was asked: every trial is shown);
+    ``on_space_change`` is what :meth:`publish` does with a changed space ("refuse" or
+    "new_segment").
+    """
 
     asynchronous = True
     reports_changes = True
 
     def __init__(self, client: Redis, exp_key: str | None, options: ExperimentOptions,
-                 sender: Callable[[], TaskSender]) -> None:
+                 sender: Callable[[], TaskSender], on_space_change: str = "refuse") -> None:
         self.store = TrialStore(client, exp_key)
         self.records: ExperimentRecords = self.store.records
         self.options = options
         self.sender = sender
         self.run_pruner: Pruner | None = None  # fmin(pruner=...) of the current run
+        self.on_space_change = check_on_space_change(on_space_change)
+        self.segment: int | None = None
 
     @property
     def client(self) -> Redis:
@@ -65,12 +77,21 @@ class RedisBackend:
         return self.store.new_tids(n)
 
     def create(self, docs: Sequence[dict]) -> list[int]:
-        """Write new trial documents (existing tids are skipped); the tids created."""
-        return self.store.create(docs)
+        """Write new trial documents (existing tids are skipped), in this backend's segment;
+        the tids created."""
+        return self.store.create(stamp(docs, self.segment or 0))
 
     def changes_since(self, seq: int) -> tuple[int, list[dict]]:
-        """Documents changed after change number ``seq`` (:meth:`TrialStore.changes_since`)."""
-        return self.store.changes_since(seq)
+        """Documents of this backend's segment changed after change number ``seq``
+        (:meth:`TrialStore.changes_since`)."""
+        seq, docs = self.store.changes_since(seq)
+        if self.segment is not None:
+            docs = [doc for doc in docs if segment_of(doc) == self.segment]
+        return seq, docs
+
+    def read_segment(self) -> int:
+        """The experiment's current segment, as recorded in Redis (one HGET)."""
+        return parse_segment(self.records.meta_fields("segment"))
 
     def cancel(self, tid: int) -> CancelOutcome:
         """Cancel a queued trial, or ask a running one to stop."""
@@ -82,15 +103,39 @@ class RedisBackend:
         The run's pruner (``fmin``'s, set by :meth:`runner`) replaces the options' pruner
         (``RedisTrials``'s) when given; workers read it as a spec
         (:mod:`hqueue.pruners.spec`). An experiment that already has trials must be continued
-        over the same space (:class:`~hqueue.space.signature.SpaceChanged` otherwise)."""
+        over the same space (:class:`~hqueue.space.signature.SpaceChanged` otherwise), unless
+        this backend was made with ``on_space_change="new_segment"``: then a new segment
+        starts (:meth:`start_segment`)."""
         signature = {p.label: describe(p) for p in domain.space.params}
+        segment = None
         if self.store.current_seq() > 0:
-            check_same_space(self.records.meta().get("space"), signature, self.store.exp_key)
+            meta = self.records.meta()
+            try:
+                check_same_space(meta.get("space"), signature, self.store.exp_key)
+            except SpaceChanged:
+                if self.on_space_change != "new_segment":
+                    raise
+                segment = self.start_segment(parse_segment(meta) + 1)
         digest, blob = dumps_domain(domain, self.store.exp_key, load_secret())
         options = self.options if self.run_pruner is None else dataclasses.replace(
             self.options, pruner=dumps_spec(self.run_pruner))
-        self.records.publish(digest, blob, options, space=json.dumps(signature))
+        self.records.publish(digest, blob, options, space=json.dumps(signature),
+                             segment=segment)
         return digest
+
+    def start_segment(self, segment: int) -> int:
+        """Begin segment ``segment``: cancel the queued and running trials of the previous
+        one (none of them may run under the new space's objective); returns ``segment``.
+        The caller records it in the meta hash with the new space."""
+        store = self.store
+        cancelled = [tid for tid in store.queued_tids() + store.running_tids()
+                     if store.cancel(tid) != "finished"]
+        logger.warning("experiment %r: the search space changed; segment %d starts "
+                       "(on_space_change='new_segment'). The %d queued or running trial(s) of "
+                       "segment %d were cancelled; its trials stay in Redis (hqueue trials "
+                       "--segment %d) and are left out of this search", store.exp_key, segment,
+                       len(cancelled), segment - 1, segment - 1)
+        return segment
 
     def dispatch(self, tids: Iterable[int]) -> None:
         """Send each trial's task to the experiment's queue (:func:`hqueue.tasks.dispatch`)."""

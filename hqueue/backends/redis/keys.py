@@ -7,9 +7,15 @@ slot (and one Lua script may touch all of them). ``exp`` is the experiment key, 
 Global keys
     ``hq:experiments``              set: experiment keys ever created (for ``hqueue status``)
     ``hq:workers``                  hash: worker id -> msgpack {host, pid, queues, seen}
+    ``hq:stop``                     pub/sub channel (not a key): ``"<tid>:<exp>"`` published
+                                    by ``scripts/cancel.lua`` when a running trial is asked
+                                    to stop; each worker process subscribes once and beats at
+                                    once for that trial (``hqueue.worker.stops``), so a cancel
+                                    does not wait for the next heartbeat
 
 Per experiment (``hq:{exp}:...``)
-    ``meta``                        hash: created, queue, domain digest, options
+    ``meta``                        hash: created, queue, domain digest, options, space
+                                    signature, current segment (see ``records.py``)
     ``domain:<digest>``             string: signed cloudpickle of the Domain (content-addressed)
     ``tid``                         string: last tid handed out (INCRBY)
     ``trial:<tid>``                 hash: one trial. Fields:
@@ -55,6 +61,7 @@ from __future__ import annotations
 PREFIX = "hq"
 EXPERIMENTS = f"{PREFIX}:experiments"
 WORKERS = f"{PREFIX}:workers"
+STOP_CHANNEL = f"{PREFIX}:stop"
 DEFAULT_EXPERIMENT = "default"
 
 

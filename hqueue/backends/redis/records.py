@@ -17,6 +17,8 @@ Meta fields (a missing field takes the default shown):
 ``pruner``                the pruner workers judge reports with, as JSON
                           (:mod:`hqueue.pruners.spec`); empty means the default ASHA
 ``created``               epoch seconds of the last publication
+``space``                 the space's signature (JSON), to refuse another space
+``segment``               the current segment (:mod:`.segments`; 0 when absent)
 ========================  ===================================================================
 
 Example:
@@ -50,6 +52,7 @@ from ...exceptions import HqueueError
 from ...tasks import DEFAULT_QUEUE
 from .damaged import guarded, naming
 from .keys import EXPERIMENTS, ExperimentKeys
+from .segments import parse_segment
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -107,9 +110,11 @@ class ExperimentOptions:
     queue: str = DEFAULT_QUEUE
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     pruner: str = ""  # a pruner spec as JSON (hqueue.pruners.spec); "" = the default ASHA
+    segment: int = 0  # read only: the driver writes it when a segment starts (publish)
 
     def as_meta(self) -> dict[str, Any]:
-        """The meta hash fields these options are written as (``domain`` aside)."""
+        """The meta hash fields these options are written as (``domain`` and ``segment``
+        aside)."""
         return {"queue": self.queue, "lease_s": self.lease_s, "max_retries": self.max_retries,
                 "trial_timeout": "" if self.trial_timeout is None else self.trial_timeout,
                 "max_attachment_bytes": self.max_attachment_bytes,
@@ -149,6 +154,7 @@ def parse_options(fields: Mapping[Any, Any]) -> ExperimentOptions:
         max_result_bytes=min(number("max_result_bytes", int, DEFAULT_MAX_RESULT_BYTES),
                              REDIS_MAX_BULK_BYTES),
         pruner=meta.get("pruner", ""),
+        segment=parse_segment(meta),
     )
 
 
@@ -216,12 +222,16 @@ class ExperimentRecords:
 
     # -- meta and domain ------------------------------------------------------------------
     def publish(self, digest: str, blob: bytes, options: ExperimentOptions,
-                space: str = "") -> None:
+                space: str = "", segment: int | None = None) -> None:
         """Store the signed domain (content-addressed; rewritten only when missing or damaged),
-        write the meta hash (with the space's signature, JSON) and register the experiment."""
+        write the meta hash (with the space's signature, JSON, and a new ``segment`` when
+        given: one HSET, so the space and its segment change together) and register the
+        experiment."""
         if self.client.get(self.keys.domain(digest)) != blob:
             self.client.set(self.keys.domain(digest), blob)
-        extra = {"space": space} if space else {}
+        extra: dict[str, Any] = {"space": space} if space else {}
+        if segment is not None:
+            extra["segment"] = int(segment)
         self.client.hset(self.keys.meta, mapping={**options.as_meta(), "domain": digest,
                                                   "created": time.time(), **extra})
         self.register()
@@ -232,6 +242,20 @@ class ExperimentRecords:
         with naming(self.keys.meta):
             raw = self.client.hgetall(self.keys.meta)
         return {text(k): text(v) for k, v in raw.items()}
+
+    def meta_fields(self, *names: str) -> dict[str, str]:
+        """Some fields of the meta hash as text (those present), in one HMGET.
+
+        Example:
+            >>> import fakeredis
+            >>> records = ExperimentRecords(fakeredis.FakeRedis(), "e")
+            >>> _ = records.client.hset(records.keys.meta, "segment", 2)
+            >>> records.meta_fields("segment", "space")
+            {'segment': '2'}
+        """
+        with naming(self.keys.meta):
+            values = self.client.hmget(self.keys.meta, list(names))
+        return {n: text(v) for n, v in zip(names, values) if v is not None}
 
     def options(self) -> ExperimentOptions:
         """The published options (the defaults where the meta hash has none)."""

@@ -48,7 +48,7 @@ from ...states import (
 from ...trial_doc import utcnow
 from .codec import CorruptTrialDocument, decode_doc, decode_value, encode_doc, encode_value
 from .damaged import DamagedKey, as_damaged_key, guarded, naming
-from .keys import ExperimentKeys
+from .keys import STOP_CHANNEL, ExperimentKeys
 from .records import ExperimentRecords, load_script
 
 if TYPE_CHECKING:
@@ -287,13 +287,14 @@ class TrialStore:
         return encode_value(result)
 
     def cancel(self, tid: int) -> CancelOutcome:
-        """Cancel a trial: CANCELLED (was queued), STOPPING (running) or FINISHED."""
+        """Cancel a trial: CANCELLED (was queued), STOPPING (running: its worker is told at
+        once on :data:`~.keys.STOP_CHANNEL`) or FINISHED."""
         keys = self.keys
         outcome = int(self._scripts["cancel"](
             keys=[keys.trial(tid), keys.queued, keys.cancel, keys.changes, keys.seq,
                   keys.events],
             args=[tid, encode_value({"status": "fail", "failure": "cancelled"}),
-                  encode_value(utcnow())],
+                  encode_value(utcnow()), STOP_CHANNEL, f"{int(tid)}:{self.exp_key}"],
         ))
         return {1: CancelOutcome.CANCELLED, 2: CancelOutcome.STOPPING}.get(
             outcome, CancelOutcome.FINISHED)

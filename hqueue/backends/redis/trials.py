@@ -28,6 +28,7 @@ from .backend import RedisBackend
 from .connection import check_redis, connect
 from .keys import ExperimentKeys
 from .records import DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_RESULT_BYTES, ExperimentOptions
+from .segments import check_on_space_change
 from .store import TrialStore
 
 if TYPE_CHECKING:
@@ -49,6 +50,12 @@ class RedisTrials(Trials):
     ``fmin(..., pruner=...)`` overrides it). ``send_task``
     replaces how a trial's task is sent (default: a Celery message on ``queue``); it is not
     pickled.
+
+    ``on_space_change``: what ``fmin`` does when the experiment was searched over another
+    space: ``"refuse"`` (the default: :class:`~hqueue.space.signature.SpaceChanged`) or
+    ``"new_segment"``: a new segment of the experiment starts, and this object (the
+    algorithm's history, ``best``, what ``max_evals`` counts) holds only the current
+    segment's trials; older segments stay in Redis (:mod:`.segments`).
     """
 
     asynchronous = True
@@ -60,7 +67,7 @@ class RedisTrials(Trials):
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
                  send_task: TaskSender | None = None, refresh: bool = True,
-                 pruner: Pruner | None = None) -> None:
+                 pruner: Pruner | None = None, on_space_change: str = "refuse") -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
         if client is None and not self.url:
             raise BadArgument("RedisTrials needs a Redis URL: RedisTrials('redis://host:6379/0')"
@@ -75,6 +82,7 @@ class RedisTrials(Trials):
         self._pruner_spec = dumps_spec(pruner)  # BadArgument for a pruner workers cannot build
         self._exp_key = exp_key
         self._send_task = send_task
+        self._on_space_change = check_on_space_change(on_space_change)
         if client is None:
             check_redis(self.url)
             client = connect(self.url)
@@ -85,7 +93,7 @@ class RedisTrials(Trials):
     def _connect(self, client: Redis) -> None:
         self.backend: RedisBackend = RedisBackend(
             client, self._exp_key, ExperimentOptions(**self.options, pruner=self._pruner_spec),
-            self._sender)
+            self._sender, on_space_change=self._on_space_change)
         self._use(self.backend)
         self.store: TrialStore = self.backend.store
         self.keys: ExperimentKeys = self.store.keys
@@ -101,6 +109,20 @@ class RedisTrials(Trials):
     @property
     def client(self) -> Redis:
         return self.store.client
+
+    @property
+    def segment(self) -> int | None:
+        """The segment of the experiment these trials are (None before the first refresh)."""
+        return self.backend.segment
+
+    def refresh(self) -> None:
+        """Bring ``trials`` and the sampler history up to date, following the experiment to
+        its current segment (a new one started by a driver: the view is rebuilt over it)."""
+        segment = self.backend.read_segment()
+        if segment != self.backend.segment:
+            self.backend.segment = segment
+            self._use(self.backend)
+        super().refresh()
 
     def delete_all(self) -> None:
         """Delete every key of this experiment (trials, attachments, domain, counters)."""
@@ -118,11 +140,13 @@ class RedisTrials(Trials):
     def view(self, exp_key: str | None = None, refresh: bool = True) -> RedisTrials:
         """Another RedisTrials on the same Redis, for experiment ``exp_key``."""
         return RedisTrials(self.url, exp_key, client=self.client, refresh=refresh,
-                           send_task=self._send_task, pruner=self.pruner, **self.options)
+                           send_task=self._send_task, pruner=self.pruner,
+                           on_space_change=self._on_space_change, **self.options)
 
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
-        state = {"url": self.url, "exp_key": self._exp_key, "options": self.options}
+        state = {"url": self.url, "exp_key": self._exp_key, "options": self.options,
+                 "on_space_change": self._on_space_change}
         if getattr(self, "_pruner_spec", ""):
             state["pruner"] = self._pruner_spec  # a spec (JSON), never a pickled pruner
         return state
@@ -131,4 +155,5 @@ class RedisTrials(Trials):
         from ...pruners.spec import loads_spec
 
         self.__init__(state["url"], state["exp_key"], pruner=loads_spec(state.get("pruner")),
+                      on_space_change=state.get("on_space_change", "refuse"),
                       **state["options"])

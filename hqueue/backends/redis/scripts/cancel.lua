@@ -1,8 +1,10 @@
--- Cancel a trial: a NEW one becomes CANCEL at once; a RUNNING one is asked to stop (its
--- worker sees the flag on its next heartbeat and finishes it).
+-- Cancel a trial: a NEW one becomes CANCEL at once; a RUNNING one is asked to stop: the flag
+-- its worker's heartbeat reads, and a message on the stop channel that makes the worker beat
+-- at once (a message refused, e.g. by an ACL, leaves the flag to the next heartbeat).
 -- KEYS[1] = trial hash  KEYS[2] = queued zset  KEYS[3] = cancel set
 -- KEYS[4] = changes zset  KEYS[5] = seq counter  KEYS[6] = events stream
 -- ARGV[1] = tid  ARGV[2] = result (msgpack)  ARGV[3] = refresh time (msgpack)
+-- ARGV[4] = stop channel  ARGV[5] = stop message ("<tid>:<exp>")
 -- Returns 1 cancelled, 2 stop requested, 0 already finished or unknown.
 local damaged = hq_expect('hash', 'zset', 'set', 'zset', 'counter', 'stream')
 if damaged then
@@ -19,6 +21,7 @@ if state == '0' then
 end
 if state == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
+  redis.pcall('PUBLISH', ARGV[4], ARGV[5])
   return 2
 end
 return 0
