@@ -60,7 +60,7 @@ def pick(results: Mapping[str, Mapping[str, Any]], data: str | None,
     return data, metric, metrics[metric]
 
 
-def report_monitored(ctrl: Any, metrics: Mapping[str, Any], monitor: str, step: int,
+def report_monitored(ctrl: Ctrl, metrics: Mapping[str, Any], monitor: str, step: int,
                      maximize: bool, where: str) -> None:
     """Report ``metrics[monitor]`` (a float, or a 0-d tensor/array) at ``step`` through
     :func:`report_round`; BadArgument naming the logged metrics when ``monitor`` is absent.

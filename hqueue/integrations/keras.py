@@ -12,9 +12,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import report_monitored
+
+if TYPE_CHECKING:
+    from ..ctrl import Ctrl
 
 try:  # hqueue does not depend on keras
     import keras
@@ -29,7 +32,7 @@ class KerasPruning(_Callback):
     ``e + 1`` (negated when ``maximize``, e.g. for ``val_accuracy``) and raises
     :class:`~hqueue.TrialPruned` out of ``fit`` when ``ctrl.should_prune()``."""
 
-    def __init__(self, ctrl: Any, monitor: str = "val_loss", maximize: bool = False) -> None:
+    def __init__(self, ctrl: Ctrl, monitor: str = "val_loss", maximize: bool = False) -> None:
         super().__init__()
         self.ctrl, self.monitor, self.maximize = ctrl, monitor, bool(maximize)
 

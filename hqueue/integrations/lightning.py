@@ -13,9 +13,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import report_monitored
+
+if TYPE_CHECKING:
+    from ..ctrl import Ctrl
 
 try:  # hqueue does not depend on lightning
     from lightning.pytorch import Callback as _Callback
@@ -32,7 +35,7 @@ class LightningPruning(_Callback):  # type: ignore[misc,valid-type]
     ``maximize``) and raises :class:`~hqueue.TrialPruned` out of ``fit`` when
     ``ctrl.should_prune()``."""
 
-    def __init__(self, ctrl: Any, monitor: str = "val_loss", maximize: bool = False) -> None:
+    def __init__(self, ctrl: Ctrl, monitor: str = "val_loss", maximize: bool = False) -> None:
         super().__init__()
         self.ctrl, self.monitor, self.maximize = ctrl, monitor, bool(maximize)
 

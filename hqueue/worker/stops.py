@@ -35,9 +35,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..backends.redis.keys import STOP_CHANNEL
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ def parse_stop(message: bytes | str) -> tuple[str, int] | None:
     return exp_key, int(tid)
 
 
-def listen(client: Any, on_stop: OnStop) -> Listening:
+def listen(client: Redis, on_stop: OnStop) -> Listening:
     """Listen for stop requests on ``client``'s Redis while a trial runs, calling ``on_stop``
     for each; :meth:`Listening.release` when the trial is over. The first call of a process
     starts the listener and waits (at most ``SUBSCRIBE_WAIT_S``) until it is subscribed, so
@@ -110,7 +113,7 @@ class Listening:
 class _Listener:
     """One subscription to the stop channel, read by a daemon thread."""
 
-    def __init__(self, key: tuple[int, int], client: Any, on_stop: OnStop) -> None:
+    def __init__(self, key: tuple[int, int], client: Redis, on_stop: OnStop) -> None:
         self.key, self.client, self.on_stop = key, client, on_stop
         self.subscribed = threading.Event()
         self.active = 0  # trials listening (changed under _LOCK)

@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import BadArgument
 from ...states import JOB_STATE_CANCEL
+
+if TYPE_CHECKING:
+    from .store import TrialStore
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ def parse_segment(meta: Mapping[str, str]) -> int:
         return 0
 
 
-def finish_outside_segment(store: Any, tid: int, owner: str, current: int) -> str:
+def finish_outside_segment(store: TrialStore, tid: int, owner: str, current: int) -> str:
     """End a claimed trial of an older segment without running it (the experiment's domain
     is now the current segment's: its objective must not evaluate a point of another
     space): CANCEL with the reason. Returns "cancelled" ("lost" if the lease went).
