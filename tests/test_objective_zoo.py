@@ -8,17 +8,17 @@ alive."""
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import psutil
 import pytest
 import redis
-from e2e_helpers import SECRET, WorkerPool, all_docs, read_log, record, wait_until
+from e2e_helpers import SECRET, WorkerPool, all_docs, read_log, record, wait_until, worker_env
 from zoo_objectives import ZOO, ZooObjective
 
 from hqueue import fmin, hp, rand
@@ -141,12 +141,12 @@ def test_messages_that_are_not_celery_tasks_are_dropped_and_the_worker_goes_on(
     assert pool.log_text(worker).count("dropped a message on the broker queue") == 3
 
 
-def _launcher(url: str) -> subprocess.Popen:
-    env = dict(os.environ, HQUEUE_SECRET=SECRET)
+def _launcher(url: str, pool: str = "prefork", stderr: Any = subprocess.DEVNULL
+              ) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hqueue.cli", "worker", "--url", url,
-                             "--pool", "prefork", "--concurrency", "1", "--loglevel",
-                             "WARNING"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--pool", pool, "--concurrency", "1", "--loglevel",
+                             "WARNING"], env=worker_env(url), stdout=subprocess.DEVNULL,
+                            stderr=stderr)
 
 
 def _celery_tree(launcher: subprocess.Popen, n: int) -> list[psutil.Process]:
@@ -175,6 +175,40 @@ def test_the_launcher_restarts_a_worker_that_died(redis_url):
                             if p.pid != worker.pid and p.status() != psutil.STATUS_ZOMBIE],
                    120, "a new worker process")
         assert launcher.poll() is None
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(60)
+
+
+@pytest.mark.parametrize("kind", ["solo", "threads"])
+def test_a_worker_process_killed_by_its_objective_is_requeued_by_the_launcher_at_once(
+        redis_url, tmp_path, kind):
+    """os._exit, SIGKILL and a segfault in the objective kill a solo/threads worker outright;
+    the launcher sees its child die, requeues that trial (attempt counted) and starts the worker
+    again. The lease is 600 s, so recovery through the lease cannot make this pass."""
+    log = tmp_path / "launcher.log"
+    objective = ZooObjective(tmp_path / "evals.jsonl",
+                             {0: "exit_once", 1: "sigkill_once", 2: "segfault_once"})
+    with open(log, "wb") as stderr:
+        launcher = _launcher(redis_url, kind, stderr)
+    try:
+        trials = RedisTrials(redis_url, exp_key=f"dies-{kind}", lease_s=600.0)
+        fmin(objective, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=4, trials=trials,
+             max_queue_len=1, rstate=np.random.default_rng(0), show_progressbar=False,
+             timeout=400)  # a safety net only: a broken recovery fails instead of hanging
+        docs = all_docs(redis_url, f"dies-{kind}")
+        assert [(d["tid"], d["state"], d["misc"]["attempts"]) for d in docs] == [
+            (0, JOB_STATE_DONE, 2), (1, JOB_STATE_DONE, 2), (2, JOB_STATE_DONE, 2),
+            (3, JOB_STATE_DONE, 1)]
+        starts = collections.Counter(r["tid"] for r in read_log(objective.log_path))
+        assert starts == {0: 2, 1: 2, 2: 2, 3: 1}
+        text = log.read_text(errors="replace")
+        for tid in (0, 1, 2):  # each handed back by the launcher, not by its lease
+            assert f"trial {tid} of 'dies-{kind}': its worker process" in text
+        assert text.count("died; requeued (attempt counted)") == 3
+        assert launcher.poll() is None
+        assert [p for p in psutil.Process(launcher.pid).children()
+                if p.status() != psutil.STATUS_ZOMBIE]  # a worker is running again
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(60)

@@ -20,6 +20,9 @@ Behaviours (``ZooObjective(log, {tid: name})``; a tid without one just returns):
 ``recursion``     raises the recursion limit to 100,000 and recurses 5,000 deep
 ``inject_kill``   ``ctrl.inject_results`` + ``ctrl.enqueue``, then SIGKILLs its process on
                   its first attempt
+``exit_once``     ``os._exit(3)`` on its first attempt (in solo/threads: the whole worker)
+``sigkill_once``  SIGKILL of its own process on its first attempt
+``segfault_once`` a segmentation fault (``ctypes.string_at(0)``) on its first attempt
 """
 
 from __future__ import annotations
@@ -139,6 +142,25 @@ class ZooObjective:
         ctrl.enqueue([{"x": 0.25}])
         if int(ctrl.current_trial["misc"].get("attempts", 0)) == 1:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+    def _exit_once(self, ctrl: Any, result: dict) -> None:
+        if _first_attempt(ctrl):
+            os._exit(3)
+
+    def _sigkill_once(self, ctrl: Any, result: dict) -> None:
+        if _first_attempt(ctrl):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _segfault_once(self, ctrl: Any, result: dict) -> None:
+        if _first_attempt(ctrl):
+            import ctypes
+
+            ctypes.string_at(0)
+
+
+def _first_attempt(ctrl: Any) -> bool:
+    return int(ctrl.current_trial["misc"].get("attempts", 0)) == 1
 
 
 #: zoo behaviours whose trial ends ERROR (the rest end DONE)
