@@ -8,6 +8,7 @@ alive."""
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from e2e_helpers import SECRET, WorkerPool, all_docs, read_log, record, wait_unt
 from zoo_objectives import ZOO, ZooObjective
 
 from hqueue import fmin, hp, rand
+from hqueue.backends.redis.presence import WorkerRegistry
 from hqueue.backends.redis.trials import RedisTrials
 from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR
 
@@ -141,11 +143,11 @@ def test_messages_that_are_not_celery_tasks_are_dropped_and_the_worker_goes_on(
     assert pool.log_text(worker).count("dropped a message on the broker queue") == 3
 
 
-def _launcher(url: str, pool: str = "prefork", stderr: Any = subprocess.DEVNULL
-              ) -> subprocess.Popen:
+def _launcher(url: str, pool: str = "prefork", stderr: Any = subprocess.DEVNULL,
+              extra: tuple[str, ...] = ()) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hqueue.cli", "worker", "--url", url,
                              "--pool", pool, "--concurrency", "1", "--loglevel",
-                             "WARNING"], env=worker_env(url), stdout=subprocess.DEVNULL,
+                             "WARNING", *extra], env=worker_env(url), stdout=subprocess.DEVNULL,
                             stderr=stderr)
 
 
@@ -212,3 +214,30 @@ def test_a_worker_process_killed_by_its_objective_is_requeued_by_the_launcher_at
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(60)
+
+
+@pytest.mark.parametrize("kind", ["solo", "prefork"])
+def test_with_gpus_each_worker_process_sees_only_its_own_gpu(redis_url, tmp_path, kind):
+    """``hqueue worker --gpus 0,1``: two worker processes, each objective sees the
+    CUDA_VISIBLE_DEVICES of its own worker, and each worker announces its GPU. (No GPU here:
+    hqueue only sets the variable, so this checks the assignment, not CUDA.)"""
+    env_before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    objective = ZooObjective(tmp_path / "evals.jsonl", {0: "gpu_pair", 1: "gpu_pair"})
+    launcher = _launcher(redis_url, kind, extra=("--gpus", "0,1"))
+    try:
+        _celery_tree(launcher, 2 if kind == "solo" else 4)
+        trials = RedisTrials(redis_url, exp_key=f"gpus-{kind}", lease_s=30.0)
+        fmin(objective, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=2,
+             trials=trials, max_queue_len=2, rstate=np.random.default_rng(0),
+             show_progressbar=False)
+        results = [d["result"] for d in all_docs(redis_url, f"gpus-{kind}")]
+        seen = {r["pid"]: r["cuda"] for r in results}
+        assert len(seen) == 2 and set(seen.values()) == {"0", "1"}
+        registry = WorkerRegistry(redis.Redis.from_url(redis_url))
+        wait_until(lambda: {w.gpus for w in registry.list()} == {"0", "1"}, 60,
+                   "each worker to announce its GPU")
+        assert launcher.poll() is None
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(60)
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == env_before
