@@ -19,7 +19,7 @@ import numpy as np
 import psutil
 import pytest
 import redis
-from e2e_helpers import SECRET, WorkerPool, all_docs, read_log, record, wait_until, worker_env
+from e2e_helpers import all_docs, read_log, record, wait_until, worker_env
 from zoo_objectives import ZOO, ZooObjective
 
 from hqueue import fmin, hp, rand
@@ -27,7 +27,7 @@ from hqueue.backends.redis.presence import WorkerRegistry
 from hqueue.backends.redis.trials import RedisTrials
 from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("e2e_secret")]
 
 #: how each zoo trial must end: (state, what its error type names, or None)
 EXPECTED = {
@@ -40,18 +40,6 @@ EXPECTED = {
     "huge": (JOB_STATE_ERROR, "ResultNotStorable"),
     "bad_str": (JOB_STATE_ERROR, "ExplodingStr"),
 }
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-
-
-@pytest.fixture
-def pool(redis_url, tmp_path):
-    workers = WorkerPool(redis_url, tmp_path)
-    yield workers
-    workers.stop_all()
 
 
 def _search(url, exp_key, objective, n, **options):
@@ -136,11 +124,15 @@ def test_messages_that_are_not_celery_tasks_are_dropped_and_the_worker_goes_on(
     for poison in (b"\xff\xfe not json at all", b"[1, 2, 3]", b'{"body": 1}'):
         client.lpush("hqueue", poison)
     wait_until(lambda: client.llen("hqueue") == 0, 60, "the worker to pop the messages")
+    dropped = "dropped a message on the broker queue"
+    wait_until(lambda: pool.log_text(worker).count(dropped) == 3 or worker.poll() is not None,
+               60, "the worker to drop the three messages")
+    assert worker.poll() is None, pool.log_text(worker)[-2000:]  # before a search needs it
     objective = ZooObjective(tmp_path / "evals.jsonl", {})
     _search(redis_url, "after-poison", objective, 3, lease_s=5.0)
     assert [d["state"] for d in all_docs(redis_url, "after-poison")] == [JOB_STATE_DONE] * 3
     assert worker.poll() is None
-    assert pool.log_text(worker).count("dropped a message on the broker queue") == 3
+    assert pool.log_text(worker).count(dropped) == 3
 
 
 def _launcher(url: str, pool: str = "prefork", stderr: Any = subprocess.DEVNULL,
