@@ -44,8 +44,11 @@ def unchecked_script(name: str) -> str:
     """``records.load_script(name)`` with an ``hq_expect`` that checks nothing.
 
     Example:
-        >>> "TYPE" in records.load_script("claim"), "TYPE" in unchecked_script("claim")
-        (True, False)
+        >>> script = unchecked_script("claim")
+        >>> script.startswith(NO_CHECKS)
+        True
+        >>> records.load_script("claim").endswith(script[len(NO_CHECKS):])
+        True
     """
     prelude, text = _prelude_text(), records.load_script(name)
     assert text.startswith(prelude)
@@ -120,12 +123,12 @@ def server_round(client: Any, name: str, calls: int) -> dict[tuple, tuple[float,
 
 def run(calls: int, rounds: int) -> dict[str, dict[str, float]]:
     """Per operation: median round-trip ms per variant, median server us per EVALSHA per
-    variant, and TYPE calls per call with checks."""
+    variant, and TYPE calls per call per variant."""
     import redis
 
     trips: dict[tuple, list[float]] = {(op, v): [] for op in OPERATIONS for v in VARIANTS}
     server: dict[tuple, list[float]] = {(op, v): [] for op in OPERATIONS for v in VARIANTS}
-    types: dict[str, float] = {}
+    types: dict[tuple, float] = {}
     with tempfile.TemporaryDirectory() as tmp, RedisServer(dir=tmp) as redis_server:
         client = redis.Redis.from_url(redis_server.url)
         for r in range(rounds):
@@ -133,14 +136,14 @@ def run(calls: int, rounds: int) -> dict[str, dict[str, float]]:
                 trips[key].extend(times)
             for (op, v), (usec, n_types) in server_round(client, f"srv{r}", calls).items():
                 server[(op, v)].append(usec)
-                if v == "checks":
-                    types[op] = n_types
+                types[(op, v)] = n_types
         client.close()
     return {op: {"trip checks": statistics.median(trips[(op, "checks")]),
                  "trip no checks": statistics.median(trips[(op, "no checks")]),
                  "server checks": statistics.median(server[(op, "checks")]),
                  "server no checks": statistics.median(server[(op, "no checks")]),
-                 "types": types[op]} for op in OPERATIONS}
+                 "types checks": types[(op, "checks")],
+                 "types no checks": types[(op, "no checks")]} for op in OPERATIONS}
 
 
 def report(medians: dict[str, dict[str, float]], calls: int, rounds: int) -> str:
@@ -148,11 +151,13 @@ def report(medians: dict[str, dict[str, float]], calls: int, rounds: int) -> str
     lines = [f"key-type checks, {calls} calls x {rounds} rounds per cell: round trip = median "
              "ms per call (variants alternating call by call); in Redis = median over rounds "
              "of INFO commandstats usec_per_call of EVALSHA", "",
-             "| script | TYPE calls | round trip, checks | round trip, none | in Redis, checks "
-             "| in Redis, none | in Redis, difference |", "|:--|--:|--:|--:|--:|--:|--:|"]
+             "| script | TYPE calls, checks / none | round trip, checks | round trip, none "
+             "| in Redis, checks | in Redis, none | in Redis, difference |",
+             "|:--|--:|--:|--:|--:|--:|--:|"]
     for op, m in medians.items():
         diff = m["server checks"] - m["server no checks"]
-        lines.append(f"| {op} | {m['types']:.0f} | {m['trip checks']:.3f} ms | "
+        lines.append(f"| {op} | {m['types checks']:.0f} / {m['types no checks']:.0f} | "
+                     f"{m['trip checks']:.3f} ms | "
                      f"{m['trip no checks']:.3f} ms | {m['server checks']:.1f} us | "
                      f"{m['server no checks']:.1f} us | {diff:+.1f} us |")
     return "\n".join(lines)
