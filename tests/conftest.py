@@ -45,13 +45,31 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def one_worker(redis_url, tmp_path, monkeypatch):
-    """One real solo Celery worker on ``redis_url`` for the test, the driver and it sharing
-    ``e2e_helpers.SECRET``; stopped after the test."""
-    from e2e_helpers import SECRET, WorkerPool
+def e2e_secret(monkeypatch):
+    """``HQUEUE_SECRET`` set to ``e2e_helpers.SECRET``, the secret of the workers that
+    ``e2e_helpers.WorkerPool`` starts (a module of such tests uses it for every test:
+    ``pytestmark = pytest.mark.usefixtures("e2e_secret")``)."""
+    from e2e_helpers import SECRET
 
     monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    pool = WorkerPool(redis_url, tmp_path)
+    return SECRET
+
+
+@pytest.fixture
+def pool(redis_url, tmp_path, e2e_secret):
+    """An ``e2e_helpers.WorkerPool`` on ``redis_url`` (no worker started yet), the driver and
+    its workers sharing ``e2e_helpers.SECRET``; every worker still running is stopped after
+    the test."""
+    from e2e_helpers import WorkerPool
+
+    workers = WorkerPool(redis_url, tmp_path)
+    yield workers
+    workers.stop_all()
+
+
+@pytest.fixture
+def one_worker(pool):
+    """One real solo Celery worker on ``redis_url`` for the test, the driver and it sharing
+    ``e2e_helpers.SECRET``; stopped after the test."""
     pool.start()
-    yield pool
-    pool.stop_all()
+    return pool

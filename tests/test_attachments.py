@@ -15,9 +15,7 @@ import fakeredis
 import numpy as np
 import pytest
 from e2e_helpers import (
-    SECRET,
     LoggedObjective,
-    WorkerPool,
     all_docs,
     check_exactly_once,
     record,
@@ -35,6 +33,8 @@ from hqueue.states import JOB_STATE_ERROR
 
 MIB = 2**20
 KEYS = ExperimentKeys("att")
+
+pytestmark = pytest.mark.usefixtures("e2e_secret")  # the workers' secret
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])
@@ -165,18 +165,6 @@ def test_the_cap_is_checked_before_anything_is_written(client):
 
 
 # -- 50 MiB through a real worker and the driver -----------------------------------------------
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-
-
-@pytest.fixture
-def pool(redis_url, tmp_path):
-    workers = WorkerPool(redis_url, tmp_path)
-    yield workers
-    workers.stop_all()
-
-
 def _search(url, exp_key, objective, n, **options):
     trials = RedisTrials(url, exp_key=exp_key, lease_s=10, **options)
     fmin(objective, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=n, trials=trials,

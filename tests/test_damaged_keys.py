@@ -45,6 +45,67 @@ def error_of(store, tid):
     return doc["misc"]["error"][1]
 
 
+# -- what readers show: one damaged experiment, the others as usual ------------------------------
+@pytest.mark.parametrize("attr, kind", [("changes", "string"), ("seq", "hash"),
+                                        ("seq", "no integer"), ("queued", "string"),
+                                        ("driver", "hash"), ("meta", "string")])
+def test_one_experiments_damaged_key_is_shown_by_name_and_the_other_experiments_read(
+        store, attr, kind):
+    from hqueue.commands.status import StatusView
+    from hqueue.dashboard.model import Dashboard
+    from hqueue.fmin import generate_trial
+
+    other = TrialStore(store.client, "healthy")
+    other.create([generate_trial(t, {"x": 0.5}) for t in other.new_tids(2)])
+    store.create([generate_trial(t, {"x": 0.5}) for t in store.new_tids(1)])
+    board, status = Dashboard(store.client), StatusView(store.client)
+    board.experiments(), status.render()  # mirrors that already read the experiment once
+    key = getattr(store.keys, attr)
+    if kind == "no integer":
+        store.client.set(key, "not a number")
+    else:
+        damage(store.client, key, kind)
+    for fresh in (False, True):  # and readers that meet the damaged key first
+        if fresh:
+            board, status = Dashboard(store.client), StatusView(store.client)
+        shown = {e["exp_key"]: e for e in board.experiments()["experiments"]}
+        assert shown["healthy"]["counts"]["new"] == 2 and shown["healthy"]["damaged"] == []
+        assert shown[store.exp_key]["damaged"] == [key]
+        assert board.experiment(store.exp_key)["summary"]["damaged"] == [key]
+        assert board.experiment("healthy")["summary"]["damaged"] == []
+        board.trials(store.exp_key)
+        assert board.trials("healthy")["total"] == 2
+        text = status.render()
+        assert f"{store.exp_key}: damaged Redis key(s) {key} " in text
+        assert "healthy" in text and "healthy: damaged" not in text
+    store.client.delete(key)  # repaired: no longer listed
+    assert {e["exp_key"]: e["damaged"] for e in board.experiments()["experiments"]} == {
+        store.exp_key: [], "healthy": []}
+
+
+def test_the_dashboard_api_lists_the_damaged_key_of_one_experiment(redis_url):
+    pytest.importorskip("flask")
+    import redis
+
+    from hqueue.dashboard.app import create_app
+    from hqueue.dashboard.model import Dashboard
+    from hqueue.fmin import generate_trial
+
+    client = redis.Redis.from_url(redis_url)
+    broken, healthy = TrialStore(client, "api-broken"), TrialStore(client, "api-healthy")
+    for s in (broken, healthy):
+        s.create([generate_trial(t, {"x": 0.5}) for t in s.new_tids(1)])
+    damage(client, broken.keys.changes)
+    web = create_app(Dashboard(client), redis_label="redis://127.0.0.1/0").test_client()
+    answer = web.get("/api/experiments")
+    assert answer.status_code == 200
+    shown = {e["exp_key"]: e for e in answer.get_json()["experiments"]}
+    assert shown["api-broken"]["damaged"] == [broken.keys.changes]
+    assert shown["api-healthy"]["counts"]["new"] == 1
+    assert web.get("/api/experiments/api-broken").status_code == 200
+    client.close()
+
+
 # -- the experiment's keys, one test each --------------------------------------------------------
 def test_meta(store):
     other = TrialStore(store.client, "healthy")

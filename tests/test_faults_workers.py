@@ -41,19 +41,7 @@ from hqueue import fmin, hp, rand, tpe
 from hqueue.backends.redis.trials import RedisTrials
 from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-
-
-@pytest.fixture
-def pool(redis_url, tmp_path):
-    workers = WorkerPool(redis_url, tmp_path)
-    yield workers
-    workers.stop_all()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("e2e_secret")]
 
 
 def _search(url, exp_key, objective, n, *, algo=tpe.suggest, queue_len=4, **options):

@@ -19,9 +19,7 @@ import time
 import numpy as np
 import pytest
 from e2e_helpers import (
-    SECRET,
     LoggedObjective,
-    WorkerPool,
     all_docs,
     check_exactly_once,
     read_log,
@@ -31,21 +29,9 @@ from e2e_helpers import (
 from hqueue import fmin, hp, rand
 from hqueue.backends.redis.trials import RedisTrials
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("e2e_secret")]
 
 N_EXPERIMENTS = 10
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-
-
-@pytest.fixture
-def pool(redis_url, tmp_path):
-    workers = WorkerPool(redis_url, tmp_path)
-    yield workers
-    workers.stop_all()
 
 
 def test_ten_experiments_at_once_each_get_exactly_their_own_trials(redis_url, pool, tmp_path):

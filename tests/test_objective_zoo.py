@@ -13,19 +13,21 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import psutil
 import pytest
 import redis
-from e2e_helpers import SECRET, WorkerPool, all_docs, read_log, record, wait_until
+from e2e_helpers import all_docs, read_log, record, wait_until, worker_env
 from zoo_objectives import ZOO, ZooObjective
 
 from hqueue import fmin, hp, rand
+from hqueue.backends.redis.presence import WorkerRegistry
 from hqueue.backends.redis.trials import RedisTrials
 from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("e2e_secret")]
 
 #: how each zoo trial must end: (state, what its error type names, or None)
 EXPECTED = {
@@ -38,18 +40,6 @@ EXPECTED = {
     "huge": (JOB_STATE_ERROR, "ResultNotStorable"),
     "bad_str": (JOB_STATE_ERROR, "ExplodingStr"),
 }
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-
-
-@pytest.fixture
-def pool(redis_url, tmp_path):
-    workers = WorkerPool(redis_url, tmp_path)
-    yield workers
-    workers.stop_all()
 
 
 def _search(url, exp_key, objective, n, **options):
@@ -134,19 +124,23 @@ def test_messages_that_are_not_celery_tasks_are_dropped_and_the_worker_goes_on(
     for poison in (b"\xff\xfe not json at all", b"[1, 2, 3]", b'{"body": 1}'):
         client.lpush("hqueue", poison)
     wait_until(lambda: client.llen("hqueue") == 0, 60, "the worker to pop the messages")
+    dropped = "dropped a message on the broker queue"
+    wait_until(lambda: pool.log_text(worker).count(dropped) == 3 or worker.poll() is not None,
+               60, "the worker to drop the three messages")
+    assert worker.poll() is None, pool.log_text(worker)[-2000:]  # before a search needs it
     objective = ZooObjective(tmp_path / "evals.jsonl", {})
     _search(redis_url, "after-poison", objective, 3, lease_s=5.0)
     assert [d["state"] for d in all_docs(redis_url, "after-poison")] == [JOB_STATE_DONE] * 3
     assert worker.poll() is None
-    assert pool.log_text(worker).count("dropped a message on the broker queue") == 3
+    assert pool.log_text(worker).count(dropped) == 3
 
 
-def _launcher(url: str) -> subprocess.Popen:
-    env = dict(os.environ, HQUEUE_SECRET=SECRET)
+def _launcher(url: str, pool: str = "prefork", stderr: Any = subprocess.DEVNULL,
+              extra: tuple[str, ...] = ()) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hqueue.cli", "worker", "--url", url,
-                             "--pool", "prefork", "--concurrency", "1", "--loglevel",
-                             "WARNING"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--pool", pool, "--concurrency", "1", "--loglevel",
+                             "WARNING", *extra], env=worker_env(url), stdout=subprocess.DEVNULL,
+                            stderr=stderr)
 
 
 def _celery_tree(launcher: subprocess.Popen, n: int) -> list[psutil.Process]:
@@ -178,3 +172,64 @@ def test_the_launcher_restarts_a_worker_that_died(redis_url):
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(60)
+
+
+@pytest.mark.parametrize("kind", ["solo", "threads"])
+def test_a_worker_process_killed_by_its_objective_is_requeued_by_the_launcher_at_once(
+        redis_url, tmp_path, kind):
+    """os._exit, SIGKILL and a segfault in the objective kill a solo/threads worker outright;
+    the launcher sees its child die, requeues that trial (attempt counted) and starts the worker
+    again. The lease is 600 s, so recovery through the lease cannot make this pass."""
+    log = tmp_path / "launcher.log"
+    objective = ZooObjective(tmp_path / "evals.jsonl",
+                             {0: "exit_once", 1: "sigkill_once", 2: "segfault_once"})
+    with open(log, "wb") as stderr:
+        launcher = _launcher(redis_url, kind, stderr)
+    try:
+        trials = RedisTrials(redis_url, exp_key=f"dies-{kind}", lease_s=600.0)
+        fmin(objective, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=4, trials=trials,
+             max_queue_len=1, rstate=np.random.default_rng(0), show_progressbar=False,
+             timeout=400)  # a safety net only: a broken recovery fails instead of hanging
+        docs = all_docs(redis_url, f"dies-{kind}")
+        assert [(d["tid"], d["state"], d["misc"]["attempts"]) for d in docs] == [
+            (0, JOB_STATE_DONE, 2), (1, JOB_STATE_DONE, 2), (2, JOB_STATE_DONE, 2),
+            (3, JOB_STATE_DONE, 1)]
+        starts = collections.Counter(r["tid"] for r in read_log(objective.log_path))
+        assert starts == {0: 2, 1: 2, 2: 2, 3: 1}
+        text = log.read_text(errors="replace")
+        for tid in (0, 1, 2):  # each handed back by the launcher, not by its lease
+            assert f"trial {tid} of 'dies-{kind}': its worker process" in text
+        assert text.count("died; requeued (attempt counted)") == 3
+        assert launcher.poll() is None
+        assert [p for p in psutil.Process(launcher.pid).children()
+                if p.status() != psutil.STATUS_ZOMBIE]  # a worker is running again
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(60)
+
+
+@pytest.mark.parametrize("kind", ["solo", "prefork"])
+def test_with_gpus_each_worker_process_sees_only_its_own_gpu(redis_url, tmp_path, kind):
+    """``hqueue worker --gpus 0,1``: two worker processes, each objective sees the
+    CUDA_VISIBLE_DEVICES of its own worker, and each worker announces its GPU. (No GPU here:
+    hqueue only sets the variable, so this checks the assignment, not CUDA.)"""
+    env_before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    objective = ZooObjective(tmp_path / "evals.jsonl", {0: "gpu_pair", 1: "gpu_pair"})
+    launcher = _launcher(redis_url, kind, extra=("--gpus", "0,1"))
+    try:
+        _celery_tree(launcher, 2 if kind == "solo" else 4)
+        trials = RedisTrials(redis_url, exp_key=f"gpus-{kind}", lease_s=30.0)
+        fmin(objective, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=2,
+             trials=trials, max_queue_len=2, rstate=np.random.default_rng(0),
+             show_progressbar=False)
+        results = [d["result"] for d in all_docs(redis_url, f"gpus-{kind}")]
+        seen = {r["pid"]: r["cuda"] for r in results}
+        assert len(seen) == 2 and set(seen.values()) == {"0", "1"}
+        registry = WorkerRegistry(redis.Redis.from_url(redis_url))
+        wait_until(lambda: {w.gpus for w in registry.list()} == {"0", "1"}, 60,
+                   "each worker to announce its GPU")
+        assert launcher.poll() is None
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(60)
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == env_before

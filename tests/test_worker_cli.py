@@ -22,6 +22,7 @@ from hqueue.worker import launch
 class FakeProc:
     def __init__(self, cmd, env):
         self.cmd, self.env, self.returncode, self.signals = cmd, env, None, []
+        self.pid = 4_000_000  # no such process
 
     def poll(self):
         return self.returncode

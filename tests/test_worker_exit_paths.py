@@ -244,3 +244,16 @@ def test_a_running_trial_missing_from_the_running_set_is_adopted_and_reaped(stor
     assert store.adopt_orphans([tid, 99], lease_s=0) == [tid]
     assert store.expire_leases(max_attempts=3) == ([tid], [])
     assert store.get(tid)["state"] == JOB_STATE_NEW
+
+
+def test_a_running_trial_whose_key_is_not_a_hash_leaves_the_running_set_and_the_others_are_reaped(
+        store):
+    tids = [add_trial(store) for _ in range(2)]
+    for tid in tids:
+        assert store.claim(tid, "w1", 30) is not None
+    store.client.delete(store.keys.trial(tids[0]))
+    store.client.set(store.keys.trial(tids[0]), "not a hash")
+    store.client.zadd(store.keys.running, {str(t): 0 for t in tids})  # both leases expired
+    assert store.expire_leases(max_attempts=3) == ([tids[1]], [])
+    assert store.running_tids() == []
+    assert store.get(tids[1])["state"] == JOB_STATE_NEW

@@ -20,6 +20,11 @@ Behaviours (``ZooObjective(log, {tid: name})``; a tid without one just returns):
 ``recursion``     raises the recursion limit to 100,000 and recurses 5,000 deep
 ``inject_kill``   ``ctrl.inject_results`` + ``ctrl.enqueue``, then SIGKILLs its process on
                   its first attempt
+``exit_once``     ``os._exit(3)`` on its first attempt (in solo/threads: the whole worker)
+``sigkill_once``  SIGKILL of its own process on its first attempt
+``segfault_once`` a segmentation fault (``ctypes.string_at(0)``) on its first attempt
+``gpu_pair``      returns its ``CUDA_VISIBLE_DEVICES``, after waiting (at most 120 s) until
+                  trials from two processes have started, so two workers each run one
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from e2e_helpers import LoggedObjective, append_line
+from e2e_helpers import LoggedObjective, append_line, read_log
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 ZOO = ("fork_pool", "fork_terminate", "subprocess", "os_fork", "fork_returns", "thread",
@@ -139,6 +144,32 @@ class ZooObjective:
         ctrl.enqueue([{"x": 0.25}])
         if int(ctrl.current_trial["misc"].get("attempts", 0)) == 1:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+    def _exit_once(self, ctrl: Any, result: dict) -> None:
+        if _first_attempt(ctrl):
+            os._exit(3)
+
+    def _sigkill_once(self, ctrl: Any, result: dict) -> None:
+        if _first_attempt(ctrl):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _segfault_once(self, ctrl: Any, result: dict) -> None:
+        if _first_attempt(ctrl):
+            import ctypes
+
+            ctypes.string_at(0)
+
+    def _gpu_pair(self, ctrl: Any, result: dict) -> None:
+        result["cuda"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+        deadline = time.monotonic() + 120
+        while len({r["pid"] for r in read_log(self.log_path)}) < 2 and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _first_attempt(ctrl: Any) -> bool:
+    return int(ctrl.current_trial["misc"].get("attempts", 0)) == 1
 
 
 #: zoo behaviours whose trial ends ERROR (the rest end DONE)

@@ -45,11 +45,12 @@ class StatusView:
         keys = [require_experiment(self.client, self.exp_key)] if self.exp_key else \
             list_experiments(self.client)
         workers = WorkerRegistry(self.client).list(now=now)
-        rows = []
+        rows, damaged = [], []
         for key in keys:
-            if key not in self.trackers:
-                self.trackers[key] = SummaryTracker(ExperimentMirror(self.client, key))
-            tracker = self.trackers[key]
+            tracker = self.trackers.get(key)
+            if tracker is None or tracker.mirror.went_back():  # new, or purged and made again
+                tracker = self.trackers[key] = SummaryTracker(ExperimentMirror(self.client, key))
+                tracker.mirror.went_back()  # notes a damaged counter
             tracker.mirror.refresh()
             tracker.update(tracker.mirror.changed)
             s = tracker.summary(workers, now=now)
@@ -57,10 +58,14 @@ class StatusView:
             rows.append([s.exp_key, c["new"], c["running"], c["done"], c["error"], c["cancel"],
                          s.best_loss, s.best_tid, round(s.trials_per_min, 1), s.queue_depth,
                          s.live_workers, "alive" if s.driver_alive else "-"])
+            if s.damaged:
+                damaged.append(f"{s.exp_key}: damaged Redis key(s) {', '.join(s.damaged)} "
+                               "(its row shows what could be read; delete them to repair)")
         parts = [table(EXPERIMENT_HEADERS, rows) if rows else
                  "no experiments yet: run a search with RedisTrials(url, exp_key=...)"]
         if keys and self.exp_key is None and len(keys) > 1:
             parts[0] += f"\n({len(keys)} experiments)"
+        parts.extend(damaged)
         parts.append("")
         parts.append(worker_table(workers, now) if workers else
                      "no workers: start some with `hqueue worker --url URL`")

@@ -101,7 +101,7 @@ class ExperimentView:
         restored from an older snapshot) the view starts over from an empty mirror.
         """
         mirror = self.mirror
-        if mirror.seq and int(mirror.client.get(mirror.keys.seq) or 0) < mirror.seq:
+        if mirror.went_back():
             self._reset(mirror.client, mirror.exp_key)
         changed = self.mirror.refresh()
         if not changed:

@@ -4,10 +4,11 @@ Each worker is ``celery -A hqueue.worker worker`` with ``HQUEUE_URL`` set. With 
 0,1`` one worker process starts per GPU with ``CUDA_VISIBLE_DEVICES`` set to that GPU; this
 process supervises them and forwards SIGTERM/SIGINT, so each worker hands its running trial
 back before exiting. It owns them: they die with it, even when it is SIGKILLed
-(``PR_SET_PDEATHSIG`` plus a watchdog, see :mod:`hqueue.worker.supervision`), and a worker
-that fails without being told to stop (a non-zero exit status) is started again (at most
-:data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW_S`; one that keeps failing is a
-configuration error to report).
+(``PR_SET_PDEATHSIG`` plus a watchdog, see :mod:`hqueue.worker.supervision`). A worker
+that exits without being told to has the trials it was running requeued at once, attempt
+counted (:func:`~hqueue.worker.supervision.hand_back_dead_worker`), and is started again when
+it failed (a non-zero exit status) or died holding trials (at most :data:`MAX_RESTARTS` times
+in :data:`RESTART_WINDOW_S`; one that keeps failing is a configuration error to report).
 
 Example:
     >>> cmd = worker_command(concurrency=2, queues=["hqueue"], pool="prefork",
@@ -28,9 +29,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends.redis.connection import RedisUnreachable, check_redis, mask_url
+from ..backends.redis.connection import RedisUnreachable, check_redis, connect, mask_url
 from ..exceptions import HqueueError
-from .supervision import LAUNCHER_ENV, die_with_parent
+from .supervision import LAUNCHER_ENV, die_with_parent, hand_back_dead_worker
 
 __all__ = ["RedisUnreachable", "check_redis", "mask_url", "parse_gpus", "run_workers",
            "worker_command"]
@@ -77,12 +78,16 @@ def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue
                 p.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    handled: set[Any] = set()  # worker processes whose exit was already dealt with
     try:
         while True:
-            if stopping["signal"] is None:  # restart failed workers before looking at them
-                for i, p in enumerate(procs):
-                    if p.poll() not in (None, 0) and _may_restart(restarts[i], p.returncode):
-                        procs[i] = start(*specs[i])
+            for i, p in enumerate(procs):  # hand back a dead worker's trials, then restart it
+                if stopping["signal"] is not None or p.poll() is None or p in handled:
+                    continue
+                handled.add(p)
+                lost = _hand_back_trials_of(url, p.pid)
+                if (p.returncode != 0 or lost) and _may_restart(restarts[i], p.returncode):
+                    procs[i] = start(*specs[i])
             if all(p.poll() is not None for p in procs):
                 break
             time.sleep(0.2)
@@ -90,6 +95,25 @@ def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue
         for s, handler in old.items():
             signal.signal(s, handler)
     return max((p.returncode or 0) for p in procs)
+
+
+def _hand_back_trials_of(url: str, pid: int) -> int:
+    """Requeue now (attempt counted) the running trials of worker process ``pid``, which exited
+    without being told to (a solo or threads worker runs its trials in that process); returns
+    how many it held. A worker that stopped cleanly handed its trials back already: 0."""
+    from ..tasks import celery_sender
+
+    try:
+        client = connect(url)
+        try:
+            done = hand_back_dead_worker(client, pid, celery_sender(url))
+        finally:
+            client.close()
+    except Exception:  # the lease still recovers them; never let this stop the launcher
+        logger.warning("could not hand back the trials of worker process %s", pid,
+                       exc_info=True)
+        return 0
+    return sum(len(tids) for tids in done.values())
 
 
 def _may_restart(history: list[float], returncode: int | None) -> bool:

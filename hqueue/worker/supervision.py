@@ -15,6 +15,9 @@
   objective) is reported by Celery in the parent as ``WorkerLostError``; the parent then hands
   the trial back at once with the attempt counted (ERROR at the retry cap) and re-sends its
   task, instead of leaving it to wait for its lease to expire.
+- **A worker process that dies mid-trial** (solo and threads pools run trials in it) is seen
+  by its ``hqueue worker`` launcher, which hands back that process's trials the same way
+  (:func:`hand_back_dead_worker`) before starting it again.
 
 Example:
     >>> parent_died(os.getppid())
@@ -159,8 +162,6 @@ def _on_task_failure(sender: Any = None, exception: Any = None, args: Any = None
 def hand_back_lost_trial(exp_key: str, tid: int) -> RunOutcome | None:
     """Requeue (attempt counted) or ERROR trial ``tid`` if its owner is a dead process of this
     host; re-send its task when requeued. Returns REQUEUED, ERROR or None."""
-    from .experiment import read_options
-
     url, store_for = _CONFIG.get("url"), _CONFIG.get("store_for")
     if url is None or store_for is None:
         return None
@@ -171,15 +172,61 @@ def hand_back_lost_trial(exp_key: str, tid: int) -> RunOutcome | None:
     if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() \
             or _alive(int(parts[1])):
         return None
+    return _hand_back(store, tid, owner, f"its pool process {parts[1]} died",
+                      _CONFIG.get("send"))
+
+
+def _hand_back(store: TrialStore, tid: int, owner_prefix: str, why: str,
+               send: TaskSender | None) -> RunOutcome | None:
+    """``expire.lua`` for one trial still owned by ``owner_prefix``: requeued with the attempt
+    counted (its task re-sent) or ERROR at the retry cap. Returns REQUEUED, ERROR or None."""
+    from .experiment import read_options
+
     options = read_options(store)
-    word = store.expire_owned(tid, owner, options.max_retries)
-    logger.warning("trial %s of %r: its pool process %s died; %s", tid, exp_key, parts[1],
+    word = store.expire_owned(tid, owner_prefix, options.max_retries)
+    logger.warning("trial %s of %r: %s; %s", tid, store.exp_key, why,
                    {RunOutcome.REQUEUED: "requeued (attempt counted)",
                     RunOutcome.ERROR: "ERROR (retry cap reached)"}.get(word, "nothing to do"))
-    send = _CONFIG.get("send")
     if word == RunOutcome.REQUEUED and send is not None:
         dispatch(store, [tid], options.queue, send)
     return word
+
+
+def hand_back_dead_worker(client: Any, pid: int, send: Any = None,
+                          host: str | None = None) -> dict[str, dict[int, str]]:
+    """In ``hqueue worker``: every RUNNING trial of every experiment still owned by its
+    worker process ``pid`` of this host, which died (a solo or threads worker runs trials in
+    that process), is requeued at once with its attempt counted and its task re-sent
+    (``send``), or ERROR at the retry cap: what a prefork worker does for a lost pool process,
+    instead of waiting for the lease. Returns ``{exp_key: {tid: "requeued" | "error"}}``.
+
+    Example:
+        >>> import fakeredis
+        >>> hand_back_dead_worker(fakeredis.FakeRedis(), 12345)
+        {}
+    """
+    from ..backends.redis.records import list_experiments
+    from ..backends.redis.store import TrialStore
+
+    prefix = f"{host or socket.gethostname()}:{int(pid)}:"
+    done: dict[str, dict[int, str]] = {}
+    for exp_key in list_experiments(client):
+        store = TrialStore(client, exp_key)
+        try:  # one damaged experiment must not stop the others' recovery
+            tids = store.running_tids()
+            pipe = client.pipeline(transaction=False)
+            for tid in tids:
+                pipe.hget(store.keys.trial(tid), "owner")
+            owners = pipe.execute(raise_on_error=False)
+            for tid, owner in zip(tids, owners):
+                if isinstance(owner, bytes) and owner.decode(errors="replace").startswith(prefix):
+                    word = _hand_back(store, tid, prefix, f"its worker process {pid} died", send)
+                    if word is not None:
+                        done.setdefault(exp_key, {})[tid] = word
+        except Exception:
+            logger.warning("could not hand back the trials of dead worker process %s in "
+                           "experiment %r", pid, exp_key, exc_info=True)
+    return done
 
 
 def _alive(pid: int) -> bool:

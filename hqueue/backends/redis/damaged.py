@@ -10,11 +10,14 @@ Example:
     >>> err = redis.exceptions.ResponseError("HQDAMAGED hq:{e}:seq is a hash, expected a counter")
     >>> str(as_damaged_key(err))  # doctest: +ELLIPSIS
     'Redis key hq:{e}:seq is a hash, expected a counter: ...'
+    >>> as_damaged_key(err).key
+    'hq:{e}:seq'
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,9 +25,24 @@ from ...exceptions import HqueueError
 
 _MARK = "HQDAMAGED "
 
+logger = logging.getLogger(__name__)
+
 
 class DamagedKey(HqueueError):
-    """A Redis key of an experiment is of the wrong type or holds a value hqueue cannot use."""
+    """A Redis key of an experiment is of the wrong type or holds a value hqueue cannot use;
+    ``key`` is its name (None when the reply named none).
+
+    Example:
+        >>> DamagedKey("Redis key hq:{e}:seq is damaged", key="hq:{e}:seq").key
+        'hq:{e}:seq'
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.key)
 
 
 def as_damaged_key(exc: Exception, key: str | None = None) -> DamagedKey | None:
@@ -40,12 +58,13 @@ def as_damaged_key(exc: Exception, key: str | None = None) -> DamagedKey | None:
     text = str(exc)
     if _MARK in text:
         what = text[text.index(_MARK) + len(_MARK):]
+        key = what.split(" ", 1)[0] or key
     elif "WRONGTYPE" in text:
         what = f"{key or 'an experiment key'} holds the wrong kind of value"
     else:
         return None
     return DamagedKey(f"Redis key {what}: it was changed by something other than hqueue; "
-                      "delete it (or restore it from a backup) to repair the experiment")
+                      "delete it (or restore it from a backup) to repair the experiment", key)
 
 
 def guarded(script: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,3 +110,57 @@ def naming(key: str) -> Iterator[None]:
         if damaged is None:
             raise
         raise damaged from None
+
+
+class DamageNotes:
+    """The damaged keys a reader (``hqueue status``, the dashboard) met, by name, so one
+    damaged experiment is shown as damaged while the others are read as usual.
+
+    :meth:`read` runs one read of a key: on :class:`DamagedKey` it notes the key (logging a
+    warning the first time) and returns ``default``; on success it forgets the key (repaired).
+
+    Example:
+        >>> import fakeredis
+        >>> client, notes = fakeredis.FakeRedis(), DamageNotes("e")
+        >>> _ = client.set("hq:{e}:changes", "x")
+        >>> def read():
+        ...     with naming("hq:{e}:changes"):
+        ...         return client.zcard("hq:{e}:changes")
+        >>> notes.read("hq:{e}:changes", read, 0), sorted(notes.keys)
+        (0, ['hq:{e}:changes'])
+        >>> _ = client.delete("hq:{e}:changes")
+        >>> notes.read("hq:{e}:changes", read, 0), sorted(notes.keys)
+        (0, [])
+    """
+
+    def __init__(self, exp_key: str) -> None:
+        self.exp_key = exp_key
+        self.keys: dict[str, str] = {}  # key -> the error that named it
+
+    def read(self, key: str, read: Callable[[], Any], default: Any) -> Any:
+        """``read()``, or ``default`` (the key noted) when ``key`` is damaged."""
+        try:
+            value = read()
+        except DamagedKey as damaged:
+            self.note(key, damaged)
+            return default
+        self.keys.pop(key, None)
+        return value
+
+    def reply(self, key: str, value: Any, default: Any) -> Any:
+        """A pipeline's reply for ``key`` (``execute(raise_on_error=False)``): ``value``, or
+        ``default`` when it is the error of a damaged key (other errors are raised)."""
+        if not isinstance(value, Exception):
+            self.keys.pop(key, None)
+            return value
+        damaged = as_damaged_key(value, key)
+        if damaged is None:
+            raise value
+        self.note(key, damaged)
+        return default
+
+    def note(self, key: str, damaged: DamagedKey) -> None:
+        """Remember that ``key`` is damaged (a warning is logged the first time)."""
+        if key not in self.keys:
+            logger.warning("experiment %r: %s", self.exp_key, damaged)
+        self.keys[key] = str(damaged)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import bisect
 import datetime
 import heapq
-import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from ...states import (
     JOB_STATE_RUNNING,
 )
 from ...trial_doc import active_values, finished_loss
-from .damaged import DamagedKey
+from .damaged import DamageNotes
 from .keys import ExperimentKeys
 from .presence import WorkerPresence
 from .records import (
@@ -78,8 +77,6 @@ FIXED_COLUMNS = ("tid", "state", "loss", "status", "duration_s", "worker", "atte
                  "book_time", "refresh_time", "error")
 PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss", "tid", ...)
 
-
-logger = logging.getLogger(__name__)
 
 
 def state_code(state: int | str) -> int:
@@ -117,21 +114,32 @@ class ExperimentMirror(TrialMirror):
         super().__init__(self.store)
         self.keys: ExperimentKeys = self.store.keys
         self.exp_key = self.keys.exp_key
+        self.damage = DamageNotes(self.exp_key)
+
+    @property
+    def damaged(self) -> list[str]:
+        """The names of this experiment's keys found damaged by the latest reads, sorted."""
+        return sorted(self.damage.keys)
 
     def refresh(self) -> int:
         """Read the trials changed since the last refresh; returns how many changed (their
-        tids are in ``.changed`` until the next refresh)."""
-        self.pull()
+        tids are in ``.changed`` until the next refresh). A damaged ``changes`` key reads as
+        no change and is listed in :attr:`damaged`: one experiment must not hide the others."""
+        self.changed = []
+        self.damage.read(self.keys.changes, self.pull, False)
         return len(self.changed)
 
+    def went_back(self) -> bool:
+        """True when the experiment's change counter is below what was mirrored (purged and
+        created again, or Redis restored from an older snapshot); False when the counter
+        is damaged (then listed in :attr:`damaged`)."""
+        current = self.damage.read(self.keys.seq, self.store.current_seq, None)
+        return bool(self.seq) and current is not None and current < self.seq
+
     def meta(self) -> dict[str, str]:
-        """The experiment's meta hash (queue, created, options) as text (empty, with a
-        warning, when the key is damaged: one experiment must not hide the others)."""
-        try:
-            return self.store.records.meta()
-        except DamagedKey as damaged:
-            logger.warning("experiment %r: %s", self.exp_key, damaged)
-            return {}
+        """The experiment's meta hash (queue, created, options) as text (empty, and listed in
+        :attr:`damaged`, when the key is damaged)."""
+        return self.damage.read(self.keys.meta, self.store.records.meta, {})
 
     @property
     def queue(self) -> str:
@@ -157,6 +165,7 @@ class ExperimentSummary:
     live_workers: int = 0
     driver_alive: bool = False
     created: datetime.datetime | None = None
+    damaged: list[str] = field(default_factory=list)  # names of its damaged Redis keys
 
     @property
     def total(self) -> int:
@@ -293,13 +302,11 @@ class SummaryTracker:
         pipe.zcard(mirror.keys.queued)
         pipe.get(mirror.keys.driver)
         pipe.hgetall(mirror.keys.meta)
-        queued, driver, raw_meta = pipe.execute(raise_on_error=False)
-        if isinstance(raw_meta, Exception):  # one damaged meta must not hide the others
-            logger.warning("experiment %r: its meta key %r is damaged (%s)", mirror.exp_key,
-                           mirror.keys.meta, raw_meta)
-            raw_meta = {}
-        queued = 0 if isinstance(queued, Exception) else queued
-        driver = None if isinstance(driver, Exception) else driver
+        replies = pipe.execute(raise_on_error=False)
+        keys = mirror.keys  # a damaged key reads as empty and is listed: others still show
+        queued, driver, raw_meta = (mirror.damage.reply(key, reply, empty) for key, reply, empty
+                                    in zip((keys.queued, keys.driver, keys.meta), replies,
+                                           (0, None, {})))
         meta = {text(k): text(v) for k, v in raw_meta.items()}
         created, queue = parse_created(meta.get("created")), parse_options(meta).queue
         live = sum(1 for w in workers if w.alive(now) and
@@ -311,7 +318,7 @@ class SummaryTracker:
             trials_per_min=recent / (span / 60.0), queue_depth=int(queued),
             live_workers=live,
             driver_alive=driver is not None and not holder_is_dead(text(driver)),
-            created=created)
+            created=created, damaged=mirror.damaged)
 
 
 def _iso(when: datetime.datetime | None) -> str | None:

@@ -308,7 +308,7 @@ class TrialStore:
             return int(raw)
         except ValueError:
             raise DamagedKey(f"Redis key {self.keys.seq} holds no integer, expected a counter: "
-                             "delete it to repair the experiment") from None
+                             "delete it to repair the experiment", self.keys.seq) from None
 
     def extend_leases(self, lease_s: float) -> int:
         """Give every running trial a lease of ``lease_s`` from now (after a Redis restart,

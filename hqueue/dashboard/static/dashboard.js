@@ -103,6 +103,9 @@
         const a = el("a", s.exp_key);
         a.href = "/experiments/" + encodeURIComponent(s.exp_key);
         name.append(a);
+        if (s.damaged && s.damaged.length) {
+          name.append(el("span", " damaged: " + s.damaged.join(", "), "damaged"));
+        }
         tr.append(name);
         for (const k of ["new", "running", "done", "error", "cancel"]) tr.append(el("td", s.counts[k], "num"));
         tr.append(el("td", num(s.best_loss), "num"), el("td", num(s.trials_per_min, 3), "num"),
@@ -150,8 +153,9 @@
       $("c-rate").textContent = num(s.trials_per_min, 3);
       $("c-workers").textContent = s.live_workers;
       $("c-driver").textContent = s.driver_alive ? "running" : "stopped";
-      $("best-params").textContent = s.best_tid === null ? ""
-        : "best: trial " + s.best_tid + "  " + kv(s.best_params);
+      $("best-params").textContent = (s.best_tid === null ? ""
+        : "best: trial " + s.best_tid + "  " + kv(s.best_params))
+        + (s.damaged && s.damaged.length ? "  damaged Redis keys: " + s.damaged.join(", ") : "");
     }
 
     function renderRunning(running) {
