@@ -45,6 +45,8 @@ from ..tasks import TASK_NAME, TaskSender, dispatch
 from .isolation import subreaper_allowed
 
 if TYPE_CHECKING:
+    from redis import Redis
+
     from ..backends.redis.store import TrialStore
 
 logger = logging.getLogger(__name__)
@@ -192,8 +194,8 @@ def _hand_back(store: TrialStore, tid: int, owner_prefix: str, why: str,
     return word
 
 
-def hand_back_dead_worker(client: Any, pid: int, send: Any = None,
-                          host: str | None = None) -> dict[str, dict[int, str]]:
+def hand_back_dead_worker(client: Redis, pid: int, send: TaskSender | None = None,
+                          host: str | None = None) -> dict[str, dict[int, RunOutcome]]:
     """In ``hqueue worker``: every RUNNING trial of every experiment still owned by its
     worker process ``pid`` of this host, which died (a solo or threads worker runs trials in
     that process), is requeued at once with its attempt counted and its task re-sent
