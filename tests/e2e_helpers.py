@@ -292,3 +292,28 @@ def record(fault: str, **figures: Any) -> None:
     path = os.environ.get("HQ_FAULT_REPORT")
     if path:
         append_line(path, {"fault": fault, **figures})
+
+
+def send_trials(url: str, exp_key: str, objective: Callable[..., Any], space: Any,
+                points: list[dict], **domain_kw: Any) -> Any:
+    """What a driver does, without a driver: publish ``objective`` over ``space`` (signed
+    with the secret of this process's environment), create one NEW trial per point and send
+    their tasks. Returns the experiment's TrialStore."""
+    from hqueue import Domain
+    from hqueue.backends.redis.driver import publish_domain
+    from hqueue.backends.redis.trials import RedisTrials
+    from hqueue.fmin import generate_trial
+    from hqueue.tasks import celery_sender, dispatch
+
+    trials = RedisTrials(url, exp_key=exp_key)
+    publish_domain(trials, Domain(objective, space, **domain_kw))
+    store = trials.store
+    tids = store.new_tids(len(points))
+    docs = []
+    for tid, point in zip(tids, points):
+        doc = generate_trial(tid, point)
+        doc["exp_key"] = exp_key
+        docs.append(doc)
+    store.create(docs)
+    dispatch(store, tids, "hqueue", celery_sender(url))
+    return store

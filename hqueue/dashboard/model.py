@@ -331,7 +331,8 @@ class Dashboard:
         return [w for w in listed if w.age_s(now) <= FORGET_AFTER_S]
 
     def workers(self) -> dict[str, Any]:
-        """Every worker process seen in the last hour: liveness and what it runs."""
+        """Every worker process seen in the last few minutes (``FORGET_AFTER_S``): liveness
+        and what it runs."""
         now = self.clock()
         return {"now": now, "workers": [_worker(w, now) for w in self._workers(now)]}
 
@@ -361,10 +362,13 @@ def _running(view: ExperimentView, tid: int, now: float) -> dict[str, Any]:
 
 
 def _worker(w: WorkerPresence, now: float) -> dict[str, Any]:
-    return {"worker_id": w.worker_id, "host": w.host, "pid": w.pid, "queues": list(w.queues),
+    """``pid`` is the process the user started (``hqueue worker``), ``trial_pid`` the one
+    running trials; a dead worker lists no trials (it runs none any more)."""
+    return {"worker_id": w.worker_id, "host": w.host, "pid": w.user_pid, "trial_pid": w.pid,
+            "queues": list(w.queues),
             "gpus": w.gpus, "version": w.version, "started": w.started, "seen": w.seen,
             "age_s": round(w.age_s(now), 1), "alive": w.alive(now),
-            "trials": [[e, t] for e, t in w.trials]}
+            "trials": [[e, t] for e, t in w.live_trials(now)]}
 
 
 def _epoch(when: Any) -> float | None:

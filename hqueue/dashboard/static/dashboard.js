@@ -83,13 +83,16 @@
   function renderWorkers(workers) {
     const rows = workers.map((w) => {
       const tr = el("tr", null, w.alive ? "" : "stale");
-      tr.append(el("td", w.worker_id, "mono"), el("td", w.host), el("td", w.pid, "num"),
+      const pid = el("td", w.pid, "num");
+      pid.title = "trials run in pid " + w.trial_pid;
+      tr.append(el("td", w.worker_id, "mono"), el("td", w.host), pid,
                 el("td", w.queues.join(", ")), el("td", w.gpus || ""),
-                el("td", (w.alive ? "" : "stale · ") + num(w.age_s, 2) + " s ago", "num"),
-                el("td", w.trials.map(([e, t]) => e + "#" + t).join(", ") || "idle"));
+                el("td", (w.alive ? "" : "dead · ") + num(w.age_s, 2) + " s ago", "num"),
+                el("td", w.alive ? (w.trials.map(([e, t]) => e + "#" + t).join(", ") || "idle")
+                                 : "-"));
       return tr;
     });
-    fill(document.querySelector("#workers tbody"), rows, 7, "no worker seen in the last hour");
+    fill(document.querySelector("#workers tbody"), rows, 7, "no worker seen in the last 5 minutes");
   }
 
   // -- experiments list ---------------------------------------------------------------------
