@@ -112,7 +112,7 @@ def test_trials_lists_every_trial_with_params_and_losses(redis_url, exp1):
     result = run_url(redis_url, "trials", "--exp-key", "exp1")
     assert result.exit_code == 0, result.output
     rows = _table(result.output)
-    assert rows[0] == ["TID", "STATE", "LOSS", "SECONDS", "WORKER", "lr", "opt", "x"]
+    assert rows[0] == ["TID", "STATE", "LOSS", "STEP", "SECONDS", "WORKER", "lr", "opt", "x"]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4", "5"]
     assert rows[2][:3] == ["1", "done", "0.5"] and rows[2][-3:] == ["-", "1", "-0.5"]
     assert rows[4][:3] == ["3", "running", "1.25"]  # the running trial's partial loss

@@ -46,6 +46,8 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
     lines += [f"  {k:<12} {fmt(v)}" for k, v in sorted(params.items())] or ["  (none)"]
     result = dict(doc.get("result") or {})
     traceback = result.pop("traceback", None)
+    if row["state"] == "running" and row["step"] is not None:
+        lines += latest_report_lines(row)
     lines.append("partial result" if row["state"] == "running" else "result")
     lines += [f"  {k:<12} {_value(v)}" for k, v in result.items()] or ["  (none)"]
     sizes = attachment_sizes(mirror, tid)
@@ -59,6 +61,17 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
         if traceback:
             lines += ["  " + line for line in str(traceback).rstrip().splitlines()]
     return lines
+
+
+def latest_report_lines(row: dict[str, Any]) -> list[str]:
+    """A running trial's latest ``ctrl.report`` (value and step) as ``show`` prints it.
+
+    Example:
+        >>> latest_report_lines({"loss": 0.25, "step": 7})
+        ['latest report', '  value        0.25', '  step         7']
+    """
+    return ["latest report", f"  {'value':<12} {fmt(row['loss'])}",
+            f"  {'step':<12} {fmt(row['step'])}"]
 
 
 def _value(value: Any) -> str:
