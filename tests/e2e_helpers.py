@@ -197,11 +197,7 @@ class LoggedObjective:
             while True:  # ignores ctrl.should_stop()
                 time.sleep(0.05)
         if what == "gate":
-            gate = os.environ.get("HQ_TEST_GATE")
-            if gate:
-                deadline = time.monotonic() + 600
-                while not os.path.exists(gate) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+            wait_for_gate()
             return {}
         if what == "attach":
             import hashlib
@@ -292,6 +288,16 @@ def record(fault: str, **figures: Any) -> None:
     path = os.environ.get("HQ_FAULT_REPORT")
     if path:
         append_line(path, {"fault": fault, **figures})
+
+
+def wait_for_gate() -> None:
+    """In a worker whose ``HQ_TEST_GATE`` names a path: block until that file exists (at most
+    10 min); elsewhere return at once."""
+    gate = os.environ.get("HQ_TEST_GATE")
+    if gate:
+        deadline = time.monotonic() + 600
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def send_trials(url: str, exp_key: str, objective: Callable[..., Any], space: Any,

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 import redis
 from click.testing import CliRunner
-from e2e_helpers import SECRET, WorkerPool, send_trials, wait_until
+from e2e_helpers import SECRET, WorkerPool, send_trials, wait_for_gate, wait_until
 
 from hqueue import hp
 from hqueue.cli import main
@@ -20,10 +17,7 @@ def checkpoint_then_report(expr, memo, ctrl) -> dict:
     ctrl.checkpoint({"status": "ok", "loss": 99.0, "note": "saved"})
     ctrl.report(0.75, step=2)
     ctrl.report(0.5, step=3)
-    gate = os.environ.get("HQ_TEST_GATE", "")
-    deadline = time.monotonic() + 600
-    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_gate()
     return {"status": "ok", "loss": 0.25}
 
 

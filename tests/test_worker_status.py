@@ -13,7 +13,7 @@ import time
 import fakeredis
 import redis
 from click.testing import CliRunner
-from e2e_helpers import SECRET, WorkerPool, send_trials, wait_until, worker_env
+from e2e_helpers import SECRET, WorkerPool, send_trials, wait_for_gate, wait_until, worker_env
 
 from hqueue import hp
 from hqueue.backends.redis.keys import WORKERS
@@ -33,13 +33,10 @@ def _status_rows(url: str) -> list[list[str]]:
     return [line.split() for line in lines[start + 1:] if line.strip()]
 
 
-def wait_for_gate(cfg: dict) -> float:
+def gated(x: float) -> float:
     """An objective that blocks until the file named by ``$HQ_TEST_GATE`` exists."""
-    gate = os.environ.get("HQ_TEST_GATE", "")
-    deadline = time.monotonic() + 600
-    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return cfg["x"] ** 2
+    wait_for_gate()
+    return x ** 2
 
 
 def test_status_shows_the_pid_of_hqueue_worker_and_pool_pids_as_detail(redis_url):
@@ -69,7 +66,7 @@ def test_a_sigkilled_worker_is_shown_dead_without_its_trial(redis_url, tmp_path,
     gate = tmp_path / "gate"  # never created: the trial runs until the worker dies
     worker = pool.start(env={"HQ_TEST_GATE": str(gate)})
     try:
-        send_trials(redis_url, "dead", wait_for_gate, hp.uniform("x", -1, 1), [{"x": 0.5}])
+        send_trials(redis_url, "dead", gated, hp.uniform("x", -1, 1), [{"x": 0.5}])
         wait_until(lambda: any(r[-1] == "dead:0" for r in _status_rows(redis_url)), 120,
                    "status shows the worker running trial 0")
         [row] = [r for r in _status_rows(redis_url) if r[-1] == "dead:0"]

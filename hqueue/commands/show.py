@@ -80,22 +80,50 @@ def _value(value: Any) -> str:
     return fmt(value)
 
 
+def captured_output(mirror: ExperimentMirror, tid: int) -> str | None:
+    """Trial ``tid``'s captured stdout/stderr as text (its last bytes, see
+    :mod:`hqueue.worker.capture`), or None when nothing was captured.
+
+    Example:
+        >>> import fakeredis
+        >>> from hqueue.backends.redis.overview import ExperimentMirror
+        >>> captured_output(ExperimentMirror(fakeredis.FakeRedis(), "e"), 0) is None
+        True
+    """
+    from ..backends.redis.output import TrialOutputs
+
+    data = TrialOutputs(mirror.client, mirror.exp_key).read(tid)
+    return None if data is None else data.decode("utf-8", "replace")
+
+
 @click.command()
 @click.argument("tid", type=int)
 @url_option
 @exp_key_option
-def show(tid: int, url: str | None, exp_key: str | None) -> None:
+@click.option("--output", "output", is_flag=True,
+              help="Print the trial's captured stdout/stderr (its last bytes) instead.")
+def show(tid: int, url: str | None, exp_key: str | None, output: bool) -> None:
     """One trial: params, result (or a running trial's partial result), attachments (names
-    and sizes), and the error with its traceback.
+    and sizes), and the error with its traceback. With --output: what its objective printed
+    (stdout and stderr, the last 64 KiB by default), while it runs too.
 
     \b
     Example:
       hqueue show 17 --url redis://127.0.0.1:6379/0 --exp-key demo
+      hqueue show 17 --output --url redis://127.0.0.1:6379/0 --exp-key demo
     """
     mirror = open_mirror(url, exp_key)
     if tid not in mirror.docs:
         span = f"tids {min(mirror.docs)}-{max(mirror.docs)}" if mirror.docs else "no trials"
         raise HqueueError(f"experiment {mirror.exp_key!r} has no trial {tid} ({span})")
+    if output:
+        text = captured_output(mirror, tid)
+        if text is None:
+            click.echo(f"trial {tid} has no captured output: it printed nothing yet, or its "
+                       "worker does not capture (HQUEUE_OUTPUT_BYTES=0)", err=True)
+            return
+        click.echo(text, nl=not text.endswith("\n"))
+        return
     click.echo("\n".join(describe(mirror, tid)))
 
 

@@ -127,6 +127,10 @@ def create_app(dashboard: Dashboard, *, token: str | None = None, redis_label: s
             offset=_int_arg("offset", 0), limit=min(_int_arg("limit", 100), MAX_PAGE_ROWS),
             if_version=request.args.get("if_version")))
 
+    @app.get("/api/experiments/<exp_key>/trials/<int:tid>/output")
+    def api_trial_output(exp_key: str, tid: int) -> Response:
+        return jsonify(dashboard.trial_output(exp_key, tid))
+
     @app.get("/api/workers")
     def api_workers() -> Response:
         return jsonify(dashboard.workers())

@@ -36,6 +36,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hqueue.backends.redis.output import TrialOutputs
 from hqueue.backends.redis.overview import (
     FIXED_COLUMNS,
     PARAM_PREFIX,
@@ -324,6 +325,25 @@ class Dashboard:
         return {"cursor": view.cursor, "total": len(index), "offset": offset, "limit": limit,
                 "sort": sort, "order": "desc" if desc else "asc", "columns": columns,
                 "rows": page}
+
+    # -- one trial's captured output (issue 13) -------------------------------------------
+    def trial_output(self, exp_key: str, tid: int) -> dict[str, Any]:
+        """Trial ``tid``'s captured stdout/stderr, its last bytes (``output`` None when
+        nothing was captured; see :mod:`hqueue.worker.capture`).
+
+        Example:
+            >>> import fakeredis
+            >>> from hqueue.backends.redis.store import TrialStore
+            >>> from hqueue.fmin import generate_trial
+            >>> client = fakeredis.FakeRedis()
+            >>> _ = TrialStore(client, "e").create([generate_trial(0, {"x": 0.5})])
+            >>> Dashboard(client).trial_output("e", 0)
+            {'tid': 0, 'output': None, 'bytes': 0}
+        """
+        self.require(exp_key)
+        data = TrialOutputs(self.client, exp_key).read(int(tid))
+        return {"tid": int(tid), "output": None if data is None else
+                data.decode("utf-8", "replace"), "bytes": 0 if data is None else len(data)}
 
     # -- workers --------------------------------------------------------------------------
     def _workers(self, now: float) -> list[WorkerPresence]:

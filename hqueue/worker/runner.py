@@ -67,7 +67,9 @@ from typing import Any
 
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
+from ..backends.redis.output import TrialOutputs
 from ..fmin import spec_from_misc
+from .capture import TrialCapture
 from .ctrl import RedisCtrl, TaskSender
 from .experiment import ExperimentOptions, load_domain, read_options
 from .isolation import in_forked_child, trial_scope
@@ -152,6 +154,7 @@ class _Run:
         self.result: dict | None = None
         self.exc: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.output = TrialCapture(TrialOutputs(store.client, store.exp_key), claim.tid)
 
     def start(self) -> None:
         name = f"hqueue-trial-{self.store.exp_key}-{self.tid}"
@@ -159,6 +162,7 @@ class _Run:
         self.thread.start()
 
     def _work(self) -> None:
+        self.output.attach()  # the objective's stdout/stderr (worker/capture.py)
         try:
             domain = load_domain(self.store, self.options.digest, self.secret)
             if not self.release_requested:
@@ -224,11 +228,12 @@ def _run_trial(store: Any, tid: int, owner: str, secret: bytes | None,
     begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)
     _RUNNING[id(run)] = run
     try:
-        with trial_scope():
+        with trial_scope(), run.output:
             if _SHUTDOWN["requested"]:  # shutdown began while this trial was being claimed
                 run.release_requested = True
             run.start()
             _supervise(run, grace_s)
+            run.output.close()  # its output is stored before its result
             outcome = conclude(run)
     except Exception as exc:  # a bug or Redis gone: never hand it back with the attempt undone
         outcome = requeue_counted(run, exc)

@@ -239,7 +239,32 @@
     $("next").addEventListener("click", onControl(() => { table.offset += table.limit; }));
     window.addEventListener("resize", () => LossChart.draw($("chart"), sorted));
 
+    // -- one trial's captured output (issue 13): click a row, refreshed while shown ------
+    let outputTid = null;
+    async function refreshOutput() {
+      if (outputTid === null) return;
+      const data = await getJSON(api + "/trials/" + outputTid + "/output");
+      $("output-tid").textContent = data.tid;
+      $("output-size").textContent = data.output === null ? ""
+        : "(last " + data.bytes + " bytes)";
+      $("trial-output").textContent = data.output === null
+        ? "nothing captured (it printed nothing yet, or its worker does not capture)"
+        : data.output;
+      $("trial-view").hidden = false;
+    }
+    for (const id of ["trials", "running"]) {
+      document.querySelector("#" + id + " tbody").addEventListener("click", (ev) => {
+        const tr = ev.target.closest("tr");
+        const tid = tr && (tr.dataset.tid || (id === "running" && tr.firstChild
+          ? tr.firstChild.textContent : ""));
+        if (!tid) return;
+        outputTid = Number(tid);
+        refreshOutput().catch((e) => status(false, String(e.message || e)));
+      });
+    }
+
     loop(async () => {
+      await refreshOutput();
       const data = await getJSON(api + "?since=" + encodeURIComponent(cursor));
       cursor = data.cursor;
       renderSummary(data.summary);
