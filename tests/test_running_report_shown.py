@@ -1,5 +1,6 @@
 """A running trial shows its latest ``ctrl.report`` (value and step), not its checkpoint, in
-``hqueue trials``, ``hqueue show`` and the dashboard (issue 13 item 6), with a real worker."""
+``hqueue trials``, ``hqueue show`` and the dashboard, and its output so far in ``hqueue show
+--output`` (issue 13 item 6), with a real worker."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def checkpoint_then_report(expr, memo, ctrl) -> dict:
     ctrl.checkpoint({"status": "ok", "loss": 99.0, "note": "saved"})
     ctrl.report(0.75, step=2)
     ctrl.report(0.5, step=3)
+    print("epoch 3 done", flush=True)
     wait_for_gate()
     return {"status": "ok", "loss": 0.25}
 
@@ -48,6 +50,10 @@ def test_a_running_trial_shows_its_latest_report_not_its_checkpoint(redis_url, t
         assert shown[at + 2].split() == ["step", "3"]
         page = Dashboard(redis.Redis.from_url(redis_url)).trials("rep")
         assert (page["rows"][0]["loss"], page["rows"][0]["step"]) == (0.5, 3)
+        # its output so far is readable while it runs (stored every few seconds)
+        wait_until(lambda: _cli(redis_url, "show", "0", "--output") == "epoch 3 done\n", 120,
+                   "the running trial's output")
+        assert store.get(0)["state"] == 1
         gate.touch()
         wait_until(lambda: store.get(0)["state"] == 2, 120, "the trial done")
         row = _cli(redis_url, "trials").splitlines()[1].split()
