@@ -24,7 +24,8 @@ be encoded or is over ``max_result_bytes`` is ERROR ``ResultNotStorable``; an ex
 on shutdown (the only hand-back that does not count the attempt): see
 :mod:`hqueue.worker.outcome`. Each trial runs inside
 :func:`hqueue.worker.isolation.trial_scope`: the processes it leaves behind are killed and the
-recursion limit, working directory and environment are put back.
+recursion limit, working directory and environment are put back; what it prints is captured
+per trial (:mod:`hqueue.worker.capture`) and stored before its result.
 
 How a trial runs: the objective runs in a daemon thread of its own while the calling thread
 supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat) and raises the ctrl's
