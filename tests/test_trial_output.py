@@ -128,3 +128,27 @@ def test_fd_capture_puts_the_descriptors_and_log_handlers_back(capfd):
     assert stored == b"inside\ninside-fd2\n"  # the log line went to the worker's log
     out, err = capfd.readouterr()
     assert "outside" in out and "inside" not in out
+
+
+def test_thread_capture_keeps_concurrent_trials_apart():
+    import threading
+
+    client = fakeredis.FakeRedis()
+    outputs = TrialOutputs(client, "e")
+    both_started = threading.Barrier(2)
+
+    def trial(tid: int) -> None:
+        with capture.TrialCapture(outputs, tid, mode="thread", cap=1000) as cap:
+            cap.attach()
+            both_started.wait(timeout=10)
+            for i in range(50):
+                print(f"trial {tid} line {i}")
+
+    threads = [threading.Thread(target=trial, args=(t,)) for t in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for tid in (1, 2):
+        lines = outputs.read(tid).decode().splitlines()
+        assert lines == [f"trial {tid} line {i}" for i in range(50)]
