@@ -197,11 +197,7 @@ class LoggedObjective:
             while True:  # ignores ctrl.should_stop()
                 time.sleep(0.05)
         if what == "gate":
-            gate = os.environ.get("HQ_TEST_GATE")
-            if gate:
-                deadline = time.monotonic() + 600
-                while not os.path.exists(gate) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+            wait_for_gate()
             return {}
         if what == "attach":
             import hashlib
@@ -292,3 +288,38 @@ def record(fault: str, **figures: Any) -> None:
     path = os.environ.get("HQ_FAULT_REPORT")
     if path:
         append_line(path, {"fault": fault, **figures})
+
+
+def wait_for_gate() -> None:
+    """In a worker whose ``HQ_TEST_GATE`` names a path: block until that file exists (at most
+    10 min); elsewhere return at once."""
+    gate = os.environ.get("HQ_TEST_GATE")
+    if gate:
+        deadline = time.monotonic() + 600
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def send_trials(url: str, exp_key: str, objective: Callable[..., Any], space: Any,
+                points: list[dict], **domain_kw: Any) -> Any:
+    """What a driver does, without a driver: publish ``objective`` over ``space`` (signed
+    with the secret of this process's environment), create one NEW trial per point and send
+    their tasks. Returns the experiment's TrialStore."""
+    from hqueue import Domain
+    from hqueue.backends.redis.driver import publish_domain
+    from hqueue.backends.redis.trials import RedisTrials
+    from hqueue.fmin import generate_trial
+    from hqueue.tasks import celery_sender, dispatch
+
+    trials = RedisTrials(url, exp_key=exp_key)
+    publish_domain(trials, Domain(objective, space, **domain_kw))
+    store = trials.store
+    tids = store.new_tids(len(points))
+    docs = []
+    for tid, point in zip(tids, points):
+        doc = generate_trial(tid, point)
+        doc["exp_key"] = exp_key
+        docs.append(doc)
+    store.create(docs)
+    dispatch(store, tids, "hqueue", celery_sender(url))
+    return store

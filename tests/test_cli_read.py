@@ -63,9 +63,10 @@ def test_status_shows_each_experiments_counts_best_queue_and_workers(redis_url, 
     assert any(line.startswith("exp2 ") for line in lines)
     worker_row = next(line for line in lines if line.startswith("gpubox:77:abcd1234"))
     cells = worker_row.split()
-    assert cells[1:5] == ["gpubox", "77", "hqueue", "0"] and cells[-3:] == ["ago", "alive",
-                                                                             "exp1:3"]
-    assert re.fullmatch(r"\d+s", cells[5])  # heartbeat age
+    # host, PID (no launcher recorded: its own), TRIAL PID, queues, GPUs
+    assert cells[1:6] == ["gpubox", "77", "77", "hqueue", "0"] and cells[-3:] == ["ago", "alive",
+                                                                                   "exp1:3"]
+    assert re.fullmatch(r"\d+s", cells[6])  # heartbeat age
 
 
 def test_status_of_one_experiment_and_an_empty_redis(redis_url, exp1, client):
@@ -111,7 +112,7 @@ def test_trials_lists_every_trial_with_params_and_losses(redis_url, exp1):
     result = run_url(redis_url, "trials", "--exp-key", "exp1")
     assert result.exit_code == 0, result.output
     rows = _table(result.output)
-    assert rows[0] == ["TID", "STATE", "LOSS", "SECONDS", "WORKER", "lr", "opt", "x"]
+    assert rows[0] == ["TID", "STATE", "LOSS", "STEP", "SECONDS", "WORKER", "lr", "opt", "x"]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4", "5"]
     assert rows[2][:3] == ["1", "done", "0.5"] and rows[2][-3:] == ["-", "1", "-0.5"]
     assert rows[4][:3] == ["3", "running", "1.25"]  # the running trial's partial loss

@@ -48,6 +48,8 @@ def describe(mirror: ExperimentMirror, tid: int) -> list[str]:
     result = dict(doc.get("result") or {})
     traceback = result.pop("traceback", None)
     result.pop("intermediate", None)  # drawn as the learning curve instead
+    if row["state"] == "running" and row["step"] is not None:
+        lines += latest_report_lines(row)
     lines.append("partial result" if row["state"] == "running" else "result")
     lines += [f"  {k:<12} {_value(v)}" for k, v in result.items()] or ["  (none)"]
     lines += curve_lines(*curve_of(mirror, tid))
@@ -71,29 +73,68 @@ def curve_of(mirror: ExperimentMirror, tid: int) -> tuple[Any, Any]:
     return trial_curves(mirror, [tid])[tid]
 
 
+def latest_report_lines(row: dict[str, Any]) -> list[str]:
+    """A running trial's latest ``ctrl.report`` (value and step) as ``show`` prints it.
+
+    Example:
+        >>> latest_report_lines({"loss": 0.25, "step": 7})
+        ['latest report', '  value        0.25', '  step         7']
+    """
+    return ["latest report", f"  {'value':<12} {fmt(row['loss'])}",
+            f"  {'step':<12} {fmt(row['step'])}"]
+
+
 def _value(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return fmt(value)
 
 
+def captured_output(mirror: ExperimentMirror, tid: int) -> str | None:
+    """Trial ``tid``'s captured stdout/stderr as text (its last bytes, see
+    :mod:`hqueue.worker.capture`), or None when nothing was captured.
+
+    Example:
+        >>> import fakeredis
+        >>> from hqueue.backends.redis.overview import ExperimentMirror
+        >>> captured_output(ExperimentMirror(fakeredis.FakeRedis(), "e"), 0) is None
+        True
+    """
+    from ..backends.redis.output import TrialOutputs
+
+    data = TrialOutputs(mirror.client, mirror.exp_key).read(tid)
+    return None if data is None else data.decode("utf-8", "replace")
+
+
 @click.command()
 @click.argument("tid", type=int)
 @url_option
 @exp_key_option
-def show(tid: int, url: str | None, exp_key: str | None) -> None:
+@click.option("--output", "output", is_flag=True,
+              help="Print the trial's captured stdout/stderr (its last bytes) instead.")
+def show(tid: int, url: str | None, exp_key: str | None, output: bool) -> None:
     """One trial: params, result (or a running trial's partial result), its learning curve
     (every ctrl.report, as a sparkline), attachments (names and sizes), and the error with
-    its traceback.
+    its traceback. With --output: what its objective printed (stdout and stderr, the last
+    64 KiB by default), while it runs too.
 
     \b
     Example:
       hqueue show 17 --url redis://127.0.0.1:6379/0 --exp-key demo
+      hqueue show 17 --output --url redis://127.0.0.1:6379/0 --exp-key demo
     """
     mirror = open_mirror(url, exp_key)
     if tid not in mirror.docs:
         span = f"tids {min(mirror.docs)}-{max(mirror.docs)}" if mirror.docs else "no trials"
         raise HqueueError(f"experiment {mirror.exp_key!r} has no trial {tid} ({span})")
+    if output:
+        text = captured_output(mirror, tid)
+        if text is None:
+            click.echo(f"trial {tid} has no captured output: it printed nothing yet, or its "
+                       "worker does not capture (HQUEUE_OUTPUT_BYTES=0)", err=True)
+            return
+        click.echo(text, nl=not text.endswith("\n"))
+        return
     click.echo("\n".join(describe(mirror, tid)))
 
 

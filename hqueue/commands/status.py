@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 EXPERIMENT_HEADERS = ["EXPERIMENT", "NEW", "RUNNING", "DONE", "ERROR", "CANCEL", "BEST LOSS",
                       "BEST TID", "TRIALS/MIN", "QUEUED", "WORKERS", "DRIVER"]
-WORKER_HEADERS = ["WORKER", "HOST", "PID", "QUEUES", "GPUS", "SEEN", "STATE", "RUNNING"]
+WORKER_HEADERS = ["WORKER", "HOST", "PID", "TRIAL PID", "QUEUES", "GPUS", "SEEN", "STATE",
+                  "RUNNING"]
 
 
 class StatusView:
@@ -73,10 +74,26 @@ class StatusView:
 
 
 def worker_table(workers: list, now: float) -> str:
-    """The workers table: id, host, pid, queues, GPUs, heartbeat age, alive/stale, trials."""
-    rows = [[w.worker_id, w.host, w.pid, ",".join(w.queues), w.gpus or "-",
-             fmt_age(w.age_s(now)) + " ago", "alive" if w.alive(now) else "stale",
-             " ".join(f"{e}:{t}" for e, t in w.trials) or "idle"] for w in workers]
+    """The workers table: id, host, the pid the user started (``hqueue worker``) and the pid
+    of the process running trials, queues, GPUs, last announcement, alive/dead, trials (none
+    for a dead worker: it runs nothing any more).
+
+    Example:
+        >>> from hqueue.backends.redis.presence import WorkerPresence
+        >>> w = WorkerPresence("box:41:ab", "box", 41, ("hqueue",), started=0.0, seen=100.0,
+        ...                    trials=(("e", 3),), launcher=40)
+        >>> print(worker_table([w], now=101.0).splitlines()[1])
+        box:41:ab  box    40         41  hqueue  -     1s ago  alive  e:3
+        >>> worker_table([w], now=200.0).splitlines()[1].split()[-2:]
+        ['dead', '-']
+    """
+    rows = []
+    for w in workers:
+        alive = w.alive(now)
+        running = " ".join(f"{e}:{t}" for e, t in w.live_trials(now)) or "idle"
+        rows.append([w.worker_id, w.host, w.user_pid, w.pid, ",".join(w.queues),
+                     w.gpus or "-", fmt_age(w.age_s(now)) + " ago",
+                     "alive" if alive else "dead", running if alive else "-"])
     return table(WORKER_HEADERS, rows)
 
 
@@ -93,7 +110,10 @@ def _pause(seconds: float) -> None:
 def status(url: str | None, exp_key: str | None, watch: bool, interval: float) -> None:
     """Experiments (trials per state, best loss, trials/min, queue, workers) and workers.
 
-    A worker is "alive" while it announces itself (every 5 s); "stale" after 20 s of silence.
+    PID is the process you started (`hqueue worker`); TRIAL PID the one running trials (a
+    pool process). A worker is "alive" while it announces itself (every 2 s); "dead" after
+    10 s of silence, or at once when `status` runs on its host and its process is gone. Dead
+    workers are listed for 5 minutes, then forgotten.
 
     \b
     Example:

@@ -55,7 +55,8 @@ def trials(url: str | None, exp_key: str | None, state: str | None, sort_by: str
     """Trials of an experiment: state, loss, duration, worker and every parameter.
 
     Parameters are shown as stored: a choice as the index of the option; "-" where a
-    conditional parameter is inactive. A running trial shows its latest partial loss.
+    conditional parameter is inactive. A running trial shows its latest ctrl.report (LOSS
+    and STEP), or its checkpoint's loss when it reported nothing yet.
 
     \b
     Example:
@@ -79,8 +80,8 @@ def trials(url: str | None, exp_key: str | None, state: str | None, sort_by: str
                    f"{state + ' ' if state else ''}trials{where}")
         return
     labels = [k for k in rows[0] if k not in FIXED_COLUMNS]
-    headers = ["TID", "STATE", "LOSS", "SECONDS", "WORKER"] + labels
-    cells = [[r["tid"], r["state"], r["loss"], r["duration_s"], r["worker"]]
+    headers = ["TID", "STATE", "LOSS", "STEP", "SECONDS", "WORKER"] + labels
+    cells = [[r["tid"], r["state"], r["loss"], r["step"], r["duration_s"], r["worker"]]
              + [r[k] for k in labels] for r in rows]
     click.echo(table(headers, cells))
     if len(rows) < total:

@@ -131,6 +131,10 @@ def create_app(dashboard: Dashboard, *, token: str | None = None, redis_label: s
     def api_curve(exp_key: str, tid: int) -> Response:
         return jsonify(dashboard.curve(exp_key, tid))
 
+    @app.get("/api/experiments/<exp_key>/trials/<int:tid>/output")
+    def api_trial_output(exp_key: str, tid: int) -> Response:
+        return jsonify(dashboard.trial_output(exp_key, tid))
+
     @app.get("/api/workers")
     def api_workers() -> Response:
         return jsonify(dashboard.workers())

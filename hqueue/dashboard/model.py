@@ -36,6 +36,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hqueue.backends.redis.output import TrialOutputs
 from hqueue.backends.redis.overview import (
     FIXED_COLUMNS,
     PARAM_PREFIX,
@@ -342,13 +343,33 @@ class Dashboard:
         return {"tid": tid, "state": row.get("state"), "status": row.get("status"),
                 "points": curve_points(steps, values)}
 
+    # -- one trial's captured output (issue 13) -------------------------------------------
+    def trial_output(self, exp_key: str, tid: int) -> dict[str, Any]:
+        """Trial ``tid``'s captured stdout/stderr, its last bytes (``output`` None when
+        nothing was captured; see :mod:`hqueue.worker.capture`).
+
+        Example:
+            >>> import fakeredis
+            >>> from hqueue.backends.redis.store import TrialStore
+            >>> from hqueue.fmin import generate_trial
+            >>> client = fakeredis.FakeRedis()
+            >>> _ = TrialStore(client, "e").create([generate_trial(0, {"x": 0.5})])
+            >>> Dashboard(client).trial_output("e", 0)
+            {'tid': 0, 'output': None, 'bytes': 0}
+        """
+        self.require(exp_key)
+        data = TrialOutputs(self.client, exp_key).read(int(tid))
+        return {"tid": int(tid), "output": None if data is None else
+                data.decode("utf-8", "replace"), "bytes": 0 if data is None else len(data)}
+
     # -- workers --------------------------------------------------------------------------
     def _workers(self, now: float) -> list[WorkerPresence]:
         listed = WorkerRegistry(self.client).list(now=now, forget_after_s=math.inf)
         return [w for w in listed if w.age_s(now) <= FORGET_AFTER_S]
 
     def workers(self) -> dict[str, Any]:
-        """Every worker process seen in the last hour: liveness and what it runs."""
+        """Every worker process seen in the last few minutes (``FORGET_AFTER_S``): liveness
+        and what it runs."""
         now = self.clock()
         return {"now": now, "workers": [_worker(w, now) for w in self._workers(now)]}
 
@@ -378,10 +399,13 @@ def _running(view: ExperimentView, tid: int, now: float) -> dict[str, Any]:
 
 
 def _worker(w: WorkerPresence, now: float) -> dict[str, Any]:
-    return {"worker_id": w.worker_id, "host": w.host, "pid": w.pid, "queues": list(w.queues),
+    """``pid`` is the process the user started (``hqueue worker``), ``trial_pid`` the one
+    running trials; a dead worker lists no trials (it runs none any more)."""
+    return {"worker_id": w.worker_id, "host": w.host, "pid": w.user_pid, "trial_pid": w.pid,
+            "queues": list(w.queues),
             "gpus": w.gpus, "version": w.version, "started": w.started, "seen": w.seen,
             "age_s": round(w.age_s(now), 1), "alive": w.alive(now),
-            "trials": [[e, t] for e, t in w.trials]}
+            "trials": [[e, t] for e, t in w.live_trials(now)]}
 
 
 def _epoch(when: Any) -> float | None:

@@ -28,7 +28,7 @@ from kombu import Exchange, Queue
 from ..cache import process_cache
 from ..tasks import TASK_NAME, TaskSender, app_sender, broker_config
 from ..tasks import broker_url as broker_url  # its old home; hqueue.tasks owns it
-from . import beacon, shutdown, supervision, transport
+from . import beacon, capture, shutdown, supervision, transport
 from .identity import worker_id
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
     shutdown.install()
     supervision.install(url, task_sender(app), store_for)
     beacon.install(app, lambda: client_for(url))
+    capture.install()  # per-trial stdout/stderr, the mode chosen by the pool
     return app
 
 

@@ -3,9 +3,11 @@
 The beacon is a daemon thread in each process that runs trials: every prefork pool process
 (started on ``worker_process_init``), or the worker process itself with the solo and threads
 pools (``worker_ready``). Every :data:`~hqueue.backends.redis.presence.ANNOUNCE_EVERY_S` it
-writes who it is, which queues it serves and which trials it runs now
-(:mod:`hqueue.backends.redis.presence`); it deletes its entry when the process exits
-cleanly. A Redis outage only delays announcements: the thread logs once and keeps trying.
+writes who it is (its pid, the Celery worker's and the pid of the ``hqueue worker`` launcher
+the user started, from :data:`~hqueue.worker.supervision.LAUNCHER_ENV`), which queues it
+serves and which trials it runs now (:mod:`hqueue.backends.redis.presence`); it deletes its
+entry when the process exits cleanly. A Redis outage only delays announcements: the thread
+logs once and keeps trying.
 
 Example:
     >>> import fakeredis
@@ -35,7 +37,9 @@ from celery import signals
 
 from .. import __version__
 from ..backends.redis.presence import ANNOUNCE_EVERY_S, WorkerPresence, WorkerRegistry
+from ..backends.redis.records import pid_namespace
 from .identity import worker_id
+from .supervision import LAUNCHER_ENV
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -48,11 +52,16 @@ _CONFIG: dict[str, Any] = {}  # "app": the Celery app, "client_factory": () -> R
 
 
 class Beacon:
-    """Announces this process every ``every_s`` seconds from a daemon thread."""
+    """Announces this process every ``every_s`` seconds from a daemon thread; ``main`` is
+    the Celery worker's pid (this process's by default: the solo and threads pools)."""
 
-    def __init__(self, client: Redis, queues: Sequence[str], every_s: float = ANNOUNCE_EVERY_S
-                 ) -> None:
+    def __init__(self, client: Redis, queues: Sequence[str], every_s: float = ANNOUNCE_EVERY_S,
+                 main: int | None = None) -> None:
         self.registry = WorkerRegistry(client)
+        self.main = os.getpid() if main is None else int(main)
+        launcher = os.environ.get(LAUNCHER_ENV, "")
+        self.launcher = int(launcher) if launcher.isdigit() else self.main
+        self.pid_ns = pid_namespace()
         self.worker_id = worker_id()
         self.queues = tuple(queues)
         self.every_s = every_s
@@ -69,7 +78,8 @@ class Beacon:
                               started=self.started, seen=time.time(),
                               trials=tuple(running_tids()),
                               gpus=os.environ.get("CUDA_VISIBLE_DEVICES"),
-                              version=__version__)
+                              version=__version__, launcher=self.launcher, main=self.main,
+                              pid_ns=self.pid_ns)
 
     def announce_now(self) -> None:
         """Write this process's entry once (errors are logged, never raised)."""
@@ -129,13 +139,14 @@ def _queues(app: Celery) -> list[str]:
     return names or [app.conf.task_default_queue]
 
 
-def start_here() -> Beacon | None:
-    """Start this process's beacon if :func:`install` ran and none runs yet."""
+def start_here(main: int | None = None) -> Beacon | None:
+    """Start this process's beacon if :func:`install` ran and none runs yet (``main``: the
+    Celery worker's pid when this is one of its pool processes)."""
     pid = os.getpid()
     if pid in _BEACON or "app" not in _CONFIG:
         return _BEACON.get(pid)
     try:
-        beacon = Beacon(_CONFIG["client_factory"](), _queues(_CONFIG["app"]))
+        beacon = Beacon(_CONFIG["client_factory"](), _queues(_CONFIG["app"]), main=main)
     except Exception as exc:
         logger.warning("worker presence disabled in this process: %s", exc)
         return None
@@ -151,7 +162,7 @@ def _on_pool_process_init(**_: Any) -> None:
     if current_process()._name == "MainProcess":
         return  # the solo pool sends this too, before the worker handles SIGTERM: wait for
         # worker_ready, so an entry never outlives a worker stopped while starting
-    start_here()
+    start_here(main=os.getppid())
 
 
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:

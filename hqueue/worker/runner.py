@@ -24,7 +24,8 @@ be encoded or is over ``max_result_bytes`` is ERROR ``ResultNotStorable``; an ex
 on shutdown (the only hand-back that does not count the attempt): see
 :mod:`hqueue.worker.outcome`. Each trial runs inside
 :func:`hqueue.worker.isolation.trial_scope`: the processes it leaves behind are killed and the
-recursion limit, working directory and environment are put back.
+recursion limit, working directory and environment are put back; what it prints is captured
+per trial (:mod:`hqueue.worker.capture`) and stored before its result.
 
 How a trial runs: the objective runs in a daemon thread of its own while the calling thread
 supervises it: it renews the lease every ``lease_s / 3`` (a heartbeat), and at once when a
@@ -69,11 +70,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.redis.codec import CorruptTrialDocument
 from ..backends.redis.damaged import DamagedKey
+from ..backends.redis.output import TrialOutputs
 from ..backends.redis.segments import finish_outside_segment, segment_of
 from ..fmin import spec_from_misc
 from ..states import RunOutcome
 from ..tasks import TaskSender
 from . import stops
+from .capture import TrialCapture
 from .ctrl import RedisCtrl
 from .experiment import ExperimentOptions, load_domain, read_options
 from .isolation import in_forked_child, trial_scope
@@ -172,6 +175,7 @@ class _Run:
         self.result: dict | None = None
         self.exc: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.output = TrialCapture(TrialOutputs(store.client, store.exp_key), claim.tid)
 
     def start(self) -> None:
         name = f"hqueue-trial-{self.store.exp_key}-{self.tid}"
@@ -179,6 +183,7 @@ class _Run:
         self.thread.start()
 
     def _work(self) -> None:
+        self.output.attach()  # the objective's stdout/stderr (worker/capture.py)
         try:
             domain = load_domain(self.store, self.options.digest, self.secret)
             if not self.release_requested:
@@ -248,11 +253,12 @@ def _run_trial(store: TrialStore, tid: int, owner: str, secret: bytes | None,
     begin, run = time.monotonic(), _Run(store, claim, owner, options, send_task, secret)
     _RUNNING[id(run)] = run
     try:
-        with trial_scope():
+        with trial_scope(), run.output:
             if _SHUTDOWN["requested"]:  # shutdown began while this trial was being claimed
                 run.release_requested = True
             run.start()
             _supervise(run, grace_s)
+            run.output.close()  # its output is stored before its result
             outcome = conclude(run)
     except Exception as exc:  # a bug or Redis gone: never hand it back with the attempt undone
         outcome = requeue_counted(run, exc)

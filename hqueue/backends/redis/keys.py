@@ -46,6 +46,11 @@ Per experiment (``hq:{exp}:...``)
     ``curve:<tid>``                 hash: step -> value (repr of a float), the trial's learning
                                     curve from ``ctrl.report``; at most 10,000 steps; kept
                                     after the trial ends (``scripts/prune_report.lua``)
+    ``output:<tid>``                string: the last bytes (64 KiB by default,
+                                    ``HQUEUE_OUTPUT_BYTES`` on the worker) the trial's
+                                    objective wrote to stdout/stderr, rewritten while it runs
+                                    and when it ends; kept after it ends
+                                    (``output.py``, ``worker/capture.py``)
     ``rung:<name>``                 sorted set: tid -> value recorded when the trial first
                                     reached the pruner's rung ``name`` (NaN as +inf; first
                                     write wins, so a retried trial counts once;
@@ -114,6 +119,10 @@ class ExperimentKeys:
     def curve(self, tid: int) -> str:
         """The learning curve of trial ``tid`` (pruning, issue 14)."""
         return f"{self.base}:curve:{int(tid)}"
+
+    def trial_output(self, tid: int) -> str:
+        """The captured stdout/stderr of trial ``tid`` (see the schema above)."""
+        return f"{self.base}:output:{int(tid)}"
 
     def rung(self, name: str) -> str:
         """The records of pruner rung ``name`` (pruning, issue 14)."""

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_NAMES", "ExperimentMirror", "ExperimentSummary", "SummaryTracker",
            "UnknownExperiment",
-           "flat_params", "list_experiments", "param_labels", "require_experiment",
+           "flat_params", "latest_report", "list_experiments", "param_labels", "require_experiment",
            "state_code", "summarize", "trial_rows"]
 
 STATE_NAMES: dict[int, str] = {JOB_STATE_NEW: "new", JOB_STATE_RUNNING: "running",
@@ -73,7 +73,7 @@ STATE_NAMES: dict[int, str] = {JOB_STATE_NEW: "new", JOB_STATE_RUNNING: "running
                                JOB_STATE_CANCEL: "cancel"}
 RATE_WINDOW_S = 600.0  # trials/min looks at most 10 minutes back ...
 RATE_MIN_SPAN_S = 60.0  # ... and over at least a minute
-FIXED_COLUMNS = ("tid", "state", "loss", "status", "duration_s", "worker", "attempts",
+FIXED_COLUMNS = ("tid", "state", "loss", "step", "status", "duration_s", "worker", "attempts",
                  "book_time", "refresh_time", "error")
 PARAM_PREFIX = "param."  # for a label that would shadow a fixed column ("loss", "tid", ...)
 
@@ -331,15 +331,32 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _loss(result: Mapping[str, Any], running: bool = False) -> float | None:
-    """The result's loss; for a running trial without one, its last reported value
-    (``ctrl.report``: ``result["intermediate"][-1]["value"]``)."""
-    loss = _number(result.get("loss"))
-    if loss is None and running:
-        history = result.get("intermediate")
-        if isinstance(history, list) and history and isinstance(history[-1], Mapping):
-            return _number(history[-1].get("value"))
-    return loss
+def latest_report(result: Mapping[str, Any]) -> tuple[float | None, int | None] | None:
+    """``(value, step)`` of a result's latest ``ctrl.report`` (the last entry of
+    ``result["intermediate"]``), or None when it holds no report.
+
+    Example:
+        >>> latest_report({"loss": 9.0, "intermediate": [{"step": 0, "value": 0.7},
+        ...                                              {"step": 1, "value": 0.5}]})
+        (0.5, 1)
+        >>> latest_report({"loss": 9.0}) is None
+        True
+    """
+    history = result.get("intermediate")
+    if not isinstance(history, list) or not history or not isinstance(history[-1], Mapping):
+        return None
+    step = history[-1].get("step")
+    return (_number(history[-1].get("value")),
+            step if isinstance(step, int) and not isinstance(step, bool) else None)
+
+
+def _loss_and_step(result: Mapping[str, Any], running: bool) -> tuple[float | None, int | None]:
+    """The loss to show and its step: for a running trial its latest ``ctrl.report`` (value
+    and step) when it reported, else its checkpoint's loss; the result's loss otherwise."""
+    report = latest_report(result) if running else None
+    if report is not None:
+        return report
+    return _number(result.get("loss")), None
 
 
 def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, Any]:
@@ -359,9 +376,10 @@ def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, A
             JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_CANCEL):
         duration = max(0.0, (refresh - book).total_seconds())
     error = misc.get("error")
+    loss, step = _loss_and_step(result, running=doc["state"] == JOB_STATE_RUNNING)
     row: dict[str, Any] = {
         "tid": int(doc["tid"]), "state": STATE_NAMES.get(doc["state"], str(doc["state"])),
-        "loss": _loss(result, running=doc["state"] == JOB_STATE_RUNNING),
+        "loss": loss, "step": step,
         "status": result.get("status"), "duration_s": duration,
         "worker": doc.get("owner"), "attempts": misc.get("attempts"),
         "book_time": _iso(book), "refresh_time": _iso(refresh),
@@ -375,8 +393,8 @@ def trial_row(doc: Mapping[str, Any], labels: Sequence[str] = ()) -> dict[str, A
 
 def trial_rows(mirror: ExperimentMirror, state: int | str | None = None) -> list[dict]:
     """Flat rows of the mirrored trials, sorted by tid: ``tid``, ``state`` (a name),
-    ``loss`` (for a running trial: its partial result's loss, else its last
-    ``ctrl.report`` value), ``status``, ``duration_s`` (finished
+    ``loss`` (for a running trial: its latest ``ctrl.report`` value, else its checkpoint's
+    loss), ``step`` (the step of that report; None otherwise), ``status``, ``duration_s`` (finished
     trials), ``worker`` (the owner), ``attempts``, ``book_time`` and ``refresh_time`` (ISO 8601,
     UTC), ``error`` ("Type: message" of errored trials), then one key per parameter label
     (None where inactive; choices as indices; a label named like a fixed column gets the

@@ -83,13 +83,16 @@
   function renderWorkers(workers) {
     const rows = workers.map((w) => {
       const tr = el("tr", null, w.alive ? "" : "stale");
-      tr.append(el("td", w.worker_id, "mono"), el("td", w.host), el("td", w.pid, "num"),
+      const pid = el("td", w.pid, "num");
+      pid.title = "trials run in pid " + w.trial_pid;
+      tr.append(el("td", w.worker_id, "mono"), el("td", w.host), pid,
                 el("td", w.queues.join(", ")), el("td", w.gpus || ""),
-                el("td", (w.alive ? "" : "stale · ") + num(w.age_s, 2) + " s ago", "num"),
-                el("td", w.trials.map(([e, t]) => e + "#" + t).join(", ") || "idle"));
+                el("td", (w.alive ? "" : "dead · ") + num(w.age_s, 2) + " s ago", "num"),
+                el("td", w.alive ? (w.trials.map(([e, t]) => e + "#" + t).join(", ") || "idle")
+                                 : "-"));
       return tr;
     });
-    fill(document.querySelector("#workers tbody"), rows, 7, "no worker seen in the last hour");
+    fill(document.querySelector("#workers tbody"), rows, 7, "no worker seen in the last 5 minutes");
   }
 
   // -- experiments list ---------------------------------------------------------------------
@@ -260,7 +263,32 @@
     document.querySelector("#trials tbody").addEventListener("click", selectCurve);
     document.querySelector("#running tbody").addEventListener("click", selectCurve);
 
+    // -- one trial's captured output (issue 13): click a row, refreshed while shown ------
+    let outputTid = null;
+    async function refreshOutput() {
+      if (outputTid === null) return;
+      const data = await getJSON(api + "/trials/" + outputTid + "/output");
+      $("output-tid").textContent = data.tid;
+      $("output-size").textContent = data.output === null ? ""
+        : "(last " + data.bytes + " bytes)";
+      $("trial-output").textContent = data.output === null
+        ? "nothing captured (it printed nothing yet, or its worker does not capture)"
+        : data.output;
+      $("trial-view").hidden = false;
+    }
+    for (const id of ["trials", "running"]) {
+      document.querySelector("#" + id + " tbody").addEventListener("click", (ev) => {
+        const tr = ev.target.closest("tr");
+        const tid = tr && (tr.dataset.tid || (id === "running" && tr.firstChild
+          ? tr.firstChild.textContent : ""));
+        if (!tid) return;
+        outputTid = Number(tid);
+        refreshOutput().catch((e) => status(false, String(e.message || e)));
+      });
+    }
+
     loop(async () => {
+      await refreshOutput();
       const data = await getJSON(api + "?since=" + encodeURIComponent(cursor));
       cursor = data.cursor;
       renderSummary(data.summary);
