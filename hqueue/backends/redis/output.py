@@ -17,16 +17,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .damaged import naming
 from .keys import ExperimentKeys
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 
 class TrialOutputs:
     """The captured output of the trials of experiment ``exp_key``."""
 
-    def __init__(self, client: Any, exp_key: str | None) -> None:
+    def __init__(self, client: Redis, exp_key: str | None) -> None:
         self.client = client
         self.keys = ExperimentKeys(exp_key)
 
