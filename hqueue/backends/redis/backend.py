@@ -28,7 +28,7 @@ from ...security import dumps_domain, load_secret
 from ...space.signature import check_same_space, describe
 from ...tasks import TaskSender, dispatch
 from .records import ExperimentOptions, ExperimentRecords
-from .store import TrialStore
+from .store import Created, TrialStore
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -50,6 +50,8 @@ class RedisBackend:
         self.records: ExperimentRecords = self.store.records
         self.options = options
         self.sender = sender
+        self._written: dict[int, Created] = {}  # created here, not yet seen by changes_since
+        self._seen_seq = 0  # the last change number changes_since returned
 
     @property
     def client(self) -> Redis:
@@ -60,12 +62,22 @@ class RedisBackend:
         return self.store.new_tids(n)
 
     def create(self, docs: Sequence[dict]) -> list[int]:
-        """Write new trial documents (existing tids are skipped); the tids created."""
-        return self.store.create(docs)
+        """Write new trial documents in one round trip (existing tids are skipped); the tids
+        created. :meth:`changes_since` will not read them back unless they changed since."""
+        created = self.store.create_batch(docs)
+        self._written.update((c.tid, c) for c in created)
+        return [c.tid for c in created]
 
     def changes_since(self, seq: int) -> tuple[int, list[dict]]:
-        """Documents changed after change number ``seq`` (:meth:`TrialStore.changes_since`)."""
-        return self.store.changes_since(seq)
+        """Documents changed after change number ``seq`` (:meth:`TrialStore.changes_since`);
+        those this backend created and nothing changed since are not read again."""
+        if seq < self._seen_seq:  # a reload (Redis lost writes?): read everything again
+            self._written.clear()
+        new_seq, docs = self.store.changes_since(seq, self._written)
+        self._seen_seq = new_seq
+        if self._written:
+            self._written = {t: c for t, c in self._written.items() if c.seq > new_seq}
+        return new_seq, docs
 
     def cancel(self, tid: int) -> str:
         """Cancel a queued trial, or ask a running one to stop."""
