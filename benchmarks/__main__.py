@@ -1,6 +1,6 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
-Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
+Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``, ``driver_capacity``,
 ``parallel_quality``, ``memory``, ``scaling``, ``real_quality``, ``pruning``. Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
@@ -25,6 +25,7 @@ BENCHMARKS = (
     "serial_overhead",
     "quality",
     "dispatch",
+    "driver_capacity",
     "parallel_quality",
     "memory",
     "scaling",
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI: one sub-command per benchmark, each with its own options."""
     from benchmarks import (
         dispatch,
+        driver_capacity,
         memory,
         parallel_quality,
         pruning,
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("serial_overhead", serial_overhead),
         ("quality", quality),
         ("dispatch", dispatch),
+        ("driver_capacity", driver_capacity),
         ("parallel_quality", parallel_quality),
         ("memory", memory),
         ("scaling", scaling),
