@@ -44,7 +44,10 @@ class RedisTrials(Trials):
     ``trial_timeout`` (seconds a trial may run), ``max_attachment_bytes``,
     ``max_result_bytes`` (a larger encoded result makes the trial ERROR). ``send_task``
     replaces how a trial's task is sent (default: a Celery message on ``queue``); it is not
-    pickled.
+    pickled. ``broker_url`` puts the Celery broker elsewhere (another Redis, or RabbitMQ as
+    ``amqp://user:pw@host:5672//``) while trial state stays at ``url``; default
+    ``$HQUEUE_BROKER_URL``, else ``url``. Workers must be started with the same broker
+    (``hqueue worker --broker-url``).
     """
 
     asynchronous = True
@@ -55,8 +58,10 @@ class RedisTrials(Trials):
                  trial_timeout: float | None = None,
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-                 send_task: TaskSender | None = None, refresh: bool = True) -> None:
+                 send_task: TaskSender | None = None, refresh: bool = True,
+                 broker_url: str | None = None) -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
+        self.broker_url = broker_url
         if client is None and not self.url:
             raise BadArgument("RedisTrials needs a Redis URL: RedisTrials('redis://host:6379/0')"
                               " or set HQUEUE_URL")
@@ -87,7 +92,7 @@ class RedisTrials(Trials):
 
     def _sender(self) -> TaskSender:
         if self._send_task is None:
-            self._send_task = celery_sender(self.url)
+            self._send_task = celery_sender(self.url, self.broker_url)
         return self._send_task
 
     @property
@@ -110,11 +115,14 @@ class RedisTrials(Trials):
     def view(self, exp_key: str | None = None, refresh: bool = True) -> RedisTrials:
         """Another RedisTrials on the same Redis, for experiment ``exp_key``."""
         return RedisTrials(self.url, exp_key, client=self.client, refresh=refresh,
-                           send_task=self._send_task, **self.options)
+                           send_task=self._send_task, broker_url=self.broker_url,
+                           **self.options)
 
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
-        return {"url": self.url, "exp_key": self._exp_key, "options": self.options}
+        return {"url": self.url, "exp_key": self._exp_key, "options": self.options,
+                "broker_url": self.broker_url}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["exp_key"], **state["options"])
+        self.__init__(state["url"], state["exp_key"], broker_url=state.get("broker_url"),
+                      **state["options"])
