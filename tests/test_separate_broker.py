@@ -7,9 +7,13 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -100,7 +104,6 @@ def broker_redis(tmp_path):
 def test_tasks_travel_on_the_broker_redis_and_trials_stay_in_the_state_redis(
         redis_url, broker_redis, tmp_path, monkeypatch):
     import redis
-
     from e2e_helpers import SECRET, WorkerPool, check_exactly_once
 
     monkeypatch.setenv("HQUEUE_SECRET", SECRET)
@@ -130,12 +133,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def rabbitmq(tmp_path):
-    """A ``rabbitmq-server`` of its own (node, ports and data in ``tmp_path``)."""
+def rabbitmq():
+    """A ``rabbitmq-server`` of its own (node, ports and data in a temporary folder that its
+    ``rabbitmq`` user can write: Debian's script drops root)."""
     server = shutil.which("rabbitmq-server") or (
         "/usr/sbin/rabbitmq-server" if os.path.exists("/usr/sbin/rabbitmq-server") else None)
     if server is None:
         pytest.skip("rabbitmq-server is not installed")
+    with tempfile.TemporaryDirectory(prefix="hqueue-rabbitmq-") as folder:
+        os.chmod(folder, 0o777)
+        yield from _run_rabbitmq(server, Path(folder))
+
+
+def _run_rabbitmq(server: str, tmp_path: Path) -> Iterator[str]:
     port, dist = _free_port(), _free_port()
     node = f"hqtest{port}@localhost"
     env = dict(os.environ, RABBITMQ_NODE_PORT=str(port), RABBITMQ_NODENAME=node,
@@ -144,6 +154,7 @@ def rabbitmq(tmp_path):
                RABBITMQ_ENABLED_PLUGINS_FILE=str(tmp_path / "plugins"),
                HOME=str(tmp_path))
     (tmp_path / "plugins").write_text("[].\n")
+    os.chmod(tmp_path / "plugins", 0o666)
     proc = subprocess.Popen([server], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"amqp://guest:guest@127.0.0.1:{port}//"
@@ -159,17 +170,38 @@ def rabbitmq(tmp_path):
                 time.sleep(0.5)
         yield url
     finally:
-        os.killpg(proc.pid, 15)
+        _signal(proc.pid, signal.SIGTERM, group=True)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+            _signal(proc.pid, signal.SIGKILL, group=True)
             proc.wait()
+        for pid in _node_pids(node):  # the Erlang VM can outlive its wrapper script
+            _signal(pid, signal.SIGKILL)
+
+
+def _node_pids(node: str) -> list[int]:
+    """Processes started for the RabbitMQ node ``node`` (this test's only: its environment
+    names it)."""
+    marker, pids = f"RABBITMQ_NODENAME={node}\0".encode(), []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _signal(pid: int, sig: int, group: bool = False) -> None:
+    try:
+        os.killpg(pid, sig) if group else os.kill(pid, sig)
+    except ProcessLookupError:  # already gone
+        pass
 
 
 def test_a_search_runs_with_rabbitmq_as_the_broker(redis_url, rabbitmq, tmp_path, monkeypatch):
     import redis
-
     from e2e_helpers import SECRET, WorkerPool, check_exactly_once
 
     monkeypatch.setenv("HQUEUE_SECRET", SECRET)
