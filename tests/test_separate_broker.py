@@ -89,7 +89,8 @@ def _search(state_url: str, broker_url: str, pool, n: int) -> str:
     exp = f"broker-{os.getpid()}-{time.monotonic_ns()}"
     pool.start(env={BROKER_URL_ENV: broker_url})
     fmin(square, hp.uniform("x", -1, 1), algo=rand.suggest, max_evals=n, max_queue_len=4,
-         trials=RedisTrials(state_url, exp, broker_url=broker_url), show_progressbar=False)
+         trials=RedisTrials(state_url, exp, broker_url=broker_url), show_progressbar=False,
+         timeout=120)  # tasks sent where no worker listens would wait forever
     return exp
 
 
