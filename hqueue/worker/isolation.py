@@ -166,8 +166,13 @@ def descendant_pids(pid: int) -> list[int] | None:
     machine, several ms per trial on a busy box); None where the kernel has no such files.
 
     Example:
-        >>> descendant_pids(os.getpid()) in ([], None)
+        >>> import subprocess
+        >>> child = subprocess.Popen(["sleep", "30"])
+        >>> found = descendant_pids(os.getpid())
+        >>> found is None or child.pid in found
         True
+        >>> child.kill(); child.wait()
+        -9
     """
     found, todo = [], [pid]
     while todo:
