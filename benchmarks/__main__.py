@@ -1,6 +1,6 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
-Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
+Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``, ``driver_capacity``,
 ``parallel_quality``, ``memory``, ``scaling``, ``real_quality``, ``pruning``,
 ``pruning_real``. Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
@@ -26,6 +26,7 @@ BENCHMARKS = (
     "serial_overhead",
     "quality",
     "dispatch",
+    "driver_capacity",
     "parallel_quality",
     "memory",
     "scaling",
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI: one sub-command per benchmark, each with its own options."""
     from benchmarks import (
         dispatch,
+        driver_capacity,
         memory,
         parallel_quality,
         pruning,
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("serial_overhead", serial_overhead),
         ("quality", quality),
         ("dispatch", dispatch),
+        ("driver_capacity", driver_capacity),
         ("parallel_quality", parallel_quality),
         ("memory", memory),
         ("scaling", scaling),

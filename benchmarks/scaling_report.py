@@ -158,6 +158,27 @@ def _overhead_table(res: Results, s: float) -> str:
     return report.markdown_table(["workers", *map(label, keys)], rows)
 
 
+def _worker_table(res: Results, s: float) -> str:
+    """Per W: each cell's worker CPU per trial (median over runs), and hqueue's idle gap."""
+    keys = cells_for(res.cells, s)
+
+    def cpu_ms(k: str, w: int) -> float | None:
+        vals = [r.cpu.get("workers") for r in res.get(s, w, k)]
+        vals = [1e3 * v / r.trials for v, r in zip(vals, res.get(s, w, k)) if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def gap(w: int, q: float) -> str:
+        gaps = sorted(g for k in keys if k.startswith("hqueue_") for r in res.get(s, w, k)
+                      for g in r.gaps_ms)
+        return f"{gaps[min(len(gaps) - 1, int(q * len(gaps)))]:.1f}" if gaps else "-"
+
+    rows = [[w, *[_fmt(cpu_ms(k, w), ".2f") for k in keys], gap(w, 0.5), gap(w, 0.9)]
+            for w in res.workers]
+    return report.markdown_table(
+        ["workers", *[f"{label(k)} CPU" for k in keys], "hqueue idle gap median",
+         "hqueue idle gap p90"], rows)
+
+
 def _ratio_table(res: Results, s: float) -> str | None:
     keys = cells_for(res.cells, s)
     pairs = [
@@ -240,6 +261,14 @@ def render(res: Results, cores: int) -> str:
         parts += [
             f"Worker time per trial beyond the objective, ms (W / (trials/s) - {s:g} s):\n",
             _overhead_table(res, s),
+            "",
+        ]
+        parts += [
+            "Worker CPU per trial, ms (CPU seconds of all worker processes over the timed part "
+            "/ trials: the worker's own cost per trial, the objective's sleep excluded; Optuna's "
+            "includes its sampler) and hqueue's idle gap of a worker between two trials, ms "
+            "(next claim - previous finish, from the trial documents, all runs pooled):\n",
+            _worker_table(res, s),
             "",
         ]
         ratios = _ratio_table(res, s)

@@ -149,8 +149,11 @@ def serve(port: int, data_dir: Path | None, password: str | None, bind: str) -> 
               help="Celery pool; solo runs trials in the main process.")
 @click.option("--loglevel", "-l", default="INFO", show_default=True,
               envvar="HQUEUE_LOGLEVEL", show_envvar=True)
+@click.option("--broker-url", envvar="HQUEUE_BROKER_URL", show_envvar=True, default=None,
+              help="Celery broker when it is not the --url Redis: another Redis, or RabbitMQ "
+                   "(amqp://user:pw@host:5672//). Drivers: RedisTrials(broker_url=...).")
 def worker(url: str, concurrency: int, queues: str, gpus: str | None, pool: str,
-           loglevel: str) -> None:
+           loglevel: str, broker_url: str | None) -> None:
     """Evaluate trials: Celery worker process(es) taking trials from Redis.
 
     The same as `HQUEUE_URL=URL celery -A hqueue.worker worker`. Workers and drivers must
@@ -160,12 +163,14 @@ def worker(url: str, concurrency: int, queues: str, gpus: str | None, pool: str,
     Example:
       hqueue worker --url redis://127.0.0.1:6379/0 --concurrency 4
       hqueue worker --url redis://:pw@gpu-box:6379/0 --gpus 0,1 --queues gpu
+      hqueue worker --url redis://state:6379/0 --broker-url amqp://guest:guest@mq:5672//
     """
     from hqueue.worker import launch
 
     queue_list = [q.strip() for q in queues.split(",") if q.strip()]
     status = launch.run_workers(url, concurrency=concurrency, queues=queue_list,
-                                gpus=launch.parse_gpus(gpus), pool=pool, loglevel=loglevel)
+                                gpus=launch.parse_gpus(gpus), pool=pool, loglevel=loglevel,
+                                broker_url=broker_url)
     raise SystemExit(status)
 
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 from collections.abc import Callable, Iterable
@@ -36,6 +37,12 @@ VISIBILITY_TIMEOUT_S = 12 * 3600
 #: about five minutes of retries (kombu's ``ensure``) before a task send gives up
 PUBLISH_RETRY_POLICY = {"max_retries": 150, "interval_start": 0.0, "interval_step": 0.5,
                         "interval_max": 2.0}
+
+#: where the Celery broker is when it is not the trial store's Redis (``RedisTrials(broker_url=)``
+#: and ``hqueue worker --broker-url`` take precedence)
+BROKER_URL_ENV = "HQUEUE_BROKER_URL"
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+socket", "redis+sentinel",
+                           "sentinel"})
 
 #: ``send(exp_key, tid, queue)``: sends the Celery task of one trial
 TaskSender = Callable[[str, int, str], None]
@@ -84,26 +91,49 @@ def broker_url(url: str) -> str:
     return f"redis+socket://{auth}{parts.path}?virtual_host={db}"
 
 
+def resolve_broker(url: str, broker: str | None = None) -> str:
+    """The Celery broker's URL: ``broker`` if given, else ``$HQUEUE_BROKER_URL``, else the
+    trial store's ``url`` (one Redis for both).
+
+    Example:
+        >>> resolve_broker("redis://h:6379/0", "amqp://guest@mq:5672//")
+        'amqp://guest@mq:5672//'
+    """
+    return broker or os.environ.get(BROKER_URL_ENV) or url
+
+
+def is_redis_broker(url: str) -> bool:
+    """Whether ``url`` names a Redis broker (else another kombu transport, e.g. RabbitMQ).
+
+    Example:
+        >>> is_redis_broker("unix:///tmp/r.sock"), is_redis_broker("amqp://mq//")
+        (True, False)
+    """
+    return url.split(":", 1)[0] in REDIS_SCHEMES
+
+
 def broker_config(url: str) -> dict[str, Any]:
     """The Celery settings every hqueue app shares (the worker's and the driver's sender):
-    broker, transport options, serializers, publish retries, TLS.
+    broker, transport options, serializers, publish retries, TLS. ``url`` is the broker's
+    (a Redis URL, or another kombu broker such as ``amqp://``).
 
     Example:
         >>> broker_config("redis://h:6379/0")["task_serializer"]
         'json'
     """
+    redis_options = {
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "socket_keepalive": True,
+        "socket_connect_timeout": 10,
+        "health_check_interval": 25,
+        # without it, after a connection reset the remote-control pub/sub read could
+        # block forever and the worker ignore SIGTERM (BRPOP replies within 1 s anyway)
+        "socket_timeout": 10,
+    }
     config: dict[str, Any] = dict(
         broker_url=broker_url(url),
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT_S,
-            "socket_keepalive": True,
-            "socket_connect_timeout": 10,
-            "health_check_interval": 25,
-            # without it, after a connection reset the remote-control pub/sub read could
-            # block forever and the worker ignore SIGTERM (BRPOP replies within 1 s anyway)
-            "socket_timeout": 10,
-        },
+        broker_transport_options=redis_options if is_redis_broker(url) else {},
         task_serializer="json", accept_content=["json"], result_serializer="json",
         task_ignore_result=True,
         task_default_queue=DEFAULT_QUEUE, task_default_exchange=DEFAULT_QUEUE,
@@ -136,14 +166,16 @@ _SENDERS: dict[str, TaskSender] = {}
 _SENDERS_LOCK = threading.Lock()
 
 
-def celery_sender(url: str) -> TaskSender:
-    """A sender over a send-only Celery app for the Redis at ``url`` (one per url and process:
-    it holds the broker connection pool). It registers no task and no worker signal.
+def celery_sender(url: str, broker: str | None = None) -> TaskSender:
+    """A sender over a send-only Celery app whose broker is ``broker``, else
+    ``$HQUEUE_BROKER_URL``, else the Redis at ``url`` (one per broker and process: it holds
+    the broker connection pool). It registers no task and no worker signal.
 
     Example:
         >>> send = celery_sender("redis://localhost:6379/0")  # doctest: +SKIP
         >>> send("exp1", 0, DEFAULT_QUEUE)  # doctest: +SKIP
     """
+    url = resolve_broker(url, broker)
     with _SENDERS_LOCK:
         if url not in _SENDERS:
             from celery import Celery

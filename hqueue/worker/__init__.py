@@ -26,6 +26,7 @@ import threading
 from typing import Any
 
 from ..exceptions import HqueueError
+from ..tasks import BROKER_URL_ENV
 from .app import TASK_NAME, make_app
 from .ctrl import AttachmentTooLarge, RedisCtrl
 from .identity import worker_id
@@ -36,7 +37,7 @@ __all__ = ["OUTCOMES", "TASK_NAME", "AttachmentTooLarge", "RedisCtrl", "WorkerCo
 
 URL_ENV = "HQUEUE_URL"
 
-_APP: dict[str, Any] = {}
+_APP: dict[tuple[str, str | None], Any] = {}
 _APP_LOCK = threading.Lock()
 
 
@@ -45,7 +46,8 @@ class WorkerConfigError(HqueueError):
 
 
 def get_app() -> Any:
-    """The Celery app built from ``$HQUEUE_URL`` (or ``$CELERY_BROKER_URL``), once.
+    """The Celery app built from ``$HQUEUE_URL`` (or ``$CELERY_BROKER_URL``), once; its broker
+    is ``$HQUEUE_BROKER_URL`` when set.
 
     Raises :class:`WorkerConfigError` when neither is set.
     """
@@ -53,10 +55,11 @@ def get_app() -> Any:
     if not url:
         raise WorkerConfigError(f"set {URL_ENV}=redis://host:6379/0 (or pass --url to "
                                 "`hqueue worker`) to start a worker")
+    broker = os.environ.get(BROKER_URL_ENV)  # hqueue worker --broker-url; else the same Redis
     with _APP_LOCK:
-        if url not in _APP:
-            _APP[url] = make_app(url)
-        return _APP[url]
+        if (url, broker) not in _APP:
+            _APP[url, broker] = make_app(url, broker_url=broker)
+        return _APP[url, broker]
 
 
 def __getattr__(name: str) -> Any:

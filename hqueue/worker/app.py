@@ -1,6 +1,7 @@
 """The Celery app of hqueue workers and its one task, ``hqueue.run_trial(exp_key, tid)``.
 
-The broker is the same Redis as the trial store. The app is set up for long tasks whose
+The broker is the same Redis as the trial store unless ``broker_url`` names another (a Redis,
+or RabbitMQ). The app is set up for long tasks whose
 delivery hqueue tracks itself: a task message is acknowledged as soon as a worker takes it
 (``task_acks_late=False``), a worker takes one message at a time and only when it has a free
 process (``worker_prefetch_multiplier=1``, ``worker_disable_prefetch``), and a trial whose
@@ -37,12 +38,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
+def make_app(url: str, *, queues: Sequence[str] | None = None,
+             broker_url: str | None = None) -> Celery:
     """A Celery app over the Redis at ``url`` with the ``hqueue.run_trial`` task registered.
 
     ``url`` is ``redis://``, ``rediss://`` (TLS; certificates are verified unless the URL
     says ``?ssl_cert_reqs=none``) or ``unix:///path/redis.sock?db=N``. ``queues`` are the
-    queues a worker started from this app consumes (default: "hqueue").
+    queues a worker started from this app consumes (default: "hqueue"). ``broker_url`` puts
+    the Celery broker elsewhere (another Redis, or ``amqp://`` RabbitMQ); trial state stays
+    at ``url``.
 
     Example:
         >>> make_app("unix:///run/redis.sock?db=2").conf.broker_url
@@ -50,7 +54,7 @@ def make_app(url: str, *, queues: Sequence[str] | None = None) -> Celery:
     """
     transport.install()  # undecodable broker messages are dropped, not fatal
     app = Celery("hqueue", set_as_current=False)
-    app.conf.update(broker_config(url))
+    app.conf.update(broker_config(broker_url or url))
     app.conf.update(
         task_acks_late=False, task_track_started=False,
         worker_prefetch_multiplier=1, worker_disable_prefetch=True,

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..backends.redis.connection import RedisUnreachable, check_redis, connect, mask_url
 from ..exceptions import HqueueError
+from ..tasks import BROKER_URL_ENV
 from .supervision import LAUNCHER_ENV, die_with_parent, hand_back_dead_worker
 
 __all__ = ["RedisUnreachable", "check_redis", "mask_url", "parse_gpus", "run_workers",
@@ -55,10 +56,14 @@ def worker_command(concurrency: int, queues: Sequence[str], pool: str, loglevel:
 
 def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue",),
                 gpus: Sequence[str] | None = None, pool: str = "prefork",
-                loglevel: str = "INFO", popen: Any = subprocess.Popen) -> int:
-    """Start the worker processes and wait for them; returns the worst exit status."""
+                loglevel: str = "INFO", popen: Any = subprocess.Popen,
+                broker_url: str | None = None) -> int:
+    """Start the worker processes and wait for them; returns the worst exit status.
+    ``broker_url``: the Celery broker when it is not the Redis at ``url``."""
     check_redis(url)
     env = dict(os.environ, HQUEUE_URL=url, **{LAUNCHER_ENV: str(os.getpid())})
+    if broker_url:
+        env[BROKER_URL_ENV] = broker_url
     specs = [(f"gpu{g}", {"CUDA_VISIBLE_DEVICES": str(g)}) for g in gpus] if gpus \
         else [("cpu", {})]
 

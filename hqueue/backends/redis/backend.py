@@ -33,7 +33,7 @@ from ...states import CancelOutcome
 from ...tasks import TaskSender, dispatch
 from .records import ExperimentOptions, ExperimentRecords
 from .segments import check_on_space_change, parse_segment, segment_of, stamp
-from .store import TrialStore
+from .store import Created, TrialStore
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -67,6 +67,8 @@ class RedisBackend:
         self.run_pruner: Pruner | None = None  # fmin(pruner=...) of the current run
         self.on_space_change = check_on_space_change(on_space_change)
         self.segment: int | None = None
+        self._written: dict[int, Created] = {}  # created here, not yet seen by changes_since
+        self._seen_seq = 0  # the last change number changes_since returned
 
     @property
     def client(self) -> Redis:
@@ -77,17 +79,26 @@ class RedisBackend:
         return self.store.new_tids(n)
 
     def create(self, docs: Sequence[dict]) -> list[int]:
-        """Write new trial documents (existing tids are skipped), in this backend's segment;
-        the tids created."""
-        return self.store.create(stamp(docs, self.segment or 0))
+        """Write new trial documents in one round trip (existing tids are skipped), in this
+        backend's segment; the tids created. :meth:`changes_since` will not read them back
+        unless they changed since."""
+        created = self.store.create_batch(stamp(docs, self.segment or 0))
+        self._written.update((c.tid, c) for c in created)
+        return [c.tid for c in created]
 
     def changes_since(self, seq: int) -> tuple[int, list[dict]]:
         """Documents of this backend's segment changed after change number ``seq``
-        (:meth:`TrialStore.changes_since`)."""
-        seq, docs = self.store.changes_since(seq)
+        (:meth:`TrialStore.changes_since`); those this backend created and nothing changed
+        since are not read again."""
+        if seq < self._seen_seq:  # a reload (Redis lost writes?): read everything again
+            self._written.clear()
+        new_seq, docs = self.store.changes_since(seq, self._written)
+        self._seen_seq = new_seq
+        if self._written:
+            self._written = {t: c for t, c in self._written.items() if c.seq > new_seq}
         if self.segment is not None:
             docs = [doc for doc in docs if segment_of(doc) == self.segment]
-        return seq, docs
+        return new_seq, docs
 
     def read_segment(self) -> int:
         """The experiment's current segment, as recorded in Redis (one HGET)."""

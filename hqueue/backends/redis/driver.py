@@ -144,7 +144,7 @@ class AsyncRunner:
         done = self.n_finished()
         if done > done_before:
             bar.update(done - done_before)
-            show_best(bar, self.trials.history())
+            show_best(bar, self.trials.history(sync=False))  # run() has just synced
         return done
 
     def budget_left(self) -> int:

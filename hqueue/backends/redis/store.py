@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis import exceptions as redis_errors
+
 from ...exceptions import BadArgument
 from ...states import (
     JOB_STATE_CANCEL,
@@ -58,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 _FIXED_FIELDS = ("tid", "spec", "misc", "exp_key", "version")
 _STATES = frozenset(range(5))  # JOB_STATE_NEW .. JOB_STATE_CANCEL
+CREATE_BATCH = 500  # create.lua calls per pipeline (one round trip each)
 
 
 def _now_ms() -> int:
@@ -70,6 +73,15 @@ class Claim:
 
     tid: int
     attempts: int
+    doc: dict
+
+
+@dataclass(frozen=True)
+class Created:
+    """A trial written by :meth:`TrialStore.create_batch`: its change number and document."""
+
+    tid: int
+    seq: int
     doc: dict
 
 
@@ -92,8 +104,9 @@ class TrialStore:
         self.keys = ExperimentKeys(exp_key)
         self.exp_key = self.keys.exp_key
         self.records = ExperimentRecords(client, exp_key)
-        self._scripts = {name: guarded(client.register_script(load_script(name)))
-                         for name in self.SCRIPTS}
+        self._raw_scripts = {name: client.register_script(load_script(name))
+                             for name in self.SCRIPTS}
+        self._scripts = {name: guarded(script) for name, script in self._raw_scripts.items()}
 
     @classmethod
     def from_url(cls, url: str, exp_key: str | None, **client_options: Any) -> TrialStore:
@@ -114,21 +127,68 @@ class TrialStore:
 
     def create(self, docs: Iterable[Mapping[str, Any]]) -> list[int]:
         """Write new trial documents; returns the tids created (existing tids are skipped)."""
-        keys, created = self.keys, []
-        now = _now_ms()
+        return [c.tid for c in self.create_batch(docs)]
+
+    def create_batch(self, docs: Iterable[Mapping[str, Any]]) -> list[Created]:
+        """Write new trial documents in one round trip (one pipeline of ``create.lua`` calls,
+        each atomic); for each one created (existing tids are skipped) its change number and
+        the document exactly as a read would return it, so the writer need not read it back.
+
+        Example:
+            >>> [c.seq for c in store.create_batch(docs)]  # doctest: +SKIP
+            [1, 2]
+        """
+        docs = list(docs)
+        if not docs:
+            return []
         self.records.register()
+        created: list[Created] = []
+        for i in range(0, len(docs), CREATE_BATCH):
+            created += self._create_chunk(docs[i:i + CREATE_BATCH])
+        return created
+
+    def _create_chunk(self, docs: Sequence[Mapping[str, Any]]) -> list[Created]:
+        keys, now, calls = self.keys, _now_ms(), []
         for doc in docs:
             tid = int(doc["tid"])
-            fixed = {k: doc.get(k) for k in _FIXED_FIELDS}
-            state = int(doc.get("state", JOB_STATE_NEW))
-            ok = self._scripts["create"](
-                keys=[keys.trial(tid), keys.tids, keys.queued, keys.changes, keys.seq],
-                args=[tid, encode_doc(fixed), encode_value(doc.get("result") or {}), state,
-                      now, 1 if state == JOB_STATE_NEW else 0],
-            )
-            if ok:
-                created.append(tid)
+            fields = {"doc": encode_doc({k: doc.get(k) for k in _FIXED_FIELDS}),
+                      "result": encode_value(doc.get("result") or {}),
+                      "state": int(doc.get("state", JOB_STATE_NEW))}
+            calls.append((tid, fields, (
+                5, keys.trial(tid), keys.tids, keys.queued, keys.changes, keys.seq,
+                tid, fields["doc"], fields["result"], fields["state"], now,
+                1 if fields["state"] == JOB_STATE_NEW else 0)))
+        created = []
+        for (tid, fields, _), reply in zip(calls, self._evalsha_many("create", calls)):
+            if reply:  # the change number; 0: the tid existed
+                read_back = dict(fields, state=str(fields["state"]), owner=b"", attempts=b"0")
+                created.append(Created(tid, int(reply), _assemble(read_back, keys.trial(tid))))
         return created
+
+    def _evalsha_many(self, name: str, calls: Sequence[tuple[Any, Any, tuple]]) -> list[Any]:
+        """Run script ``name`` once per call (``(_, _, (numkeys, *keys, *args))``) in one
+        pipeline, loading it first if Redis lost its script cache (a restart); the replies.
+        A damaged key raises :class:`DamagedKey` (after the other calls ran: each is atomic).
+        """
+        script = self._raw_scripts[name]
+        todo, replies = list(range(len(calls))), [None] * len(calls)
+        for _ in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for i in todo:
+                pipe.evalsha(script.sha, *calls[i][2])
+            missing = []
+            for i, reply in zip(todo, pipe.execute(raise_on_error=False)):
+                if isinstance(reply, redis_errors.NoScriptError):
+                    missing.append(i)
+                replies[i] = reply
+            if not missing:
+                break
+            self.client.script_load(script.script)
+            todo = missing
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise as_damaged_key(reply) or reply
+        return replies
 
     # -- the worker's side ----------------------------------------------------------------
     def claim(self, tid: int, owner: str, lease_s: float) -> Claim | None:
@@ -397,9 +457,12 @@ class TrialStore:
                 docs.append(self._unreadable(tid, exc))
         return docs
 
-    def changes_since(self, seq: int) -> tuple[int, list[dict]]:
+    def changes_since(self, seq: int, known: Mapping[int, Created] | None = None
+                      ) -> tuple[int, list[dict]]:
         """Documents changed after change number ``seq``: ``(new_seq, docs)``; a damaged one
-        reads as an ERROR trial.
+        reads as an ERROR trial. A trial whose last change is one in ``known`` (what
+        :meth:`create_batch` returned to this caller) is not read again: its document from
+        there is returned.
 
         Cost is proportional to the number of changed trials, not to the experiment's size.
         """
@@ -409,7 +472,17 @@ class TrialStore:
         if not rows:
             return seq, []
         new_seq = int(max(score for _, score in rows))
-        return new_seq, self.get_many([int(t) for t, _ in rows], unreadable_as_error=True)
+        known = known or {}
+        changed = [(int(t), int(score)) for t, score in rows]
+        to_read = [tid for tid, score in changed
+                   if tid not in known or known[tid].seq != score]
+        if len(to_read) == len(changed):
+            return new_seq, self.get_many(to_read, unreadable_as_error=True)
+        read = {d["tid"]: d for d in self.get_many(to_read, unreadable_as_error=True)}
+        unread = set(to_read)
+        docs = [read[tid] if tid in unread else known[tid].doc for tid, _ in changed
+                if tid in read or tid not in unread]
+        return new_seq, docs
 
     def _unreadable(self, tid: int, exc: Exception) -> dict:
         """What readers see of a trial whose stored document is damaged: an ERROR trial."""

@@ -49,7 +49,10 @@ class RedisTrials(Trials):
     :mod:`hqueue.pruners`' pruners, sent to workers as data; None: the default ASHA;
     ``fmin(..., pruner=...)`` overrides it). ``send_task``
     replaces how a trial's task is sent (default: a Celery message on ``queue``); it is not
-    pickled.
+    pickled. ``broker_url`` puts the Celery broker elsewhere (another Redis, or RabbitMQ as
+    ``amqp://user:pw@host:5672//``) while trial state stays at ``url``; default
+    ``$HQUEUE_BROKER_URL``, else ``url``. Workers must be started with the same broker
+    (``hqueue worker --broker-url``).
 
     ``on_space_change``: what ``fmin`` does when the experiment was searched over another
     space: ``"refuse"`` (the default: :class:`~hqueue.space.signature.SpaceChanged`) or
@@ -67,8 +70,10 @@ class RedisTrials(Trials):
                  max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
                  send_task: TaskSender | None = None, refresh: bool = True,
-                 pruner: Pruner | None = None, on_space_change: str = "refuse") -> None:
+                 pruner: Pruner | None = None, on_space_change: str = "refuse",
+                 broker_url: str | None = None) -> None:
         self.url = url or os.environ.get("HQUEUE_URL")
+        self.broker_url = broker_url
         if client is None and not self.url:
             raise BadArgument("RedisTrials needs a Redis URL: RedisTrials('redis://host:6379/0')"
                               " or set HQUEUE_URL")
@@ -103,7 +108,7 @@ class RedisTrials(Trials):
 
     def _sender(self) -> TaskSender:
         if self._send_task is None:
-            self._send_task = celery_sender(self.url)
+            self._send_task = celery_sender(self.url, self.broker_url)
         return self._send_task
 
     @property
@@ -141,12 +146,13 @@ class RedisTrials(Trials):
         """Another RedisTrials on the same Redis, for experiment ``exp_key``."""
         return RedisTrials(self.url, exp_key, client=self.client, refresh=refresh,
                            send_task=self._send_task, pruner=self.pruner,
-                           on_space_change=self._on_space_change, **self.options)
+                           on_space_change=self._on_space_change, broker_url=self.broker_url,
+                           **self.options)
 
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
         state = {"url": self.url, "exp_key": self._exp_key, "options": self.options,
-                 "on_space_change": self._on_space_change}
+                 "on_space_change": self._on_space_change, "broker_url": self.broker_url}
         if getattr(self, "_pruner_spec", ""):
             state["pruner"] = self._pruner_spec  # a spec (JSON), never a pickled pruner
         return state
@@ -156,4 +162,5 @@ class RedisTrials(Trials):
 
         self.__init__(state["url"], state["exp_key"], pruner=loads_spec(state.get("pruner")),
                       on_space_change=state.get("on_space_change", "refuse"),
+                      broker_url=state.get("broker_url"),
                       **state["options"])

@@ -3,7 +3,7 @@
 -- KEYS[4] = changes zset KEYS[5] = seq counter
 -- ARGV[1] = tid  ARGV[2] = doc (msgpack)  ARGV[3] = result (msgpack)  ARGV[4] = state
 -- ARGV[5] = now (ms)  ARGV[6] = queue it (1) or not (0, e.g. already DONE when injected)
--- Returns 1 if created, 0 if the tid already existed.
+-- Returns the change number of the creation (> 0) if created, 0 if the tid already existed.
 local damaged = hq_expect('-', 'zset', 'zset', 'zset', 'counter')
 if damaged then
   return damaged
@@ -19,4 +19,4 @@ if ARGV[6] == '1' then
 end
 local seq = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
-return 1
+return seq
