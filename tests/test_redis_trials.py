@@ -148,9 +148,11 @@ def test_pickled_redis_trials_keep_url_and_options():
     trials.options = {"queue": "gpu", "lease_s": 5.0, "max_retries": 2, "trial_timeout": None,
                       "max_attachment_bytes": 100}
     trials._on_space_change = "new_segment"
+    trials.broker_url = "amqp://guest:guest@localhost:5672//"
     state = pickle.loads(pickle.dumps(trials.__getstate__()))
     assert state == {"url": "redis://localhost:1/0", "exp_key": "e", "options": trials.options,
-                     "on_space_change": "new_segment"}
+                     "on_space_change": "new_segment",
+                     "broker_url": "amqp://guest:guest@localhost:5672//"}
 
 
 def test_a_damaged_domain_blob_is_stored_anew_by_the_next_run(monkeypatch, server):
@@ -283,10 +285,10 @@ def test_the_progress_bar_counts_a_trial_that_finishes_during_the_last_history_r
 
     original_history = RedisTrials.history
 
-    def history(self):
+    def history(self, sync=True):
         for tid in self.store.queued_tids():
             _finish_inline(self, tid, 0.5)
-        return original_history(self)
+        return original_history(self, sync)
 
     monkeypatch.setattr(RedisTrials, "send_tasks", send_tasks)
     monkeypatch.setattr(RedisTrials, "history", history)

@@ -67,6 +67,7 @@ def test_launched_workers_get_the_broker_in_their_environment(monkeypatch):
 
     class Proc:
         returncode = 0
+        pid = 2 ** 22 + 1  # no such process: nothing of its to hand back
 
         def poll(self):
             return 0

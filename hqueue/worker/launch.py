@@ -90,7 +90,7 @@ def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue
                 if stopping["signal"] is not None or p.poll() is None or p in handled:
                     continue
                 handled.add(p)
-                lost = _hand_back_trials_of(url, p.pid)
+                lost = _hand_back_trials_of(url, p.pid, broker_url)
                 if (p.returncode != 0 or lost) and _may_restart(restarts[i], p.returncode):
                     procs[i] = start(*specs[i])
             if all(p.poll() is not None for p in procs):
@@ -102,16 +102,17 @@ def run_workers(url: str, concurrency: int = 1, queues: Sequence[str] = ("hqueue
     return max((p.returncode or 0) for p in procs)
 
 
-def _hand_back_trials_of(url: str, pid: int) -> int:
+def _hand_back_trials_of(url: str, pid: int, broker_url: str | None = None) -> int:
     """Requeue now (attempt counted) the running trials of worker process ``pid``, which exited
     without being told to (a solo or threads worker runs its trials in that process); returns
-    how many it held. A worker that stopped cleanly handed its trials back already: 0."""
+    how many it held. A worker that stopped cleanly handed its trials back already: 0. Their
+    tasks are re-sent to ``broker_url`` (the workers' broker) when given."""
     from ..tasks import celery_sender
 
     try:
         client = connect(url)
         try:
-            done = hand_back_dead_worker(client, pid, celery_sender(url))
+            done = hand_back_dead_worker(client, pid, celery_sender(url, broker_url))
         finally:
             client.close()
     except Exception:  # the lease still recovers them; never let this stop the launcher
