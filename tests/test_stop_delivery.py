@@ -208,3 +208,46 @@ def test_a_stop_listener_lives_while_a_trial_holds_it_and_stops_when_idle(monkey
     again = stops.listen(client, lambda exp_key, tid: heard.append((exp_key, tid)))
     assert again.subscribed and alive()  # the next trial starts a new one
     again.release()
+
+
+class StopWithin5s:
+    """Returns at once when it sees ``ctrl.should_stop()``, else after 5 s (half the first
+    heartbeat of a 30 s lease)."""
+
+    fmin_pass_expr_memo_ctrl = True
+
+    def __call__(self, expr, memo, ctrl):
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            if ctrl.should_stop():
+                return {"loss": 0.0, "status": "ok", "saw_stop": True}
+            time.sleep(0.02)
+        return {"loss": 1.0, "status": "ok", "saw_stop": False}
+
+
+def test_a_stop_pushed_between_the_claim_and_the_supervision_is_not_lost():
+    import fakeredis
+
+    from hqueue.backends.redis.keys import STOP_CHANNEL
+    from hqueue.backends.redis.store import TrialStore
+    from hqueue.security import dumps_domain
+    from hqueue.worker import stops
+    from hqueue.worker.runner import run_trial
+
+    store = TrialStore(fakeredis.FakeRedis(), "early-push")
+    digest, blob = dumps_domain(Domain(StopWithin5s(), hp.uniform("x", 0, 1)), "early-push",
+                                b"k")
+    store.client.set(store.keys.domain(digest), blob)
+    store.client.hset(store.keys.meta, mapping={"domain": digest, "lease_s": LEASE_S})
+    store.create([generate_trial(0, {"x": 0.5}, "early-push")])
+    holding = stops.listen(store.client, lambda exp_key, tid: None)  # the listener is up
+    try:
+        # trial 0 is cancelled while no runner supervises it yet (as if between its claim and
+        # its supervision): the flag is set and the stop is pushed
+        store.client.sadd(store.keys.cancel, 0)
+        store.client.publish(STOP_CHANNEL, "0:early-push")
+        time.sleep(0.5)  # the listener hands it over
+        assert run_trial(store, 0, owner="w1", secret=b"k") == "cancelled"
+    finally:
+        holding.release()
+    assert store.get(0)["result"]["saw_stop"] is True

@@ -144,7 +144,8 @@ def accept_trials() -> None:
 
 def _on_stop_pushed(exp_key: str, tid: int) -> None:
     """A cancel was pushed for ``(exp_key, tid)``: its supervisor beats at once (the beat's
-    reply confirms the cancel)."""
+    reply confirms the cancel). A trial claimed but not yet supervised asks
+    :func:`stops.pushed_recently` when its supervision starts."""
     for run in list(_RUNNING.values()):
         if run.tid == tid and run.store.exp_key == exp_key:
             run.beat_now = True
@@ -167,7 +168,8 @@ class _Run:
                               queue=options.queue, send_task=send_task,
                               pruner_spec=options.pruner)
         self.stop_reason: str | None = None  # "cancelled", "lost", "timeout", "released"
-        self.beat_now = False  # a stop request was pushed: heartbeat at once
+        # a stop pushed (now, or between the claim and here): heartbeat at once
+        self.beat_now = stops.pushed_recently(store.exp_key, claim.tid)
         self.release_requested, self.released = False, False
         self.release_before_return = False  # the objective returned after a release request
         self.started: float | None = None  # monotonic time the objective was called

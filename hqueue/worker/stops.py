@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -56,6 +57,18 @@ IDLE_S = 60.0  # a listener no trial used for this long stops (the next trial st
 # its own: threads do not survive a fork)
 _LISTENERS: dict[tuple[int, int], _Listener] = {}
 _LOCK = threading.Lock()
+_RECENT: collections.deque[tuple[str, int]] = collections.deque(maxlen=256)  # last stops heard
+
+
+def pushed_recently(exp_key: str, tid: int) -> bool:
+    """Whether a stop for ``(exp_key, tid)`` was among the last 256 this process heard (a
+    trial claimed just before its stop came, and supervised just after, asks this).
+
+    Example:
+        >>> pushed_recently("nobody", 10**9)
+        False
+    """
+    return (exp_key, int(tid)) in _RECENT
 
 
 def parse_stop(message: bytes | str) -> tuple[str, int] | None:
@@ -77,7 +90,9 @@ def listen(client: Redis, on_stop: OnStop) -> Listening:
     for each; :meth:`Listening.release` when the trial is over. The first call of a process
     starts the listener and waits (at most ``SUBSCRIBE_WAIT_S``) until it is subscribed, so
     a cancel sent once the trial is claimed is heard; a listener with no trial to listen for
-    during ``IDLE_S`` stops (one per client, not one per client ever made)."""
+    during ``IDLE_S`` stops (one per client, not one per client ever made). The listener
+    of a client calls the ``on_stop`` it was started with (the runner always passes the
+    same one)."""
     key = (os.getpid(), id(client))
     with _LOCK:
         listener = _LISTENERS.get(key)
@@ -161,6 +176,7 @@ class _Listener:
                     continue
                 stop = parse_stop(message["data"])
                 if stop is not None:
+                    _RECENT.append(stop)
                     self.on_stop(*stop)
         finally:
             pubsub.close()
