@@ -150,9 +150,11 @@ def test_recursion_limit_environment_cwd_and_children_are_restored_after_a_trial
 
 def test_the_domain_cache_keeps_only_the_most_recently_used():
     cache = LRUCache(2)
-    for key in ("a", "b", "a", "c", "d"):
+    for key in ("a", "b", "a", "c"):  # "a" was used after "b": "b" goes, not "a"
         cache.get(key, lambda k=key: k.upper())
-    assert cache.keys() == ["c", "d"]
+    assert cache.keys() == ["a", "c"]
+    cache.get("d", lambda: "D")
+    assert cache.keys() == ["c", "d"] and cache.get("c", lambda: "rebuilt") == "C"
 
 
 def test_a_worker_keeps_at_most_max_domains_loaded(store, monkeypatch):

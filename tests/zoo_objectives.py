@@ -10,6 +10,8 @@ Behaviours (``ZooObjective(log, {tid: name})``; a tid without one just returns):
 ``fork_pool``     ``multiprocessing.get_context("fork").Pool(2).map`` (a DataLoader, joblib)
 ``fork_terminate`` a fork ``Process`` that ignores nothing, ``terminate()``d and joined
 ``subprocess``    ``subprocess.Popen`` of a sleeper, left running
+``orphan``        a subprocess that starts a sleeper and exits: the sleeper is orphaned (it
+                  is re-parented to the worker, a child subreaper, and killed with the rest)
 ``os_fork``       ``os.fork()``: the child sleeps, left running
 ``fork_returns``  ``os.fork()``: the child returns from the objective (into the runner)
 ``thread``        a non-daemon thread left running (it ends after 30 s)
@@ -42,8 +44,10 @@ from typing import Any
 from e2e_helpers import LoggedObjective, append_line, read_log
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
-ZOO = ("fork_pool", "fork_terminate", "subprocess", "os_fork", "fork_returns", "thread",
-       "self_ref", "deep", "huge", "bad_str", "recursion")
+ZOO = ("fork_pool", "fork_terminate", "subprocess", "orphan", "os_fork", "fork_returns",
+       "thread", "self_ref", "deep", "huge", "bad_str", "recursion")
+ORPHAN_MAKER = [sys.executable, "-c", "import subprocess; print(subprocess.Popen("
+                f"{SLEEPER!r}, stdin=-3, stdout=-3, stderr=-3).pid)"]  # -3: DEVNULL
 
 
 def _square(x: float) -> float:
@@ -102,6 +106,10 @@ class ZooObjective:
 
     def _subprocess(self, ctrl: Any, result: dict) -> None:
         self.leftover(subprocess.Popen(SLEEPER).pid)
+
+    def _orphan(self, ctrl: Any, result: dict) -> None:
+        out = subprocess.run(ORPHAN_MAKER, capture_output=True, text=True, check=True).stdout
+        self.leftover(int(out.strip()))  # its parent has exited: an orphan
 
     def _os_fork(self, ctrl: Any, result: dict) -> None:
         pid = os.fork()
