@@ -79,14 +79,14 @@ def parametric(side: int = 32, steps: int = 81, seed: int = 0) -> Problem:
 class HqueueSearcher:
     """hqueue's TPE (``tpe.suggest`` on a ``Trials``) with an hqueue pruner."""
 
-    def __init__(self, problem: Problem, pruner: Any, seed: int, learn: bool = True) -> None:
+    def __init__(self, problem: Problem, pruner: Any, seed: int, learn: bool = False) -> None:
         from hqueue import Domain, Trials, hp
         from hqueue.pruners import MemoryRungs
 
         space = {f"d{i}": hp.quniform(f"d{i}", 0, n - 1, 1) for i, n in enumerate(problem.dims)}
         self.domain = Domain(lambda cfg: 0.0, space)
         self.trials, self.rungs, self.pruner = Trials(), MemoryRungs(), pruner
-        self.trials.learn_from_pruned = learn  # False: the ablation's "without" arm
+        self.trials.learn_from_pruned = learn  # True: the ablation's "with" arm
         self.rng = np.random.default_rng(seed)
         self.dims = problem.dims
 
@@ -169,17 +169,17 @@ def _optuna_pruner(name: str, steps: int) -> Any:
             "optuna_median": optuna.pruners.MedianPruner()}[name]
 
 
-METHODS = ("hqueue_none", "hqueue_asha", "hqueue_asha_nolearn", "hqueue_hyperband",
+METHODS = ("hqueue_none", "hqueue_asha", "hqueue_asha_learn", "hqueue_hyperband",
            "hqueue_median", "optuna_sha", "optuna_hyperband", "optuna_median")
-#: the ablation: TPE that counts pruned trials as failed (``Trials.learn_from_pruned=False``)
-NOLEARN = "_nolearn"
+#: the ablation: TPE that learns from pruned trials (``Trials.learn_from_pruned=True``)
+LEARN = "_learn"
 
 
 def searcher(problem: Problem, method: str, seed: int) -> Any:
     """The searcher called ``method`` (one of :data:`METHODS`) for ``problem``."""
     if method.startswith("hqueue_"):
-        learn = not method.endswith(NOLEARN)
-        return HqueueSearcher(problem, _hqueue_pruner(method.removesuffix(NOLEARN),
+        learn = method.endswith(LEARN)
+        return HqueueSearcher(problem, _hqueue_pruner(method.removesuffix(LEARN),
                                                       problem.steps), seed, learn)
     return OptunaSearcher(problem, _optuna_pruner(method, problem.steps), seed)
 

@@ -109,13 +109,15 @@ class Trials:
     :class:`~hqueue.mirror.TrialMirror` of them, the ``trials`` view (NEW, RUNNING and DONE
     trials) and the sampler's :class:`~hqueue.history.History`.
 
-    ``learn_from_pruned`` (default True): pruned trials enter the sampler's history, ranked by
-    how far they got (:class:`~hqueue.history.History`); False counts them as failed (the
-    "without" arm of the pruning benchmark's ablation). Set it before the first suggestion.
+    ``learn_from_pruned``: True puts pruned trials in the sampler's history, ranked after the
+    complete ones by how far they got (:class:`~hqueue.history.History`); False (the default)
+    counts them as failed. The default follows the pruning benchmark's ablation
+    (``benchmarks/results/pruning.md``: with ASHA, learning from pruned trials gave a higher
+    final regret in all 8 cases). Set it before the first suggestion.
     """
 
     asynchronous = False
-    learn_from_pruned = True
+    learn_from_pruned = False
 
     def __init__(self, exp_key: str | None = None, refresh: bool = True) -> None:
         self._exp_key = exp_key

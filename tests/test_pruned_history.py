@@ -1,4 +1,5 @@
-"""The sampler learns from pruned trials: ``Trials.history()`` keeps them as rows ranked after
+"""The sampler learns from pruned trials (``Trials.learn_from_pruned = True``; off by default,
+after the pruning benchmark's ablation): ``Trials.history()`` keeps them as rows ranked after
 every complete trial, by the step they reached (furthest first) then their last value; running
 trials stay pending for the constant liar; ``learn_from_pruned=False`` counts them as failed."""
 
@@ -64,6 +65,10 @@ def test_the_good_set_takes_the_furthest_pruned_trials_when_few_trials_completed
     assert sorted(h.tids[good].tolist()) == [0, 3, 6, 9]
 
 
+def test_by_default_pruned_trials_count_as_failed():
+    assert Trials.learn_from_pruned is False
+
+
 def test_without_learning_from_pruned_trials_they_count_as_failed():
     trials = _trials([("ok", 0.5), ("pruned", 0.3, 3), ("pruned", 0.2, 1)], learn=False)
     h = trials.history()
@@ -73,6 +78,7 @@ def test_without_learning_from_pruned_trials_they_count_as_failed():
 def test_tpe_samples_where_the_furthest_pruned_trials_were():
     # 30 trials, all pruned: the ones near x = 0.75 got to step 9, the others stopped at 1
     trials = Trials()
+    trials.learn_from_pruned = True
     docs = rand.suggest(trials.new_trial_ids(30), DOMAIN, trials, 0)
     for i, doc in enumerate(docs):
         x = (i + 0.5) / 30
