@@ -1,7 +1,8 @@
 """``python -m benchmarks <name> [options]``: run one benchmark and write its report.
 
 Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``,
-``parallel_quality``, ``memory``, ``scaling``, ``real_quality``, ``pruning``. Common options:
+``parallel_quality``, ``memory``, ``scaling``, ``real_quality``, ``pruning``, ``source_ab``
+(two hqueue source trees, interleaved). Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
 MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
@@ -30,6 +31,7 @@ BENCHMARKS = (
     "scaling",
     "real_quality",
     "pruning",
+    "source_ab",
 )
 
 
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         real_quality,
         scaling,
         serial_overhead,
+        source_ab,
         suggest_latency,
     )
 
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("scaling", scaling),
         ("real_quality", real_quality),
         ("pruning", pruning),
+        ("source_ab", source_ab),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)
