@@ -147,6 +147,17 @@ def run(args: argparse.Namespace) -> dict[tuple[str, str], list[dict[str, float]
     return times
 
 
+def describe_tree(source: str) -> str:
+    """``path (commit abc1234)``, with ``+ uncommitted changes`` when the tree is dirty."""
+    def git(*cmd: str) -> str:
+        proc = subprocess.run(["git", "-C", source, *cmd], capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "not a git checkout"
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--", "hqueue") else ""
+    return f"`{source}` (commit {commit}{dirty})"
+
+
 def render(times: dict[tuple[str, str], list[dict[str, float]]], args: argparse.Namespace
            ) -> str:
     """Medians per workload and source, and new / old."""
@@ -160,7 +171,9 @@ def render(times: dict[tuple[str, str], list[dict[str, float]]], args: argparse.
             rows.append([workload, f"{clock} {unit}", a, b, b / a])
     table = report.markdown_table(["workload", "median of", "old", "new", "new / old"], rows,
                                   left=2)
-    return (f"- old: `{args.old}`\n- new: `{args.new}`\n- rounds: {args.rounds}; serial: "
+    return (f"- old: {describe_tree(args.old)}\n- new: {describe_tree(args.new)}\n"
+            f"- load average (1 min) at start / end: {args.load[0]:.2f} / {args.load[1]:.2f}\n"
+            f"- rounds: {args.rounds}; serial: "
             f"{args.trials} trials; tpe: N={args.tpe_size}, median of {args.tpe_reps} warm "
             f"calls\n\n{table}\n")
 
@@ -194,7 +207,9 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise SystemExit(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
     with tempfile.TemporaryDirectory() as scratch:
         args.scratch = Path(scratch)
+        start_load = os.getloadavg()[0]
         times = run(args)
+    args.load = (start_load, os.getloadavg()[0])
     body = render(times, args)
     print(body)
     out = report.output_dir(args.quick, args.out)

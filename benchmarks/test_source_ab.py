@@ -23,7 +23,7 @@ def test_a_measurement_imports_the_hqueue_of_its_source_tree(tmp_path):
 
 def test_the_table_gives_medians_and_new_over_old():
     args = argparse.Namespace(old="a", new="b", rounds=3, trials=10, tpe_size=5, tpe_reps=2,
-                              workloads=["serial"])
+                              workloads=["serial"], load=(1.0, 2.0))
     times = {("serial", "old"): [{"wall": w, "cpu": w / 2} for w in (1.0, 2.0, 9.0)],
              ("serial", "new"): [{"wall": w, "cpu": w / 2} for w in (3.0, 1.0, 4.0)]}
     text = source_ab.render(times, args)
