@@ -2,7 +2,7 @@
 
 Names: ``suggest_latency``, ``serial_overhead``, ``quality``, ``dispatch``, ``driver_capacity``,
 ``parallel_quality``, ``memory``, ``scaling``, ``real_quality``, ``pruning``,
-``pruning_real``. Common options:
+``pruning_real``, ``source_ab`` (two hqueue source trees, interleaved). Common options:
 ``--quick`` (tiny sizes, output under ``benchmarks/results/quick/``), ``--out DIR``, ``--variant
 NAME='{json}'`` (an hqueue TPE with those keyword arguments; repeatable) and ``--hqueue-module
 MODULE`` (run the hqueue adapter on another module, e.g. ``hyperopt``, to test the harness;
@@ -33,6 +33,7 @@ BENCHMARKS = (
     "real_quality",
     "pruning",
     "pruning_real",
+    "source_ab",
 )
 
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         real_quality,
         scaling,
         serial_overhead,
+        source_ab,
         suggest_latency,
     )
 
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("real_quality", real_quality),
         ("pruning", pruning),
         ("pruning_real", pruning_real),
+        ("source_ab", source_ab),
     ):
         p = sub.add_parser(name, parents=[_common()], help=(module.__doc__ or "").split("\n")[0])
         module.add_arguments(p)

@@ -101,6 +101,10 @@ def search_entry() -> Callable[..., Any]:
     return _SEARCH_ENTRY[0]
 
 
+_TRIAL_KEY_SET = frozenset(TRIAL_KEYS)
+_MISC_KEY_SET = frozenset(TRIAL_MISC_KEYS)
+
+
 class Trials:
     """The trials database of one search (hyperopt's ``Trials``), a façade over a backend.
 
@@ -356,13 +360,16 @@ class Trials:
         """Check a document against the schema; raises InvalidTrial naming the problem."""
         if not isinstance(trial, Mapping):
             raise InvalidTrial("trial should be a dict", trial)
-        for key in TRIAL_KEYS:
-            if key not in trial:
-                raise InvalidTrial(f"trial missing key {key!r}", trial)
+        if not trial.keys() >= _TRIAL_KEY_SET:  # one set test; the loop names the first miss
+            for key in TRIAL_KEYS:
+                if key not in trial:
+                    raise InvalidTrial(f"trial missing key {key!r}", trial)
         misc = trial["misc"]
-        for key in TRIAL_MISC_KEYS:
-            if key not in misc:
-                raise InvalidTrial(f"trial['misc'] missing key {key!r}", trial)
+        if not ((type(misc) is dict or isinstance(misc, Mapping))
+                and misc.keys() >= _MISC_KEY_SET):
+            for key in TRIAL_MISC_KEYS:
+                if key not in misc:
+                    raise InvalidTrial(f"trial['misc'] missing key {key!r}", trial)
         if trial["tid"] != misc["tid"]:
             raise InvalidTrial("tid mismatch between root and misc", trial)
         if set(misc["idxs"]) != set(misc["vals"]):
