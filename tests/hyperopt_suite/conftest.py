@@ -1,3 +1,4 @@
-"""``examples/`` holds scripts run inside other libraries' environments (Ray Tune), not tests."""
+"""``examples/`` holds scripts run inside other libraries' environments (Ray Tune, fugue
+tune), not tests."""
 
 collect_ignore = ["examples"]

@@ -159,8 +159,10 @@ def copy_rewritten(src: Path, dest: Path, renames: dict[str, str]) -> None:
 
 
 def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
-               pythonpath: list[Path] = (), timeout: float = 600) -> SuiteResult:
-    """Run pytest on ``targets`` (relative to ``root``) in a subprocess with hqueue importable.
+               pythonpath: list[Path] = (), timeout: float = 600,
+               python: Path | str = sys.executable) -> SuiteResult:
+    """Run pytest on ``targets`` (relative to ``root``) in a subprocess with hqueue importable
+    (with ``python``: this interpreter, or a library's own virtual environment).
 
     Example:
         >>> run_pytest(Path("/tmp/suite"), ["tests"]).by_outcome("failed")  # doctest: +SKIP
@@ -174,7 +176,7 @@ def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
     env.update(PYTHONPATH=os.pathsep.join(p for p in path if p), HQ_SUITE_REPORT=str(report),
                MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     env.pop("HYPEROPT_FMIN_SEED", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "_hq_report_plugin", "-p",
+    cmd = [str(python), "-m", "pytest", "-q", "-p", "_hq_report_plugin", "-p",
            "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(root),
            "-o", "addopts=", "-W", "ignore", "--continue-on-collection-errors", *extra_args,
            *targets]
@@ -258,8 +260,9 @@ def make_venv(name: str, requirements: tuple[str, ...], timeout: float = 1800) -
     """
     venv = CACHE / f"venv-{name}"
     python = venv / "bin" / "python"
-    marker = venv / ".complete"
-    if marker.exists():
+    marker = venv / ".complete"  # holds the requirements it was built with
+    wanted = " ".join(requirements)
+    if marker.exists() and marker.read_text() in (wanted, ""):  # "": built before pins
         return python
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -272,7 +275,7 @@ def make_venv(name: str, requirements: tuple[str, ...], timeout: float = 1800) -
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RegistryUnreachable(f"pip install {' '.join(requirements)} failed: {tail[0]}")
-    marker.touch()
+    marker.write_text(wanted)
     return python
 
 

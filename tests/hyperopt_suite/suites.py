@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,10 +47,14 @@ class Suite:
     leave_out: tuple[str, ...] = ()
     packages: tuple[str, ...] = field(default=())
     section: str = ""
+    # when set, the tests run in a cached virtual environment with these installed (and
+    # hqueue's run-time dependencies, not hyperopt), not in this interpreter
+    install: tuple[str, ...] = ()
 
     def run(self, workdir: Path | None = None, timeout: float = 600) -> SuiteResult:
         """Fetch, copy, rewrite and run; returns the outcomes (see :func:`run_pytest`)."""
         archive = fetch(self.requirement, sdist=self.sdist)
+        python = make_venv(self.name, self.install) if self.install else sys.executable
         with tempfile.TemporaryDirectory(prefix=f"hq-{self.name}-") as tmp:
             top = extract(archive, Path(tmp) / "release")
             root = Path(workdir) if workdir else Path(tmp) / "run"
@@ -59,7 +64,7 @@ class Suite:
                 (root / pkg).mkdir(parents=True, exist_ok=True)
                 (root / pkg / "__init__.py").touch()
             return run_pytest(root, list(self.targets), extra_args=list(self.leave_out),
-                              timeout=timeout)
+                              timeout=timeout, python=python)
 
 
 HYPEROPT = Suite(
@@ -106,6 +111,25 @@ HPSKLEARN_CI = replace(HPSKLEARN, targets=(
 ))
 
 
+# fugue's ``tune`` (a tuning layer over Fugue): its ``tune_hyperopt`` package (the
+# HyperoptLocalOptimizer, ``fmin`` with TPE and ``no_progress_loss``) and that package's tests,
+# which run tune's shared optimizer test-suite (``tune_test``); tune and fugue are installed in
+# their own environment (hyperopt is not), the three folders are copied and rewritten
+FUGUE_TUNE = Suite(
+    name="fugue-tune",
+    requirement="tune==0.1.6",
+    sdist=True,  # the sdist ships tests/ and tune_test/
+    copies=(("tune_hyperopt", "tune_hyperopt"), ("tune_test", "tune_test"),
+            ("tests/tune_hyperopt", "tests/tune_hyperopt")),
+    renames={},
+    packages=("tests",),
+    targets=("tests/tune_hyperopt",),
+    # tune 0.1.6 imports triad.FileSystem, which triad 1.0 (and the fugue needing it) dropped
+    install=("tune==0.1.6", "fugue==0.9.1", "triad==0.9.8", "pytest"),
+    section="Expected exceptions: fugue tune 0.1.6's hyperopt optimizer tests",
+)
+
+
 @dataclass(frozen=True)
 class ExampleSuite:
     """Documented examples of an installed library, run with ``hyperopt`` aliased to hqueue.
@@ -149,4 +173,5 @@ RAY_TUNE = ExampleSuite(
 
 SUITES: dict[str, Suite | ExampleSuite] = {
     "hyperopt": HYPEROPT, "hyperopt-sklearn": HPSKLEARN, "ray-tune": RAY_TUNE,
+    "fugue-tune": FUGUE_TUNE,
 }

@@ -3,8 +3,8 @@
 Each release is fetched from the package registry (skipped, with the reason, when that fails)
 and its tests run in a subprocess. Every test must pass except those listed, with their reason,
 in ``tests/compat/README.md``: a listed test that starts passing, or an unlisted one that fails,
-fails here. Ray Tune (a ~400 MB install that starts a Ray cluster) runs only with
-``HQUEUE_COMPAT_HEAVY=1``.
+fails here. Ray Tune (a ~400 MB install that starts a Ray cluster) and fugue's tune (an
+install of fugue, pandas and pyarrow) run only with ``HQUEUE_COMPAT_HEAVY=1``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import pytest
 
 from .runner import RegistryUnreachable, SuiteResult, expected_exceptions, summarize
-from .suites import HPSKLEARN_CI, HYPEROPT, RAY_TUNE, README
+from .suites import FUGUE_TUNE, HPSKLEARN_CI, HYPEROPT, RAY_TUNE, README
 
 
 def _run(suite, **kwargs) -> SuiteResult:
@@ -52,10 +52,20 @@ def test_hyperopt_sklearn_estimator_tests_pass_on_hqueue() -> None:
     _assert_only_listed_fail(result, HPSKLEARN_CI.section, HPSKLEARN_CI.targets)
 
 
-@pytest.mark.skipif(os.environ.get("HQUEUE_COMPAT_HEAVY") != "1",
-                    reason="installs ray[tune] (~400 MB) and starts a Ray cluster: "
-                           "set HQUEUE_COMPAT_HEAVY=1 (or run scripts/hyperopt-suite)")
+heavy = pytest.mark.skipif(os.environ.get("HQUEUE_COMPAT_HEAVY") != "1",
+                           reason="installs a large library in its own environment: set "
+                                  "HQUEUE_COMPAT_HEAVY=1 (or run scripts/hyperopt-suite)")
+
+
+@heavy
 def test_ray_tune_hyperoptsearch_examples_run_on_hqueue() -> None:
     result = _run(RAY_TUNE, timeout=900)
     assert len(result.by_outcome("passed")) == 2, result.output_tail
     _assert_only_listed_fail(result, RAY_TUNE.section)
+
+
+@heavy
+def test_fugue_tune_hyperopt_optimizer_tests_pass_on_hqueue() -> None:
+    result = _run(FUGUE_TUNE, timeout=900)
+    assert len(result.by_outcome("passed")) == 6, result.output_tail
+    _assert_only_listed_fail(result, FUGUE_TUNE.section)
