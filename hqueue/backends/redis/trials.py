@@ -120,8 +120,10 @@ class RedisTrials(Trials):
 
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
-        return {"url": self.url, "exp_key": self._exp_key, "options": self.options,
-                "broker_url": self.broker_url}
+        state = {"url": self.url, "exp_key": self._exp_key, "options": self.options}
+        if getattr(self, "broker_url", None):
+            state["broker_url"] = self.broker_url
+        return state
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["url"], state["exp_key"], broker_url=state.get("broker_url"),
