@@ -23,8 +23,8 @@ def _tree() -> subprocess.Popen:
             "'import time; time.sleep(60)']); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 30
-    while len(psutil.Process().children(recursive=True)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the grandchild exists
     return proc
 
 

@@ -285,10 +285,10 @@ def test_the_progress_bar_counts_a_trial_that_finishes_during_the_last_history_r
 
     original_history = RedisTrials.history
 
-    def history(self, sync=True):
+    def history(self, *args, **kwargs):
         for tid in self.store.queued_tids():
             _finish_inline(self, tid, 0.5)
-        return original_history(self, sync)
+        return original_history(self, *args, **kwargs)
 
     monkeypatch.setattr(RedisTrials, "send_tasks", send_tasks)
     monkeypatch.setattr(RedisTrials, "history", history)

@@ -152,9 +152,11 @@ class RedisTrials(Trials):
     # -- pickling: the connection is reopened from the URL ---------------------------------
     def __getstate__(self) -> dict:
         state = {"url": self.url, "exp_key": self._exp_key, "options": self.options,
-                 "on_space_change": self._on_space_change, "broker_url": self.broker_url}
+                 "on_space_change": self._on_space_change}
         if getattr(self, "_pruner_spec", ""):
             state["pruner"] = self._pruner_spec  # a spec (JSON), never a pickled pruner
+        if getattr(self, "broker_url", None):
+            state["broker_url"] = self.broker_url
         return state
 
     def __setstate__(self, state: dict) -> None:
