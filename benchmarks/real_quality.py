@@ -100,8 +100,8 @@ def _gp_section(records: list[dict], specs: Sequence[peers.AlgoSpec], problems: 
     gp_specs = [s for s in specs if s.name in names]
     analysis = quality_report.analyse(kept, gp_specs, subset, budgets,
                                       lookup=get_real_problem, reference=GP)
-    text = quality_report.render(analysis).split("\n## ", 2)  # drop the problem table
-    sections = "## " + text[2] if len(text) > 2 else ""
+    text = quality_report.render(analysis).split("\n## ", 1)  # drop the problem table
+    sections = "## " + text[1] if len(text) > 1 else ""
     sections = sections.replace("\n## Budget", "\n### GP: budget").replace(
         "## Budget", "### GP: budget", 1)
     return (f"## Optuna GPSampler (separate column: {gp_seeds} seeds, {len(subset)} "
