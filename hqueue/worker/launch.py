@@ -29,7 +29,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends.redis.connection import RedisUnreachable, check_redis, connect, mask_url
+from ..backends.redis.connection import (
+    RedisUnreachable,
+    check_redis,
+    client_from_url,
+    mask_url,
+)
 from ..exceptions import HqueueError
 from ..tasks import BROKER_URL_ENV
 from .supervision import LAUNCHER_ENV, die_with_parent, hand_back_dead_worker
@@ -109,8 +114,8 @@ def _hand_back_trials_of(url: str, pid: int, broker_url: str | None = None) -> i
     tasks are re-sent to ``broker_url`` (the workers' broker) when given."""
     from ..tasks import celery_sender
 
-    try:
-        client = connect(url)
+    try:  # no long reconnect budget: a launcher must not wait minutes on a Redis that is down
+        client = client_from_url(url, socket_connect_timeout=5, socket_timeout=10)
         try:
             done = hand_back_dead_worker(client, pid, celery_sender(url, broker_url))
         finally:
