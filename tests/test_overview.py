@@ -101,6 +101,28 @@ def test_the_mirror_documents_keep_hyperopts_schema(client):
     assert doc["misc"]["vals"] == {"opt": [1], "x": [-0.5]}
 
 
+def test_the_best_trial_shown_is_from_the_current_segment(client):
+    """After a search space change (``on_space_change="new_segment"``), status, best and the
+    dashboard name the best trial of the current segment, not an older space's."""
+    store = TrialStore(client, "seg")
+    docs = [generate_trial(t, {"x": float(t)}) for t in store.new_tids(3)]
+    for doc, segment in zip(docs, (0, 0, 1)):
+        doc["exp_key"] = "seg"
+        if segment:
+            doc["misc"]["segment"] = segment
+    store.create(docs)
+    finish(store, 0, 0.1)  # segment 0: the lowest loss of all
+    finish(store, 1, 0.7)
+    finish(store, 2, 0.9)  # segment 1: its only trial
+    mirror = ExperimentMirror(client, "seg")
+    mirror.refresh()
+    assert (summarize(mirror, workers=[]).best_loss, summarize(mirror, workers=[]).best_tid) \
+        == (0.1, 0)  # no segment recorded: segment 0
+    client.hset(store.keys.meta, "segment", 1)
+    s = summarize(mirror, workers=[])
+    assert (s.best_loss, s.best_tid) == (0.9, 2)
+
+
 def test_summary_counts_best_queue_depth_and_created(client):
     make_experiment(client)
     mirror = ExperimentMirror(client, "exp1")

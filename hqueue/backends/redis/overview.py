@@ -58,6 +58,7 @@ from .records import (
     require_experiment,
     text,
 )
+from .segments import parse_segment, segment_of
 from .store import TrialStore
 
 if TYPE_CHECKING:
@@ -247,7 +248,9 @@ class SummaryTracker:
         self.counts = dict.fromkeys(STATE_NAMES.values(), 0)
         self._state: dict[int, str] = {}
         self._loss: dict[int, float] = {}  # done trials with a loss
-        self._heap: list[tuple[float, int]] = []  # (loss, tid), stale entries popped lazily
+        self._segment: dict[int, int] = {}  # done trials with a loss: their segment
+        # per segment: (loss, tid) heap, stale entries popped lazily
+        self._heaps: dict[int, list[tuple[float, int]]] = {}
         self._finished_at: dict[int, float] = {}  # done/error trials: refresh_time (epoch s)
         self._finish_times: list[float] = []  # sorted values of _finished_at
 
@@ -264,8 +267,9 @@ class SummaryTracker:
             if doc["state"] == JOB_STATE_DONE:
                 loss = finished_loss(doc)
                 if loss is not None:
-                    self._loss[tid] = loss
-                    heapq.heappush(self._heap, (loss, tid))
+                    segment = segment_of(doc)
+                    self._loss[tid], self._segment[tid] = loss, segment
+                    heapq.heappush(self._heaps.setdefault(segment, []), (loss, tid))
             if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR):
                 finished = _epoch(doc.get("refresh_time"))
                 if finished is not None:
@@ -277,21 +281,26 @@ class SummaryTracker:
         if state is not None:
             self.counts[state] -= 1
         self._loss.pop(tid, None)
+        self._segment.pop(tid, None)
         finished = self._finished_at.pop(tid, None)
         if finished is not None:
             del self._finish_times[bisect.bisect_left(self._finish_times, finished)]
 
-    def best(self) -> tuple[float, int] | None:
-        """``(loss, tid)`` of the best finished trial (lowest loss, then lowest tid)."""
-        while self._heap and self._loss.get(self._heap[0][1]) != self._heap[0][0]:
-            heapq.heappop(self._heap)
-        return self._heap[0] if self._heap else None
+    def best(self, segment: int = 0) -> tuple[float, int] | None:
+        """``(loss, tid)`` of the best finished trial of ``segment`` (the experiment's
+        current one, :mod:`.segments`: an older segment searched another space), lowest
+        loss then lowest tid."""
+        heap = self._heaps.get(segment, [])
+        while heap and (self._loss.get(heap[0][1]) != heap[0][0]
+                        or self._segment.get(heap[0][1]) != segment):
+            heapq.heappop(heap)
+        return heap[0] if heap else None
 
     def summary(self, workers: Sequence[WorkerPresence],
                 now: float | None = None) -> ExperimentSummary:
         """The :class:`ExperimentSummary` (queue depth, driver and workers read now)."""
         now = time.time() if now is None else now
-        mirror, best = self.mirror, self.best()
+        mirror = self.mirror
         times = self._finish_times
         first = bisect.bisect_left(times, now - RATE_WINDOW_S)
         recent = bisect.bisect_right(times, now + 60) - first
@@ -308,6 +317,7 @@ class SummaryTracker:
                                     in zip((keys.queued, keys.driver, keys.meta), replies,
                                            (0, None, {})))
         meta = {text(k): text(v) for k, v in raw_meta.items()}
+        best = self.best(parse_segment(meta))
         created, queue = parse_created(meta.get("created")), parse_options(meta).queue
         live = sum(1 for w in workers if w.alive(now) and
                    (queue in w.queues or any(e == mirror.exp_key for e, _ in w.trials)))
