@@ -9,6 +9,7 @@
 #   HQUEUE_GPUS         optional  one worker process per GPU, e.g. 0,1
 #   HQUEUE_POOL         optional  prefork (default), solo or threads
 #   HQUEUE_LOGLEVEL     optional  INFO (default), DEBUG, WARNING...
+#   HQUEUE_BROKER_URL   optional  the Celery broker when not HQUEUE_URL (Redis or amqp://)
 #
 # `hqueue worker` reads these variables itself (click envvar=); this script only checks the
 # required ones and `exec`s, so the worker replaces it and receives SIGTERM from tini.

@@ -36,8 +36,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from redis import exceptions as redis_errors
-
 from ...exceptions import BadArgument
 from ...states import (
     JOB_STATE_CANCEL,
@@ -170,6 +168,8 @@ class TrialStore:
         pipeline, loading it first if Redis lost its script cache (a restart); the replies.
         A damaged key raises :class:`DamagedKey` (after the other calls ran: each is atomic).
         """
+        from redis.exceptions import NoScriptError  # here: `import hqueue` loads no redis
+
         script = self._raw_scripts[name]
         todo, replies = list(range(len(calls))), [None] * len(calls)
         for _ in range(2):
@@ -178,7 +178,7 @@ class TrialStore:
                 pipe.evalsha(script.sha, *calls[i][2])
             missing = []
             for i, reply in zip(todo, pipe.execute(raise_on_error=False)):
-                if isinstance(reply, redis_errors.NoScriptError):
+                if isinstance(reply, NoScriptError):
                     missing.append(i)
                 replies[i] = reply
             if not missing:
