@@ -73,3 +73,14 @@ def one_worker(pool):
     ``e2e_helpers.SECRET``; stopped after the test."""
     pool.start()
     return pool
+
+
+def pytest_configure(config):
+    """Run as if from a terminal: a suite started as a background job of a non-interactive
+    shell (``cmd &``, some CI runners) inherits SIGINT ignored, and every process a test starts
+    would inherit that too, so the Ctrl-C tests (test_cli_demo, test_driver_interrupt) would
+    wait for an interrupt that can never arrive."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
