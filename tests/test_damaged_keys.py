@@ -170,6 +170,31 @@ def test_keys_finish_writes(store, attr, kind):
     assert int(store.client.hget(store.keys.trial(tid), "state")) == JOB_STATE_RUNNING
 
 
+def test_finish_refused_by_a_damaged_running_set_keeps_the_cancel_request_and_adds_no_event(
+        store):
+    """finish's earlier writes (the event, the cancel flag taken) are undone when a later
+    write meets a damaged key."""
+    tid = add_trial(store)
+    assert store.claim(tid, "w1", 30) is not None
+    assert store.cancel(tid) == "stopping"
+    damage(store.client, store.keys.running)
+    with named(store.keys.running):
+        store.finish(tid, "w1", 2, {"loss": 0.0, "status": "ok"})
+    assert store.client.sismember(store.keys.cancel, tid)
+    assert store.client.xlen(store.keys.events) == 0
+    assert int(store.client.hget(store.keys.trial(tid), "state")) == JOB_STATE_RUNNING
+
+
+def test_claim_refused_by_a_damaged_queued_set_leaves_no_lease_behind(store):
+    tid = add_trial(store)
+    damage(store.client, store.keys.queued)
+    with named(store.keys.queued):
+        store.claim(tid, "w1", 30)
+    assert store.client.zscore(store.keys.running, tid) is None
+    store.client.delete(store.keys.queued)  # repaired: the trial is still NEW and claimable
+    assert store.claim(tid, "w1", 30).attempts == 1
+
+
 def test_running_set_for_the_reaper(store):
     damage(store.client, store.keys.running)
     with named(store.keys.running):

@@ -108,3 +108,10 @@ def test_create_batch_reloads_scripts_redis_forgot(backend, client):
     client.script_flush()
     assert backend.create(docs_for(backend, 2)) == [1, 2]
     assert backend.store.get(2)["state"] == JOB_STATE_NEW
+
+
+def test_a_tid_repeated_in_one_batch_is_created_once_from_its_first_document(backend):
+    first, again = generate_trial(0, {"x": 1.0}, "e1"), generate_trial(0, {"x": 2.0}, "e1")
+    backend.new_tids(1)
+    assert [c.seq for c in backend.store.create_batch([first, again])] == [1]
+    assert backend.store.get(0)["misc"]["vals"] == {"x": [1.0]}

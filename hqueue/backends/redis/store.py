@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 _FIXED_FIELDS = ("tid", "spec", "misc", "exp_key", "version")
 _STATES = frozenset(range(5))  # JOB_STATE_NEW .. JOB_STATE_CANCEL
-CREATE_BATCH = 500  # create.lua calls per pipeline (one round trip each)
+CREATE_BATCH = 500  # trials per create.lua call (one round trip each)
 
 
 def _now_ms() -> int:
@@ -128,9 +128,10 @@ class TrialStore:
         return [c.tid for c in self.create_batch(docs)]
 
     def create_batch(self, docs: Iterable[Mapping[str, Any]]) -> list[Created]:
-        """Write new trial documents in one round trip (one pipeline of ``create.lua`` calls,
-        each atomic); for each one created (existing tids are skipped) its change number and
-        the document exactly as a read would return it, so the writer need not read it back.
+        """Write new trial documents in one round trip (one ``create.lua`` call per
+        ``CREATE_BATCH`` trials, each atomic); for each one created (existing tids are
+        skipped) its change number and the document exactly as a read would return it, so
+        the writer need not read it back.
 
         Example:
             >>> [c.seq for c in store.create_batch(docs)]  # doctest: +SKIP
@@ -146,49 +147,29 @@ class TrialStore:
         return created
 
     def _create_chunk(self, docs: Sequence[Mapping[str, Any]]) -> list[Created]:
-        keys, now, calls = self.keys, _now_ms(), []
+        """One ``create.lua`` call for ``docs`` (a tid repeated within them is created once,
+        from its first document)."""
+        keys, rows, seen = self.keys, [], set()
         for doc in docs:
             tid = int(doc["tid"])
-            fields = {"doc": encode_doc({k: doc.get(k) for k in _FIXED_FIELDS}),
-                      "result": encode_value(doc.get("result") or {}),
-                      "state": int(doc.get("state", JOB_STATE_NEW))}
-            calls.append((tid, fields, (
-                5, keys.trial(tid), keys.tids, keys.queued, keys.changes, keys.seq,
-                tid, fields["doc"], fields["result"], fields["state"], now,
-                1 if fields["state"] == JOB_STATE_NEW else 0)))
+            if tid in seen:
+                continue
+            seen.add(tid)
+            rows.append((tid, {"doc": encode_doc({k: doc.get(k) for k in _FIXED_FIELDS}),
+                               "result": encode_value(doc.get("result") or {}),
+                               "state": int(doc.get("state", JOB_STATE_NEW))}))
+        args: list[Any] = [_now_ms()]
+        for tid, fields in rows:
+            args += [tid, fields["doc"], fields["result"], fields["state"]]
+        replies = self._scripts["create"](
+            keys=[keys.tids, keys.queued, keys.changes, keys.seq,
+                  *(keys.trial(tid) for tid, _ in rows)], args=args)
         created = []
-        for (tid, fields, _), reply in zip(calls, self._evalsha_many("create", calls)):
+        for (tid, fields), reply in zip(rows, replies):
             if reply:  # the change number; 0: the tid existed
                 read_back = dict(fields, state=str(fields["state"]), owner=b"", attempts=b"0")
                 created.append(Created(tid, int(reply), _assemble(read_back, keys.trial(tid))))
         return created
-
-    def _evalsha_many(self, name: str, calls: Sequence[tuple[Any, Any, tuple]]) -> list[Any]:
-        """Run script ``name`` once per call (``(_, _, (numkeys, *keys, *args))``) in one
-        pipeline, loading it first if Redis lost its script cache (a restart); the replies.
-        A damaged key raises :class:`DamagedKey` (after the other calls ran: each is atomic).
-        """
-        from redis.exceptions import NoScriptError  # here: `import hqueue` loads no redis
-
-        script = self._raw_scripts[name]
-        todo, replies = list(range(len(calls))), [None] * len(calls)
-        for _ in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for i in todo:
-                pipe.evalsha(script.sha, *calls[i][2])
-            missing = []
-            for i, reply in zip(todo, pipe.execute(raise_on_error=False)):
-                if isinstance(reply, NoScriptError):
-                    missing.append(i)
-                replies[i] = reply
-            if not missing:
-                break
-            self.client.script_load(script.script)
-            todo = missing
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise as_damaged_key(reply) or reply
-        return replies
 
     # -- the worker's side ----------------------------------------------------------------
     def claim(self, tid: int, owner: str, lease_s: float) -> Claim | None:

@@ -4,21 +4,50 @@
 -- KEYS[5] = events stream  KEYS[6] = cancel set
 -- ARGV[1] = tid  ARGV[2] = owner  ARGV[3] = final state (2 DONE, 3 ERROR, 4 CANCEL)
 -- ARGV[4] = result (msgpack)  ARGV[5] = refresh time (msgpack)  ARGV[6] = error (msgpack or '')
--- Returns 1 when written, 0 when dropped.
-local damaged = hq_expect('hash', 'zset', 'zset', 'counter', 'stream', 'set')
-if damaged then
-  return damaged
+-- Returns 1 when written, 0 when dropped. Damaged keys are found by the writes themselves
+-- (hq_do): the event and the cancel flag are undone if a later write fails, and the trial's
+-- hash, the change that matters, is written last.
+local _, err
+local held
+held, err = hq_do(1, 'hash', 'HMGET', 'state', 'owner')
+if err then
+  return err
 end
-if redis.call('HGET', KEYS[1], 'state') ~= '1' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then
+if held[1] ~= '1' or held[2] ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'result', ARGV[4], 'refresh_time', ARGV[5])
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[1], 'error', ARGV[6])
+local seq
+seq, err = hq_do(4, 'counter', 'INCR')
+if err then
+  return err
 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[6], ARGV[1])
-local seq = redis.call('INCR', KEYS[4])
-redis.call('ZADD', KEYS[3], seq, ARGV[1])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'tid', ARGV[1], 'state', ARGV[3])
+_, err = hq_do(3, 'zset', 'ZADD', seq, ARGV[1])
+if err then
+  return err
+end
+local id
+id, err = hq_do(5, 'stream', 'XADD', 'MAXLEN', '~', 100000, '*', 'tid', ARGV[1],
+                'state', ARGV[3])
+if err then
+  return err
+end
+hq_undo('XDEL', KEYS[5], id)
+local flagged
+flagged, err = hq_do(6, 'set', 'SREM', ARGV[1])
+if err then
+  return err
+end
+if flagged == 1 then
+  hq_undo('SADD', KEYS[6], ARGV[1])
+end
+_, err = hq_do(2, 'zset', 'ZREM', ARGV[1])
+if err then
+  return err
+end
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[3], 'result', ARGV[4], 'refresh_time', ARGV[5],
+             'error', ARGV[6])
+else
+  redis.call('HSET', KEYS[1], 'state', ARGV[3], 'result', ARGV[4], 'refresh_time', ARGV[5])
+end
 return 1
