@@ -122,6 +122,13 @@ def broker_config(url: str) -> dict[str, Any]:
         'json'
     """
     redis_options = {
+        # hqueue tracks delivery itself (leases; the driver re-sends trials queued too long),
+        # so kombu's emulated acks (a MULTI/EXEC into its `unacked` hash and index when a
+        # worker takes a message, another when it acks: 8 Redis commands per task) buy
+        # nothing: a message a worker took but had not started is put back on a clean
+        # shutdown by kombu either way (kept in memory), and one lost with a killed worker is
+        # re-sent by the driver, as before (the visibility timeout below never fired first)
+        "ack_emulation": False,
         "visibility_timeout": VISIBILITY_TIMEOUT_S,
         "socket_keepalive": True,
         "socket_connect_timeout": 10,

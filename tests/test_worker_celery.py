@@ -101,9 +101,15 @@ def test_a_celery_worker_runs_trials_and_hands_one_back_on_sigterm(redis_url, st
     log = tmp_path / "worker-solo.log"
     with celery_worker(redis_url, tmp_path) as proc:
         tids = add_trials(store, [-0.5, 0.0, 0.2, 0.4, 0.8])
+        store.client.config_resetstat()
         send(redis_url, tids)
         wait_for(lambda: all(d["state"] == JOB_STATE_DONE for d in store.get_many(tids)),
                  "all 5 trials DONE", log)
+        # taking a task is a BRPOP: kombu's ack emulation (a MULTI/EXEC adding the message
+        # to its `unacked` hash, another deleting it with HDEL) is off
+        stats = store.client.info("commandstats")
+        assert "cmdstat_hdel" not in stats, str({k: v["calls"] for k, v in stats.items()})
+        assert not store.client.exists("unacked", "unacked_index")
         docs = store.get_many(tids)
         assert [d["result"]["loss"] for d in docs] == pytest.approx(
             [0.49, 0.04, 0.0, 0.04, 0.36])
