@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ...pruners.spec import dumps_spec
@@ -69,6 +70,7 @@ class RedisBackend:
         self.segment: int | None = None
         self._written: dict[int, Created] = {}  # created here, not yet seen by changes_since
         self._seen_seq = 0  # the last change number changes_since returned
+        self._local = False  # inside pull_locally(): changes_since does not ask Redis
 
     @property
     def client(self) -> Redis:
@@ -90,6 +92,9 @@ class RedisBackend:
         """Documents of this backend's segment changed after change number ``seq``
         (:meth:`TrialStore.changes_since`); those this backend created and nothing changed
         since are not read again."""
+        if self._local:
+            docs = [c.doc for c in self._written.values() if c.seq > seq]
+            return seq, docs  # seq kept: the next real pull reads what others changed since
         if seq < self._seen_seq:  # a reload (Redis lost writes?): read everything again
             self._written.clear()
         new_seq, docs = self.store.changes_since(seq, self._written)
@@ -99,6 +104,25 @@ class RedisBackend:
         if self.segment is not None:
             docs = [doc for doc in docs if segment_of(doc) == self.segment]
         return new_seq, docs
+
+    @contextmanager
+    def pull_locally(self) -> Iterator[None]:
+        """Within the block, :meth:`changes_since` costs no round trip: it reports only the
+        trials this backend created (as they were written); what workers and other clients
+        changed meanwhile is read by the first pull after the block, which starts from the
+        change number read before it. The driver tops up inside it, so one top-up reads
+        Redis once (the pull just before it), however often the algorithm and ``Trials``
+        sync.
+
+        Example:
+            >>> with backend.pull_locally():  # doctest: +SKIP
+            ...     trials.insert_trial_docs(docs); trials.sync()  # no read of Redis
+        """
+        self._local = True
+        try:
+            yield
+        finally:
+            self._local = False
 
     def read_segment(self) -> int:
         """The experiment's current segment, as recorded in Redis (one HGET)."""

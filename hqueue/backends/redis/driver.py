@@ -155,17 +155,22 @@ class AsyncRunner:
 
     def top_up(self) -> None:
         """Queue new suggestions until max_queue_len trials are pending or the budget is
-        spent (trials already in the experiment count toward max_evals)."""
+        spent (trials already in the experiment count toward max_evals): the whole deficit
+        in one call of the algorithm, one write and one send. It works on what the last pull
+        read (``RedisBackend.pull_locally``): a trial that finished since is read by the next
+        pull, so the count of pending trials can only be too high, never too low
+        (``max_queue_len`` holds)."""
         budget = self.budget_left()
         room = min(self.search.max_queue_len - self.n_pending(), budget)
         if room <= 0:
             return
-        docs = self.search.suggest(room)
-        if docs is None:
-            self.search.max_evals -= budget  # the algorithm has nothing more to try
-            return
-        self.trials.insert_trial_docs(docs)
-        self.trials.sync()
+        with self.backend.pull_locally():  # run() pulled just before: no read of Redis here
+            docs = self.search.suggest(room)
+            if docs is None:
+                self.search.max_evals -= budget  # the algorithm has nothing more to try
+                return
+            self.trials.insert_trial_docs(docs)
+            self.trials.sync()
 
     def wait_for_events(self) -> None:
         """Block on the event stream until a trial finishes (or WAIT_S passes)."""
