@@ -5,7 +5,8 @@ tabulated once by :mod:`benchmarks.pruning_curves`, plus a parametric family) wi
 simulated asynchronous workers (:mod:`benchmarks.pruning_sim`) under a budget of
 ``--budget-trials`` full trials' worth of epochs. Methods: hqueue TPE without pruning, with ASHA
 (``SuccessiveHalving(max_resource=R)``: the default rule, told the trial length R as a user
-would), the same with TPE learning from pruned trials (``hqueue_asha_learn``, the ablation),
+would: first rung at R/9), the previous default's rungs (first at R/27, ``hqueue_asha_r27``,
+an ablation row), the same with TPE learning from pruned trials (``hqueue_asha_learn``),
 ``Hyperband(1, R, 3)`` and ``Median()``; Optuna's default TPE with
 ``SuccessiveHalvingPruner()``, ``HyperbandPruner(1, R, 3)`` and ``MedianPruner()``.
 Regret: the final value of the incumbent (best trial that ran all steps) minus the best final
@@ -162,7 +163,9 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     problems = _problems(args.quick)
     notes = [f"load average (1, 5, 15 min) at start: {os.getloadavg()}",
              "methods (R = steps of the problem): hqueue_none = TPE + NoPruner(); hqueue_asha "
-             "= TPE + SuccessiveHalving(max_resource=R); hqueue_hyperband = TPE + "
+             "= TPE + SuccessiveHalving(max_resource=R) (the default: first rung at R // 9); "
+             "hqueue_asha_r27 = the same with the first rung at R // 27 (the default before, "
+             "an ablation row); hqueue_hyperband = TPE + "
              "Hyperband(1, R, 3); hqueue_median = TPE + Median(); optuna_* = TPESampler(seed) "
              "+ SuccessiveHalvingPruner() / HyperbandPruner(1, R, 3) / MedianPruner()",
              "hqueue's TPE counts pruned trials as failed by default; hqueue_asha_learn is "
