@@ -5,7 +5,8 @@ tabulated once by :mod:`benchmarks.pruning_curves`, plus a parametric family) wi
 simulated asynchronous workers (:mod:`benchmarks.pruning_sim`) under a budget of
 ``--budget-trials`` full trials' worth of epochs. Methods: hqueue TPE without pruning, with ASHA
 (``SuccessiveHalving(max_resource=R)``: the default rule, told the trial length R as a user
-would), the same with TPE learning from pruned trials (``hqueue_asha_learn``, the ablation),
+would: first rung at R/9), the previous default's rungs (first at R/27, ``hqueue_asha_r27``,
+an ablation row), the same with TPE learning from pruned trials (``hqueue_asha_learn``),
 ``Hyperband(1, R, 3)`` and ``Median()``; Optuna's default TPE with
 ``SuccessiveHalvingPruner()``, ``HyperbandPruner(1, R, 3)`` and ``MedianPruner()``.
 Regret: the final value of the incumbent (best trial that ran all steps) minus the best final
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import report
+from benchmarks.pruning_overhead import rung_overhead, worker_report_overhead
 from benchmarks.pruning_sim import METHODS, Problem, parametric, regret_at, simulate, tabulated
 
 BASELINE, DEFAULT, ABLATION = "hqueue_none", "hqueue_asha", "hqueue_asha_learn"
@@ -44,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=int, default=2, help="benchmark processes")
     parser.add_argument("--reports", type=int, default=2000,
                         help="Redis reports timed per rung size")
+    parser.add_argument("--report-trials", type=int, default=200,
+                        help="worker trials timed per report path")
 
 
 def _problems(quick: bool) -> list[Problem]:
@@ -151,45 +154,6 @@ def plot(problems: Sequence[Problem], workers: Sequence[int], means: dict,
     fig.savefig(path, dpi=90)
 
 
-def redis_overhead(n_reports: int, rung_sizes: Sequence[int]) -> list[list[Any]]:
-    """Median/p90 ms and client round trips of one ASHA report that reaches a rung holding
-    ``size`` trials (``RedisRungs.record`` through a ``PruningSession``, decision included)."""
-    import redis
-
-    from hqueue.backends.redis.rungs import RedisRungs
-    from hqueue.backends.redis.server import RedisServer
-    from hqueue.pruners import PruningSession, SuccessiveHalving
-
-    class Counting(redis.Redis):
-        round_trips = 0
-
-        def execute_command(self, *args: Any, **options: Any) -> Any:
-            Counting.round_trips += 1
-            return super().execute_command(*args, **options)
-
-    rows = []
-    with RedisServer(appendonly=False) as server:
-        client = Counting.from_url(server.url)
-        for size in rung_sizes:
-            client.flushall()
-            rungs, asha = RedisRungs(client, f"bench{size}"), SuccessiveHalving()
-            with client.pipeline(transaction=False) as pipe:  # fill rung 1 with ``size`` trials
-                pipe.zadd(rungs.keys.rung("sh:1:3:0:1"), {str(t): t % 97 for t in range(size)})
-                pipe.execute()
-            rungs.record(size, 1, 0.5, ["sh:1:3:0:1"])  # loads the script once
-            times, Counting.round_trips = [], 0
-            for i in range(n_reports):
-                session = PruningSession(asha, rungs, size + 1 + i)
-                t0 = time.perf_counter()
-                session.report(float(i % 89), 1)  # reaches rung 1: record + decide
-                times.append((time.perf_counter() - t0) * 1000)
-            rows.append([size, f"{statistics.median(times):.3f}",
-                         f"{np.percentile(times, 90):.3f}",
-                         f"{Counting.round_trips / n_reports:.2f}"])
-        client.close()
-    return rows
-
-
 def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run every case, write ``pruning.md`` and ``pruning.png``."""
     out = report.output_dir(args.quick, args.out)
@@ -199,7 +163,9 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     problems = _problems(args.quick)
     notes = [f"load average (1, 5, 15 min) at start: {os.getloadavg()}",
              "methods (R = steps of the problem): hqueue_none = TPE + NoPruner(); hqueue_asha "
-             "= TPE + SuccessiveHalving(max_resource=R); hqueue_hyperband = TPE + "
+             "= TPE + SuccessiveHalving(max_resource=R) (the default: first rung at R // 9); "
+             "hqueue_asha_r27 = the same with the first rung at R // 27 (the default before, "
+             "an ablation row); hqueue_hyperband = TPE + "
              "Hyperband(1, R, 3); hqueue_median = TPE + Median(); optuna_* = TPESampler(seed) "
              "+ SuccessiveHalvingPruner() / HyperbandPruner(1, R, 3) / MedianPruner()",
              "hqueue's TPE counts pruned trials as failed by default; hqueue_asha_learn is "
@@ -211,7 +177,8 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     means = run_cases(problems, workers, seeds, budget, args.processes)
     body, checks = tables(problems, workers, means, budget)
     plot(problems, workers, means, budget, out / "pruning.png")
-    overhead = redis_overhead(200 if args.quick else args.reports, [100, 10_000, 100_000])
+    overhead = rung_overhead(200 if args.quick else args.reports, [100, 10_000, 100_000])
+    worker = worker_report_overhead(20 if args.quick else args.report_trials)
     notes.append(f"simulation wall time {time.perf_counter() - t0:.0f} s")
     text = (report.header_markdown("Pruning: regret against compute", report.environment(argv),
                                    notes)
@@ -223,6 +190,11 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
             + "\n\n## Redis rung script, per report (ASHA report reaching a rung)\n\n"
             + report.markdown_table(["trials at the rung", "median ms", "p90 ms",
                                      "round trips per report"], overhead)
+            + "\n\n## A worker's ctrl.report + ctrl.should_prune(), per report\n\n"
+              "ASHA over 27 steps on a claimed trial (random curves, some pruned); the two "
+              "paths alternate trial by trial on one redis-server.\n\n"
+            + report.markdown_table(["path", "reports", "median ms", "p90 ms",
+                                     "round trips per report"], worker, left=1)
             + "\n\n![regret against compute](pruning.png)\n")
     print(report.write_text(out / "pruning.md", text))
     print("\n".join(checks))

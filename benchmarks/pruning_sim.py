@@ -157,6 +157,8 @@ def _hqueue_pruner(name: str, steps: int) -> Any:
 
     return {"hqueue_none": pruners.NoPruner(),
             "hqueue_asha": pruners.SuccessiveHalving(max_resource=steps),
+            "hqueue_asha_r27": pruners.SuccessiveHalving(max(1, steps // 27),
+                                                         max_resource=steps),
             "hqueue_hyperband": pruners.Hyperband(1, steps, 3),
             "hqueue_median": pruners.Median()}[name]
 
@@ -169,7 +171,8 @@ def _optuna_pruner(name: str, steps: int) -> Any:
             "optuna_median": optuna.pruners.MedianPruner()}[name]
 
 
-METHODS = ("hqueue_none", "hqueue_asha", "hqueue_asha_learn", "hqueue_hyperband",
+METHODS = ("hqueue_none", "hqueue_asha", "hqueue_asha_r27", "hqueue_asha_learn",
+           "hqueue_hyperband",
            "hqueue_median", "optuna_sha", "optuna_hyperband", "optuna_median")
 #: the ablation: TPE that learns from pruned trials (``Trials.learn_from_pruned=True``)
 LEARN = "_learn"

@@ -66,6 +66,17 @@ class Ctrl:
         Intermediate values accumulate in ``result['intermediate']`` as
         ``{"step": ..., "value": ...}`` entries.
         """
+        step, result = self._reported(value, step, extra)
+        if result is not None:
+            self.checkpoint(result)
+        session = self._pruning_session()
+        if session is not None:
+            session.report(value, step)
+
+    def _reported(self, value: float, step: int | None,
+                  extra: Mapping[str, Any]) -> tuple[int, dict | None]:
+        """The step of a report and the partial result with its point appended (None when the
+        curve is full: the point is dropped, logged)."""
         if self.current_trial is None:
             raise BadArgument("report() needs a current trial")
         result = dict(self.current_trial["result"])
@@ -75,13 +86,10 @@ class Ctrl:
             logger.warning("trial %s: report at step %s dropped from the learning curve "
                            "(it keeps the first %d)", self.current_trial.get("tid"), step,
                            MAX_CURVE_POINTS)
-        else:
-            history.append({"step": step, "value": float(value), **extra})
-            result["intermediate"] = history
-            self.checkpoint(result)
-        session = self._pruning_session()
-        if session is not None:
-            session.report(value, step)
+            return step, None
+        history.append({"step": step, "value": float(value), **extra})
+        result["intermediate"] = history
+        return step, result
 
     # -- pruning (issue 14) ----------------------------------------------------------------
     def _pruning_session(self) -> PruningSession | None:

@@ -169,6 +169,7 @@ LUA_STATES = {
     "expire": ({RUNNING}, {NEW, ERROR}),
     "finish": ({RUNNING}, set()),
     "heartbeat": ({RUNNING}, set()),
+    "prune_report": ({RUNNING}, set()),  # its checkpoint, as checkpoint.lua
     "release": ({RUNNING}, {NEW}),
     "requeue": (set(), {NEW}),
     "restore": ({NEW, RUNNING}, set()),

@@ -131,7 +131,7 @@ def test_stalled_compares_the_last_patience_reports_with_the_best_before():
 
 # -- successive halving / hyperband -----------------------------------------------------------
 def test_asha_decisions_match_a_hand_worked_sequence():
-    asha, rungs = SuccessiveHalving(reduction_factor=2, max_resource=8), MemoryRungs()
+    asha, rungs = SuccessiveHalving(1, reduction_factor=2, max_resource=8), MemoryRungs()
     # rungs at steps 1, 2, 4
     assert _run(asha, rungs, 0, [(1, 0.5), (2, 0.4), (4, 0.3)]) == [False, False, False]
     assert _run(asha, rungs, 1, [(1, 0.6)]) == [True]  # {0.5, 0.6}: top 1 is 0.5
@@ -141,7 +141,7 @@ def test_asha_decisions_match_a_hand_worked_sequence():
 
 
 def test_asha_records_at_every_rung_a_jump_crosses():
-    asha, rungs = SuccessiveHalving(reduction_factor=2, max_resource=8), MemoryRungs()
+    asha, rungs = SuccessiveHalving(1, reduction_factor=2, max_resource=8), MemoryRungs()
     _run(asha, rungs, 0, [(5, 0.5)])
     assert [rungs.values(name) for name in asha.rungs(0, np.array([5]))] == [{0: 0.5}] * 3
 
@@ -154,11 +154,12 @@ def test_asha_never_prunes_at_or_beyond_max_resource():
     assert asha.rungs(3, np.array([4])) == ["sh:1:2:0:1", "sh:1:2:0:2"]
 
 
-def test_asha_first_rung_defaults_to_three_halvings_below_max_resource():
+def test_asha_first_rung_defaults_to_two_halvings_below_max_resource():
     assert SuccessiveHalving(max_resource=81).rungs(0, np.array([100])) == [
-        "sh:3:3:0:3", "sh:3:3:0:9", "sh:3:3:0:27"]
-    assert SuccessiveHalving(max_resource=27).min_resource == 1
-    assert SuccessiveHalving(max_resource=1000, reduction_factor=2).min_resource == 125
+        "sh:9:3:0:9", "sh:9:3:0:27"]
+    assert SuccessiveHalving(max_resource=27).min_resource == 3
+    assert SuccessiveHalving(max_resource=8).min_resource == 1
+    assert SuccessiveHalving(max_resource=1000, reduction_factor=2).min_resource == 250
     assert SuccessiveHalving().min_resource == 1
 
 

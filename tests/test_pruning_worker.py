@@ -89,3 +89,47 @@ def test_a_worker_ctrl_judges_each_report_and_writes_its_curve():
     assert ctrl.should_prune()
     assert store.get(0)["result"]["intermediate"][0]["step"] == 1
     assert RedisRungs(store.client, "demo").curve(0)[0].tolist() == [1]
+
+
+class _Counting(fakeredis.FakeRedis):
+    """A client counting the commands it sends (each one a round trip outside a pipeline)."""
+
+    sent = 0
+
+    def execute_command(self, *args, **options):
+        type(self).sent += 1
+        return super().execute_command(*args, **options)
+
+
+def test_a_worker_report_and_should_prune_cost_one_round_trip():
+    from hqueue.worker.ctrl import RedisCtrl
+
+    client = _Counting()
+    store = TrialStore(client, "demo")
+    store.create([generate_trial(0, {"x": 1.0})])
+    ctrl = RedisCtrl(store, store.claim(0, owner="w1", lease_s=30).doc, owner="w1")
+    ctrl.report(0.9, step=1)  # the first call also loads the script (NOSCRIPT, then LOAD)
+    _Counting.sent = 0
+    for step in range(2, 12):
+        ctrl.report(0.5, step=step)
+        ctrl.should_prune()
+    assert _Counting.sent == 10
+    # and both writes happened: the partial result (seen by the driver) and the curve point
+    assert [p["step"] for p in store.get(0)["result"]["intermediate"]] == list(range(1, 12))
+    assert RedisRungs(client, "demo").curve(0)[0].tolist() == list(range(1, 12))
+
+
+def test_a_report_of_a_trial_this_worker_lost_writes_nothing_and_asks_to_stop():
+    from hqueue.worker.ctrl import RedisCtrl
+
+    store = TrialStore(fakeredis.FakeRedis(), "demo")
+    store.create([generate_trial(0, {"x": 1.0})])
+    ctrl = RedisCtrl(store, store.claim(0, owner="w1", lease_s=30).doc, owner="w1")
+    ctrl.report(0.5, step=1)
+    store.client.hset(store.keys.trial(0), "owner", "w2")  # the lease went to another worker
+    ctrl.report(float("nan"), step=3)  # would reach rung 3 and be pruned
+    assert ctrl.should_stop() and not ctrl.should_prune()
+    rungs = RedisRungs(store.client, "demo")
+    assert rungs.curve(0)[0].tolist() == [1]
+    assert rungs.rung("sh:1:3:0:3") == {}
+    assert [p["step"] for p in store.get(0)["result"]["intermediate"]] == [1]

@@ -38,13 +38,20 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
+#: how many halvings the default ``SuccessiveHalving(max_resource=R)`` makes below ``R``
+DEFAULT_HALVINGS = 2
+
+
 class SuccessiveHalving(Pruner):
     """ASHA: keep the top ``1/reduction_factor`` at each rung (see the module docstring).
 
     A report at or beyond ``max_resource`` reaches no rung and is never pruned. With
-    ``min_resource=None`` (the default) the first rung is at ``max_resource // eta**3`` (at
-    most three halvings, so a trial is first judged after a fair share of its training), or at
-    step 1 when ``max_resource`` is not given.
+    ``min_resource=None`` (the default) the first rung is at ``max_resource // eta**2`` (at
+    most :data:`DEFAULT_HALVINGS` halvings, so a trial is first judged after a ninth of its
+    training with eta 3), or at step 1 when ``max_resource`` is not given. Two, not three:
+    on learning curves that cross (a fast learner ahead early, a slower one better at the
+    end), a rung at 1/27 of training ranks trials almost at random and prunes the eventual
+    winners; the ``pruning`` benchmark's ablation rows (``hqueue_asha_r27``) measure it.
     """
 
     def __init__(self, min_resource: int | None = None, reduction_factor: int = 3,
@@ -53,7 +60,7 @@ class SuccessiveHalving(Pruner):
         self.reduction_factor = _positive_int("reduction_factor", reduction_factor, 2)
         if min_resource is None:
             min_resource = 1 if max_resource is None else max(
-                1, int(max_resource) // self.reduction_factor ** 3)
+                1, int(max_resource) // self.reduction_factor ** DEFAULT_HALVINGS)
         self.min_resource = _positive_int("min_resource", min_resource)
         self.min_early_stopping_rate = _positive_int(
             "min_early_stopping_rate", min_early_stopping_rate, 0)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..states import STATUS_PRUNED
 from .base import Pruner
-from .storage import RungStorage
+from .storage import RungSnapshot, RungStorage
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +49,39 @@ class PruningSession:
 
     def report(self, value: float, step: int) -> None:
         """Record one report and judge it (one storage round trip)."""
+        names = self.plan(value, step)
+        snapshots = self.storage.record(self.trial, int(step), float(value), names or [],
+                                        self.pruner.quantile)
+        if names is not None:
+            self.judge(snapshots)
+
+    def plan(self, value: float, step: int) -> list[str] | None:
+        """First half of :meth:`report`: accept the report and name the rungs it is recorded
+        at, or None when it is not judged (a repeated or backward step). A caller that records
+        by itself (one round trip with other writes, as a worker's ctrl does) then passes the
+        rungs' snapshots to :meth:`judge`.
+
+        Example:
+            >>> from hqueue.pruners import MemoryRungs, SuccessiveHalving
+            >>> s = PruningSession(SuccessiveHalving(), MemoryRungs(), trial=0)
+            >>> s.plan(0.5, 1), s.plan(0.4, 1)
+            (['sh:1:3:0:1'], None)
+        """
         value, step = float(value), int(step)
         if self._steps and step <= self._steps[-1]:
             if not self._warned:
                 logger.warning("trial %s reported step %s after step %s: kept in its curve, "
                                "ignored for pruning", self.trial, step, self._steps[-1])
                 self._warned = True
-            self.storage.record(self.trial, step, value, [])
-            return
+            return None
         self._steps.append(step)
         self._values.append(value)
+        return self.pruner.rungs(self.trial, np.asarray(self._steps))
+
+    def judge(self, snapshots: list[RungSnapshot]) -> None:
+        """Second half of :meth:`report`: decide on the newest planned report from the
+        snapshots of the rungs :meth:`plan` named (in that order)."""
         steps, values = np.asarray(self._steps), np.asarray(self._values, dtype=float)
-        names = self.pruner.rungs(self.trial, steps)
-        snapshots = self.storage.record(self.trial, step, value, names, self.pruner.quantile)
         if self.pruner.decide(self.trial, steps, values, snapshots):
             self._pruned = True
 

@@ -3,7 +3,8 @@
 Same API as :class:`hqueue.Ctrl` (it is a subclass), backed by the trial store:
 
 - ``checkpoint(r)`` publishes a partial result (the driver sees it while the trial runs);
-- ``report(value, step=None, **extra)`` appends to ``result["intermediate"]`` and checkpoints;
+- ``report(value, step=None, **extra)`` appends to ``result["intermediate"]`` and checkpoints,
+  in one round trip with the pruner's rung record (``RedisRungs.report``, one Lua script);
 - ``should_stop()`` turns True when the trial was cancelled, timed out, lost its lease, or the
   worker is shutting down;
 - ``attachments`` is a dict-like view over the trial's own Redis keys (bytes or str values,
@@ -95,10 +96,29 @@ class RedisCtrl(Ctrl):
         :class:`~hqueue.pruners.spec.UnknownPruner` (the trial fails saying so)."""
         if getattr(self, "pruning", None) is None:
             chosen = loads_spec(getattr(self, "pruner_spec", ""))
-            rungs = RedisRungs(self.store.client, self.store.exp_key)
-            self.pruning = PruningSession(chosen or default_pruner(), rungs, self.tid,
+            self._rungs = RedisRungs(self.store.client, self.store.exp_key)
+            self.pruning = PruningSession(chosen or default_pruner(), self._rungs, self.tid,
                                           is_default=chosen is None)
         return self.pruning
+
+    def report(self, value: float, step: int | None = None, **extra: Any) -> None:
+        """Append ``value`` to the curve, checkpoint the partial result and record the report
+        at the pruner's rungs: one Redis round trip (one Lua script, atomic)."""
+        step, result = self._reported(value, step, extra)
+        session = self._pruning_session()
+        names = session.plan(value, step)
+        if self.closed:
+            logger.debug("trial %s: report after the trial ended, ignored", self.tid)
+            return
+        stored, snapshots = self._rungs.report(self.tid, self.owner, result, step, value,
+                                               names or [], session.pruner.quantile)
+        if result is not None and stored:
+            self.current_trial["result"] = result
+            self.current_trial["refresh_time"] = utcnow()
+        elif not stored:
+            self._lost()
+        if names is not None and stored:
+            session.judge(snapshots)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -116,7 +136,13 @@ class RedisCtrl(Ctrl):
         if self.store.checkpoint(self.tid, self.owner, result):
             self.current_trial["result"] = result
             self.current_trial["refresh_time"] = utcnow()
-        elif not self.lost:
+        else:
+            self._lost()
+
+    def _lost(self) -> None:
+        """A write was refused: this worker no longer holds the trial; ask the objective to
+        stop (logged once)."""
+        if not self.lost:
             self.lost = True
             self.request_stop()
             logger.warning("trial %s: checkpoint refused, this worker lost the trial (lease "
