@@ -115,16 +115,27 @@ _PLAIN = frozenset({str, int, float, bool, type(None), datetime.datetime, bytes}
 
 
 def sonify(obj: Any) -> Any:
-    """Convert numpy scalars/arrays inside a document to plain Python values (recursively)."""
+    """Convert numpy scalars/arrays inside a document to plain Python values (recursively).
+
+    Dicts and lists are copied (the result shares no container with ``obj``); a tuple of
+    plain values is returned as it is (it cannot change).
+
+    Example:
+        >>> sonify({"loss": np.float64(0.5), "vals": {"x": [np.int64(2)]}})
+        {'loss': 0.5, 'vals': {'x': [2]}}
+    """
     kind = type(obj)
     if kind in _PLAIN:
         return obj
     if kind is dict:
-        return {k: v if type(v) in _PLAIN else sonify(v) for k, v in obj.items()}
+        return _sonify_dict(obj)
     if kind is list:
         return [v if type(v) in _PLAIN else sonify(v) for v in obj]
     if kind is tuple:
-        return tuple(sonify(v) for v in obj)
+        for v in obj:
+            if type(v) not in _PLAIN:
+                return tuple([sonify(v) for v in obj])
+        return obj
     if isinstance(obj, np.ndarray):
         return [sonify(v) for v in obj.tolist()]
     if isinstance(obj, np.generic):
@@ -132,6 +143,26 @@ def sonify(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {k: sonify(v) for k, v in obj.items()}
     return obj
+
+
+def _sonify_dict(obj: dict) -> dict:
+    # the hot path of every insert (a trial document, its misc, idxs and vals): plain values
+    # and lists of plain values are handled here without a call per value
+    out = {}
+    for key, value in obj.items():
+        kind = type(value)
+        if kind in _PLAIN:
+            out[key] = value
+        elif kind is dict:
+            out[key] = _sonify_dict(value)
+        elif kind is list:
+            items = []
+            for v in value:
+                items.append(v if type(v) in _PLAIN else sonify(v))
+            out[key] = items
+        else:
+            out[key] = sonify(value)
+    return out
 
 
 SONify = sonify
