@@ -75,6 +75,22 @@ def one_worker(pool):
     return pool
 
 
+@pytest.fixture
+def web(redis_url):
+    """A Flask test client of the dashboard reading ``redis_url`` (needs flask: a module that
+    uses it starts with ``pytest.importorskip("flask")``)."""
+    import redis
+
+    from hqueue.dashboard.app import create_app
+    from hqueue.dashboard.model import Dashboard
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        yield create_app(Dashboard(conn), redis_label="redis://127.0.0.1/0").test_client()
+    finally:
+        conn.close()
+
+
 def pytest_configure(config):
     """Run as if from a terminal: a suite started as a background job of a non-interactive
     shell (``cmd &``, some CI runners) inherits SIGINT ignored, and every process a test starts

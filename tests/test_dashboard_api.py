@@ -13,54 +13,19 @@ import redis
 
 pytest.importorskip("flask")
 
+from dashboard_data import EXP, populate  # noqa: E402
+
 from hqueue.backends.redis.overview import ExperimentMirror, SummaryTracker, summarize  # noqa: E402
 from hqueue.backends.redis.presence import WorkerPresence, WorkerRegistry  # noqa: E402
 from hqueue.backends.redis.store import TrialStore  # noqa: E402
-from hqueue.backends.redis.trials import RedisTrials  # noqa: E402
-from hqueue.dashboard.app import create_app  # noqa: E402
 from hqueue.dashboard.model import CHANGE_LOG_LEN, Dashboard  # noqa: E402
 from hqueue.fmin import generate_trial  # noqa: E402
 from hqueue.states import JOB_STATE_DONE, JOB_STATE_ERROR  # noqa: E402
 
-EXP = "dash-exp"
 
-
-def populate(url: str, exp_key: str = EXP) -> dict[str, int]:
-    """tid 0 done (loss 0.25), tid 1 errored, tid 2 running with a partial result, tid 3
-    queued; one live worker running tid 2."""
-    RedisTrials(url, exp_key=exp_key)  # the experiment as a driver opens it
-    store = TrialStore.from_url(url, exp_key)
-    points = [{"x": 0.5, "k": 1}, {"x": -2.0, "k": 0}, {"x": 1.5, "k": 1}, {"x": 0.0, "k": 0}]
-    tids = store.new_tids(len(points))
-    store.create([generate_trial(t, p) for t, p in zip(tids, points)])
-    store.claim(tids[0], owner="box:11:aaaa", lease_s=30)
-    store.finish(tids[0], "box:11:aaaa", JOB_STATE_DONE, {"status": "ok", "loss": 0.25})
-    store.claim(tids[1], owner="box:11:aaaa", lease_s=30)
-    store.finish(tids[1], "box:11:aaaa", JOB_STATE_ERROR, {"status": "fail"},
-                 error=["ValueError", "x out of range"])
-    store.claim(tids[2], owner="box:12:bbbb", lease_s=30)
-    store.checkpoint(tids[2], "box:12:bbbb", {"status": "ok", "loss": 0.9, "epoch": 3,
-                                             "intermediate": [{"value": 1.2, "step": 1},
-                                                              {"value": 0.9, "step": 3}]})
-    now = time.time()
-    WorkerRegistry(store.client).announce(WorkerPresence(
-        "box:12:bbbb", "box", 12, ("hqueue",), started=now - 60, seen=now,
-        trials=((exp_key, tids[2]),), gpus="0"))
-    store.client.close()
-    return {"done": tids[0], "error": tids[1], "running": tids[2], "new": tids[3]}
-
-
-@pytest.fixture
-def client(redis_url):
-    conn = redis.Redis.from_url(redis_url)
-    app = create_app(Dashboard(conn), redis_label="redis://127.0.0.1/0")
-    yield app.test_client()
-    conn.close()
-
-
-def test_experiments_list_counts_each_state_and_the_best_loss(redis_url, client):
+def test_experiments_list_counts_each_state_and_the_best_loss(redis_url, web):
     populate(redis_url)
-    data = client.get("/api/experiments").get_json()
+    data = web.get("/api/experiments").get_json()
     [exp] = data["experiments"]
     assert exp["exp_key"] == EXP
     assert exp["counts"] == {"new": 1, "running": 1, "done": 1, "error": 1, "cancel": 0}
@@ -71,9 +36,9 @@ def test_experiments_list_counts_each_state_and_the_best_loss(redis_url, client)
     assert data["workers"] == {"alive": 1, "known": 1}
 
 
-def test_experiment_shows_running_trials_with_their_partial_results(redis_url, client):
+def test_experiment_shows_running_trials_with_their_partial_results(redis_url, web):
     tids = populate(redis_url)
-    data = client.get(f"/api/experiments/{EXP}").get_json()
+    data = web.get(f"/api/experiments/{EXP}").get_json()
     [running] = data["running"]
     assert running["tid"] == tids["running"] and running["worker"] == "box:12:bbbb"
     assert running["partial"] == {"loss": 0.9, "epoch": 3}
@@ -84,21 +49,21 @@ def test_experiment_shows_running_trials_with_their_partial_results(redis_url, c
     assert data["full"] and data["points"] == [[tids["done"], 0.25]]
 
 
-def test_loss_points_are_sent_again_only_when_they_change(redis_url, client):
+def test_loss_points_are_sent_again_only_when_they_change(redis_url, web):
     tids = populate(redis_url)
-    first = client.get(f"/api/experiments/{EXP}").get_json()
-    again = client.get(f"/api/experiments/{EXP}?since={first['cursor']}").get_json()
+    first = web.get(f"/api/experiments/{EXP}").get_json()
+    again = web.get(f"/api/experiments/{EXP}?since={first['cursor']}").get_json()
     assert again["cursor"] == first["cursor"] and not again["full"] and again["points"] == []
     store = TrialStore.from_url(redis_url, EXP)
     store.finish(tids["running"], "box:12:bbbb", JOB_STATE_DONE, {"status": "ok", "loss": 0.1})
-    later = client.get(f"/api/experiments/{EXP}?since={first['cursor']}").get_json()
+    later = web.get(f"/api/experiments/{EXP}?since={first['cursor']}").get_json()
     assert not later["full"] and later["points"] == [[tids["running"], 0.1]]
     assert later["summary"]["best_loss"] == 0.1 and later["running"] == []
 
 
-def test_trials_page_lists_params_loss_state_duration_and_worker(redis_url, client):
+def test_trials_page_lists_params_loss_state_duration_and_worker(redis_url, web):
     tids = populate(redis_url)
-    data = client.get(f"/api/experiments/{EXP}/trials?sort=tid").get_json()
+    data = web.get(f"/api/experiments/{EXP}/trials?sort=tid").get_json()
     assert data["total"] == 4 and [r["tid"] for r in data["rows"]] == [0, 1, 2, 3]
     assert {"tid", "state", "loss", "duration_s", "worker", "x", "k"} <= set(data["columns"])
     done = data["rows"][tids["done"]]
@@ -109,73 +74,73 @@ def test_trials_page_lists_params_loss_state_duration_and_worker(redis_url, clie
     assert data["rows"][tids["running"]]["loss"] == 0.9  # the partial loss
 
 
-def test_trials_sort_by_loss_puts_empty_cells_last_in_both_orders(redis_url, client):
+def test_trials_sort_by_loss_puts_empty_cells_last_in_both_orders(redis_url, web):
     populate(redis_url)
-    asc = client.get(f"/api/experiments/{EXP}/trials?sort=loss&order=asc").get_json()
-    desc = client.get(f"/api/experiments/{EXP}/trials?sort=loss&order=desc").get_json()
+    asc = web.get(f"/api/experiments/{EXP}/trials?sort=loss&order=asc").get_json()
+    desc = web.get(f"/api/experiments/{EXP}/trials?sort=loss&order=desc").get_json()
     assert [r["loss"] for r in asc["rows"]] == [0.25, 0.9, None, None]
     assert [r["loss"] for r in desc["rows"]] == [0.9, 0.25, None, None]
 
 
-def test_trials_filter_by_state_and_page(redis_url, client):
+def test_trials_filter_by_state_and_page(redis_url, web):
     populate(redis_url)
-    done = client.get(f"/api/experiments/{EXP}/trials?state=done").get_json()
+    done = web.get(f"/api/experiments/{EXP}/trials?state=done").get_json()
     assert done["total"] == 1 and done["rows"][0]["state"] == "done"
-    page = client.get(f"/api/experiments/{EXP}/trials?sort=tid&offset=1&limit=2").get_json()
+    page = web.get(f"/api/experiments/{EXP}/trials?sort=tid&offset=1&limit=2").get_json()
     assert page["total"] == 4 and [r["tid"] for r in page["rows"]] == [1, 2]
 
 
-def test_trials_answers_unchanged_when_nothing_changed(redis_url, client):
+def test_trials_answers_unchanged_when_nothing_changed(redis_url, web):
     populate(redis_url)
-    first = client.get(f"/api/experiments/{EXP}/trials").get_json()
-    again = client.get(f"/api/experiments/{EXP}/trials?if_version={first['cursor']}").get_json()
+    first = web.get(f"/api/experiments/{EXP}/trials").get_json()
+    again = web.get(f"/api/experiments/{EXP}/trials?if_version={first['cursor']}").get_json()
     assert again == {"unchanged": True, "cursor": first["cursor"]}
 
 
-def test_bad_queries_get_400_with_the_reason(redis_url, client):
+def test_bad_queries_get_400_with_the_reason(redis_url, web):
     populate(redis_url)
-    response = client.get(f"/api/experiments/{EXP}/trials?sort=nope")
+    response = web.get(f"/api/experiments/{EXP}/trials?sort=nope")
     assert response.status_code == 400 and "cannot sort by 'nope'" in response.get_json()["error"]
-    response = client.get(f"/api/experiments/{EXP}/trials?state=finished")
+    response = web.get(f"/api/experiments/{EXP}/trials?state=finished")
     assert response.status_code == 400 and "unknown trial state" in response.get_json()["error"]
-    response = client.get(f"/api/experiments/{EXP}/trials?offset=-1")
+    response = web.get(f"/api/experiments/{EXP}/trials?offset=-1")
     assert response.status_code == 400 and "offset" in response.get_json()["error"]
 
 
-def test_unknown_experiment_is_404_naming_the_known_ones(redis_url, client):
+def test_unknown_experiment_is_404_naming_the_known_ones(redis_url, web):
     populate(redis_url)
-    response = client.get("/api/experiments/typo")
+    response = web.get("/api/experiments/typo")
     assert response.status_code == 404
     assert EXP in response.get_json()["error"]
-    assert client.get("/experiments/typo").status_code == 404
+    assert web.get("/experiments/typo").status_code == 404
 
 
-def test_pages_render_and_load_only_local_assets(redis_url, client):
+def test_pages_render_and_load_only_local_assets(redis_url, web):
     populate(redis_url)
     for path in ("/", f"/experiments/{EXP}"):
-        response = client.get(path)
+        response = web.get(path)
         html = response.get_data(as_text=True)
         assert response.status_code == 200
         assert "http://" not in html and "https://" not in html  # nothing fetched from elsewhere
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     for asset in ("dashboard.js", "chart.js", "dashboard.css"):
-        assert client.get(f"/static/{asset}").status_code == 200
+        assert web.get(f"/static/{asset}").status_code == 200
 
 
-def test_workers_lists_liveness_and_what_each_runs(redis_url, client):
+def test_workers_lists_liveness_and_what_each_runs(redis_url, web):
     populate(redis_url)
     conn = redis.Redis.from_url(redis_url)
     now = time.time()
     WorkerRegistry(conn).announce(WorkerPresence("old:1:cccc", "old", 1, ("gpu",),
                                                  started=now - 600, seen=now - 120))
-    workers = client.get("/api/workers").get_json()["workers"]
+    workers = web.get("/api/workers").get_json()["workers"]
     by_id = {w["worker_id"]: w for w in workers}
     assert by_id["box:12:bbbb"]["alive"] and by_id["box:12:bbbb"]["trials"] == [[EXP, 2]]
     assert not by_id["old:1:cccc"]["alive"] and by_id["old:1:cccc"]["age_s"] >= 120
     conn.close()
 
 
-def test_dashboard_never_writes_to_redis(redis_url, client):
+def test_dashboard_never_writes_to_redis(redis_url, web):
     populate(redis_url)
     conn = redis.Redis.from_url(redis_url)
     WorkerRegistry(conn).announce(WorkerPresence("ancient:1:dddd", "x", 1, ("hqueue",),
@@ -183,7 +148,7 @@ def test_dashboard_never_writes_to_redis(redis_url, client):
     before = {k: conn.dump(k) for k in conn.keys("*")}
     for path in ("/api/experiments", f"/api/experiments/{EXP}", "/api/workers",
                  f"/api/experiments/{EXP}/trials?sort=loss"):
-        assert client.get(path).status_code == 200
+        assert web.get(path).status_code == 200
     assert {k: conn.dump(k) for k in conn.keys("*")} == before
     conn.close()
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 pytest.importorskip("flask")
-from test_dashboard_api import EXP, populate  # noqa: E402
+from dashboard_data import EXP, populate  # noqa: E402
 from test_dashboard_browser import new_browser, wait_until  # noqa: E402 (skips without chromium)
 
 from hqueue.backends.redis.rungs import RedisRungs  # noqa: E402

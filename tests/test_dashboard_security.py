@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("flask")
 
-from test_dashboard_api import EXP, populate  # noqa: E402
+from dashboard_data import EXP, populate  # noqa: E402
 
 from hqueue.backends.redis.server import RedisServer, free_port  # noqa: E402
 from hqueue.cli import main  # noqa: E402
