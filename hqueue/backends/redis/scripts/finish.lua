@@ -13,7 +13,8 @@ held, err = hq_do(1, 'hash', 'HMGET', 'state', 'owner')
 if err then
   return err
 end
-if held[1] ~= '1' or held[2] ~= ARGV[2] then
+local state, owner = held[1], held[2]
+if state ~= '1' or owner ~= ARGV[2] then
   return 0
 end
 local seq
