@@ -60,11 +60,13 @@ class SentMarker(Protocol):
     def mark_sent(self, tids: Iterable[int]) -> None: ...
 
 
-def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSender) -> None:
+def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSender,
+             mark_sent: bool = True) -> None:
     """Send the task of each trial in ``tids`` to ``queue`` and record when (the driver re-sends
     trials whose task may have been lost). Every place that sends a trial's task calls this.
     A sender with a ``batch()`` context (:class:`CelerySender`) sends them all in one
-    round trip to the broker.
+    round trip to the broker. ``mark_sent=False`` skips the record when the caller has just
+    created the trials (``create.lua`` stamps them queued at that time).
 
     Example:
         >>> dispatch(store, [0, 1], "hqueue", celery_sender(url))  # doctest: +SKIP
@@ -76,7 +78,8 @@ def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSende
     with batch() if batch is not None else contextlib.nullcontext():
         for tid in tids:
             send(store.exp_key, tid, queue)
-    store.mark_sent(tids)
+    if mark_sent:
+        store.mark_sent(tids)
 
 
 def broker_url(url: str) -> str:
