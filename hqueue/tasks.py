@@ -18,10 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +31,8 @@ from .backends.redis.sentinel import SentinelURL, is_sentinel_url
 
 if TYPE_CHECKING:
     from celery import Celery
+
+logger = logging.getLogger(__name__)
 
 TASK_NAME = "hqueue.run_trial"
 #: the Celery queue of an experiment's tasks unless ``RedisTrials(queue=...)`` says otherwise
@@ -56,9 +60,13 @@ class SentMarker(Protocol):
     def mark_sent(self, tids: Iterable[int]) -> None: ...
 
 
-def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSender) -> None:
+def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSender,
+             mark_sent: bool = True) -> None:
     """Send the task of each trial in ``tids`` to ``queue`` and record when (the driver re-sends
     trials whose task may have been lost). Every place that sends a trial's task calls this.
+    A sender with a ``batch()`` context (:class:`CelerySender`) sends them all in one
+    round trip to the broker. ``mark_sent=False`` skips the record when the caller has just
+    created the trials (``create.lua`` stamps them queued at that time).
 
     Example:
         >>> dispatch(store, [0, 1], "hqueue", celery_sender(url))  # doctest: +SKIP
@@ -66,9 +74,12 @@ def dispatch(store: SentMarker, tids: Iterable[int], queue: str, send: TaskSende
     tids = [int(t) for t in tids]
     if not tids:
         return
-    for tid in tids:
-        send(store.exp_key, tid, queue)
-    store.mark_sent(tids)
+    batch = getattr(send, "batch", None)  # a CelerySender: the sends in one pipeline
+    with batch() if batch is not None else contextlib.nullcontext():
+        for tid in tids:
+            send(store.exp_key, tid, queue)
+    if mark_sent:
+        store.mark_sent(tids)
 
 
 def broker_url(url: str) -> str:
@@ -156,17 +167,62 @@ def broker_config(url: str) -> dict[str, Any]:
     return config
 
 
+class CelerySender:
+    """``send(exp_key, tid, queue)`` through a Celery ``app``; the sends made inside
+    :meth:`batch` (what :func:`dispatch` does) are written to the broker in one pipeline
+    (kombu's ``Producer.batch``: one round trip for a top-up's tasks, not one per task).
+
+    Example:
+        >>> send = CelerySender(make_app(url))  # doctest: +SKIP
+        >>> with send.batch():  # doctest: +SKIP
+        ...     send("exp1", 0, DEFAULT_QUEUE); send("exp1", 1, DEFAULT_QUEUE)
+    """
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._local = threading.local()  # .producer and .sent while a batch is open
+
+    def __call__(self, exp_key: str, tid: int, queue: str) -> None:
+        producer = getattr(self._local, "producer", None)
+        self.app.send_task(TASK_NAME, args=[exp_key, int(tid)], queue=queue, producer=producer)
+        if producer is not None:
+            self._local.sent.append((exp_key, int(tid), queue))
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send the tasks of the ``with`` body in one pipeline when it ends. If that write
+        fails (kombu: delivery uncertain) each task is sent again on its own, with the
+        publish retries; a trial delivered twice runs once (its claim refuses the second)."""
+        if getattr(self._local, "producer", None) is not None:  # nested: the outer one sends
+            yield
+            return
+        sent: list[tuple[str, int, str]] = []
+        body_done = False
+        try:
+            with self.app.producer_or_acquire() as producer:
+                self._local.producer, self._local.sent = producer, sent
+                try:
+                    with producer.batch():
+                        yield
+                        body_done = True
+                finally:
+                    self._local.producer = None
+        except Exception as exc:  # writing the batch failed: kombu's BatchPublishError, ...
+            if not body_done or not sent:  # the body's own error, or nothing to send again
+                raise
+            logger.warning("sending %d task(s) in one batch failed (%s: %s); sending them one "
+                           "by one", len(sent), type(exc).__name__, exc)
+            for exp_key, tid, queue in sent:
+                self(exp_key, tid, queue)
+
+
 def app_sender(app: Celery) -> TaskSender:
-    """``send(exp_key, tid, queue)`` through a Celery ``app``.
+    """``send(exp_key, tid, queue)`` through a Celery ``app`` (a :class:`CelerySender`).
 
     Example:
         >>> send = app_sender(make_app(url))  # doctest: +SKIP
     """
-
-    def send(exp_key: str, tid: int, queue: str) -> None:
-        app.send_task(TASK_NAME, args=[exp_key, int(tid)], queue=queue)
-
-    return send
+    return CelerySender(app)
 
 
 _SENDERS: dict[str, TaskSender] = {}

@@ -158,8 +158,7 @@ def test_keys_create_writes(store, attr):
 
 
 @pytest.mark.parametrize("attr, kind", [("running", "string"), ("seq", "hash"),
-                                        ("events", "set"), ("cancel", "string"),
-                                        ("changes", "string")])
+                                        ("events", "set"), ("changes", "string")])
 def test_keys_finish_writes(store, attr, kind):
     tid = add_trial(store)
     assert store.claim(tid, "w1", 30) is not None
@@ -170,17 +169,14 @@ def test_keys_finish_writes(store, attr, kind):
     assert int(store.client.hget(store.keys.trial(tid), "state")) == JOB_STATE_RUNNING
 
 
-def test_finish_refused_by_a_damaged_running_set_keeps_the_cancel_request_and_adds_no_event(
-        store):
-    """finish's earlier writes (the event, the cancel flag taken) are undone when a later
-    write meets a damaged key."""
+def test_finish_refused_by_a_damaged_running_set_adds_no_event(store):
+    """finish's earlier writes (the event) are undone when a later write meets a damaged
+    key."""
     tid = add_trial(store)
     assert store.claim(tid, "w1", 30) is not None
-    assert store.cancel(tid) == "stopping"
     damage(store.client, store.keys.running)
     with named(store.keys.running):
         store.finish(tid, "w1", 2, {"loss": 0.0, "status": "ok"})
-    assert store.client.sismember(store.keys.cancel, tid)
     assert store.client.xlen(store.keys.events) == 0
     assert int(store.client.hget(store.keys.trial(tid), "state")) == JOB_STATE_RUNNING
 
@@ -224,11 +220,11 @@ def test_seq_counter_holding_no_integer(store):
         store.current_seq()
 
 
-def test_cancel_set_for_a_heartbeat(store):
+def test_running_set_for_a_heartbeat(store):
     tid = add_trial(store)
     store.claim(tid, "w1", 30)
-    damage(store.client, store.keys.cancel)
-    with named(store.keys.cancel):
+    damage(store.client, store.keys.running)
+    with named(store.keys.running):
         store.heartbeat(tid, "w1", 30)
 
 

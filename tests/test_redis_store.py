@@ -172,6 +172,16 @@ def test_cancel_stops_queued_trials_and_flags_running_ones(store):
     assert store.cancel(running) == "finished"
 
 
+def test_a_requeued_trial_that_was_asked_to_stop_runs_again_unstopped(store):
+    [tid] = created(store)
+    store.claim(tid, "w1", 30)
+    assert store.cancel(tid) == "stopping"
+    store.finish(tid, "w1", JOB_STATE_CANCEL, {"status": "fail"})
+    assert store.requeue(tid, states=(JOB_STATE_CANCEL,))
+    store.claim(tid, "w2", 30)
+    assert not store.heartbeat(tid, "w2", 30).cancel_requested
+
+
 def test_checkpoint_publishes_partial_results_of_the_owner_only(store):
     [tid] = created(store)
     store.claim(tid, "w1", 30)

@@ -244,7 +244,7 @@ def test_a_stop_pushed_between_the_claim_and_the_supervision_is_not_lost():
     try:
         # trial 0 is cancelled while no runner supervises it yet (as if between its claim and
         # its supervision): the flag is set and the stop is pushed
-        store.client.sadd(store.keys.cancel, 0)
+        store.client.hset(store.keys.trial(0), "cancel", 1)
         store.client.publish(STOP_CHANNEL, "0:early-push")
         time.sleep(0.5)  # the listener hands it over
         assert run_trial(store, 0, owner="w1", secret=b"k") == "cancelled"

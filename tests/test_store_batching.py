@@ -115,3 +115,17 @@ def test_a_tid_repeated_in_one_batch_is_created_once_from_its_first_document(bac
     backend.new_tids(1)
     assert [c.seq for c in backend.store.create_batch([first, again])] == [1]
     assert backend.store.get(0)["misc"]["vals"] == {"x": [1.0]}
+
+
+def test_the_first_send_of_trials_just_created_records_no_send_time_again(client, monkeypatch):
+    sent = []
+    backend = RedisBackend(client, "e1", ExperimentOptions(),
+                           sender=lambda: lambda exp, tid, queue: sent.append(tid))
+    marks = []
+    monkeypatch.setattr(backend.store, "mark_sent", lambda tids: marks.append(list(tids)))
+    tids = backend.create(docs_for(backend, 2))
+    assert backend.store.queued_tids() == tids  # stamped queued when created
+    backend.dispatch(tids)
+    assert sent == tids and marks == []
+    backend.dispatch(tids[:1])  # a re-send (a lost task) records when
+    assert marks == [tids[:1]]

@@ -191,7 +191,7 @@ def test_a_wrong_typed_meta_errors_the_experiments_trials_naming_the_key(store):
 
 
 @pytest.mark.parametrize("key, kind", [("events", "set"), ("running", "string"),
-                                       ("seq", "hash"), ("cancel", "string")])
+                                       ("seq", "hash"), ("changes", "string")])
 def test_a_wrong_typed_experiment_key_fails_finish_naming_it_before_any_write(
         store, key, kind):
     from hqueue.backends.redis.damaged import DamagedKey

@@ -1,7 +1,7 @@
 """Stop requests pushed to the worker: a cancel reaches a running objective within about a
 second, whatever the lease length.
 
-``cancel.lua`` marks a running trial in the experiment's ``cancel`` set (the truth, which
+``cancel.lua`` marks a running trial by the ``cancel`` field of its hash (the truth, which
 every heartbeat reads) and, in the same script, publishes ``"<tid>:<exp_key>"`` on the
 channel :data:`~hqueue.backends.redis.keys.STOP_CHANNEL`. Each worker process holds one
 subscription to it (:func:`listen`: one daemon thread and one Redis connection per process

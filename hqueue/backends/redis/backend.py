@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ...pruners.spec import dumps_spec
 from ...security import dumps_domain, load_secret
 from ...space.signature import SpaceChanged, check_same_space, describe
-from ...states import CancelOutcome
+from ...states import JOB_STATE_NEW, CancelOutcome
 from ...tasks import TaskSender, dispatch
 from .records import ExperimentOptions, ExperimentRecords
 from .segments import check_on_space_change, parse_segment, segment_of, stamp
@@ -71,6 +71,7 @@ class RedisBackend:
         self._written: dict[int, Created] = {}  # created here, not yet seen by changes_since
         self._seen_seq = 0  # the last change number changes_since returned
         self._local = False  # inside pull_locally(): changes_since does not ask Redis
+        self._unsent: set[int] = set()  # created here, task not sent yet
 
     @property
     def client(self) -> Redis:
@@ -86,6 +87,7 @@ class RedisBackend:
         unless they changed since."""
         created = self.store.create_batch(stamp(docs, self.segment or 0))
         self._written.update((c.tid, c) for c in created)
+        self._unsent.update(c.tid for c in created if c.doc["state"] == JOB_STATE_NEW)
         return [c.tid for c in created]
 
     def changes_since(self, seq: int) -> tuple[int, list[dict]]:
@@ -173,8 +175,13 @@ class RedisBackend:
         return segment
 
     def dispatch(self, tids: Iterable[int]) -> None:
-        """Send each trial's task to the experiment's queue (:func:`hqueue.tasks.dispatch`)."""
-        dispatch(self.store, tids, self.options.queue, self.sender())
+        """Send each trial's task to the experiment's queue (:func:`hqueue.tasks.dispatch`).
+        The first send of trials this backend has just created records no send time again
+        (their creation stamped it)."""
+        tids = [int(t) for t in tids]
+        first = bool(tids) and self._unsent.issuperset(tids)
+        self._unsent.difference_update(tids)
+        dispatch(self.store, tids, self.options.queue, self.sender(), mark_sent=not first)
 
     def delete(self) -> int:
         """Delete every key of the experiment (:meth:`ExperimentRecords.delete`)."""

@@ -26,13 +26,15 @@ Per experiment (``hq:{exp}:...``)
                                       result   msgpack of the result (partial while running)
                                       book_time / refresh_time   msgpack datetimes
                                       error    msgpack [type, message] when state is ERROR
+                                      cancel   "1" once a stop of the RUNNING trial was
+                                               asked (``scripts/cancel.lua``; its worker's
+                                               heartbeat reads it; ``requeue`` clears it)
     ``tids``                        sorted set: tid -> tid (every trial, for full scans)
     ``running``                     sorted set: tid -> lease deadline (ms since epoch)
     ``queued``                      sorted set: tid -> time its task was last sent (ms)
     ``changes``                     sorted set: tid -> change sequence (incremental refresh)
     ``seq``                         string: last change sequence number
     ``events``                      stream: one entry per finished trial (tid, state)
-    ``cancel``                      set: running tids asked to stop
     ``effects:<tid>``               hash: side effects of a trial's objective (``ctrl.enqueue``,
                                     ``ctrl.inject_results``): call number -> "tid,tid,..." it
                                     created, so a retry of the trial creates them once
@@ -88,7 +90,6 @@ class ExperimentKeys:
         self.changes = f"{base}:changes"
         self.seq = f"{base}:seq"
         self.events = f"{base}:events"
-        self.cancel = f"{base}:cancel"
         self.attachments = f"{base}:attachments"
         self.driver = f"{base}:driver"
 

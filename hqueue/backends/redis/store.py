@@ -197,7 +197,7 @@ class TrialStore:
         """Renew ``owner``'s lease on a running trial."""
         keys = self.keys
         alive, cancel = self._scripts["heartbeat"](
-            keys=[keys.trial(tid), keys.running, keys.cancel],
+            keys=[keys.trial(tid), keys.running],
             args=[tid, owner, _now_ms(), int(lease_s * 1000)],
         )
         return Heartbeat(bool(int(alive)), bool(int(cancel)))
@@ -217,8 +217,7 @@ class TrialStore:
             raise ValueError(f"finish() takes a final state, got {state!r}")
         keys = self.keys
         return bool(self._scripts["finish"](
-            keys=[keys.trial(tid), keys.running, keys.changes, keys.seq, keys.events,
-                  keys.cancel],
+            keys=[keys.trial(tid), keys.running, keys.changes, keys.seq, keys.events],
             args=[tid, owner, state, encode_value(dict(result)), encode_value(utcnow()),
                   encode_value(list(error)) if error else ""],
         ))
@@ -332,8 +331,7 @@ class TrialStore:
         once on :data:`~.keys.STOP_CHANNEL`) or FINISHED."""
         keys = self.keys
         outcome = int(self._scripts["cancel"](
-            keys=[keys.trial(tid), keys.queued, keys.cancel, keys.changes, keys.seq,
-                  keys.events],
+            keys=[keys.trial(tid), keys.queued, keys.changes, keys.seq, keys.events],
             args=[tid, encode_value({"status": "fail", "failure": "cancelled"}),
                   encode_value(utcnow()), STOP_CHANNEL, f"{int(tid)}:{self.exp_key}"],
         ))
@@ -369,7 +367,7 @@ class TrialStore:
         refresh = doc.get("refresh_time")
         return bool(self._scripts["restore"](
             keys=[keys.trial(tid), keys.running, keys.queued, keys.changes, keys.seq,
-                  keys.events, keys.cancel],
+                  keys.events],
             args=[tid, int(doc["state"]), encode_value(dict(doc.get("result") or {})),
                   encode_value(refresh) if refresh is not None else "",
                   encode_value(list(error)) if error else ""],
@@ -398,8 +396,7 @@ class TrialStore:
             raise ValueError(f"requeue() takes ERROR or CANCEL trials, got states {allowed}")
         keys = self.keys
         return bool(self._scripts["requeue"](
-            keys=[keys.trial(tid), keys.queued, keys.running, keys.cancel, keys.changes,
-                  keys.seq],
+            keys=[keys.trial(tid), keys.queued, keys.running, keys.changes, keys.seq],
             args=[tid, _now_ms(), "," + ",".join(str(s) for s in sorted(allowed)) + ",",
                   encode_value({"status": "new"})],
         ))

@@ -3,11 +3,11 @@
 -- result is still written once; a worker now running it finds it no longer RUNNING and its
 -- late result is dropped.
 -- KEYS[1] = trial hash  KEYS[2] = running zset  KEYS[3] = queued zset  KEYS[4] = changes zset
--- KEYS[5] = seq counter  KEYS[6] = events stream  KEYS[7] = cancel set
+-- KEYS[5] = seq counter  KEYS[6] = events stream
 -- ARGV[1] = tid  ARGV[2] = final state  ARGV[3] = result (msgpack)
 -- ARGV[4] = refresh time (msgpack or '')  ARGV[5] = error (msgpack or '')
 -- Returns 1 when restored, 0 when left alone.
-local damaged = hq_expect('hash', 'zset', 'zset', 'zset', 'counter', 'stream', 'set')
+local damaged = hq_expect('hash', 'zset', 'zset', 'zset', 'counter', 'stream')
 if damaged then
   return damaged
 end
@@ -24,7 +24,6 @@ if ARGV[5] ~= '' then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('SREM', KEYS[7], ARGV[1])
 local seq = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', 100000, '*', 'tid', ARGV[1], 'state', ARGV[2])
