@@ -12,7 +12,8 @@ driver's GIL (each of the driver's socket calls then waits for a worker thread t
 back), which capped earlier runs of this benchmark at about 1 / (driver + workers CPU).
 
 For each sampler (``rand``, ``tpe``) and history size (0, 1,000, 10,000 finished trials): the
-history is made first (untimed, random search through the same simulated workers), a fresh
+history is made first (untimed, random search through the same simulated workers, after an
+untimed warm-up run of 20 trials per simulated worker), a fresh
 ``RedisTrials`` loads it, then ``fmin`` runs ``--trials`` more (rand 3,000; tpe 600) and is
 timed. Recorded per run: trials/s, the driver thread's CPU per trial (``time.thread_time`` of
 the main thread), the simulated workers' CPU per trial (their processes, ``/proc``),
@@ -36,6 +37,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from benchmarks import report
 from benchmarks.dispatch import cpu_seconds
@@ -189,6 +191,39 @@ def render(runs: Sequence[CapacityRun]) -> str:
     return text + "\n"
 
 
+def plot(runs: Sequence[CapacityRun], path: Path) -> Path:
+    """Left: trials/s per cell (median, and the driver's own ceiling 1 / its CPU per trial);
+    right: the driver's wall time by phase."""
+    plt = report.pyplot()
+    groups: dict[tuple[str, int], list[CapacityRun]] = {}
+    for r in runs:
+        groups.setdefault((r.sampler, r.history), []).append(r)
+    names = [f"{s}\n@{h:,}" for s, h in groups]
+    med = statistics.median
+    rate = [med(r.rate for r in rs) for rs in groups.values()]
+    ceiling = [med(r.trials / r.driver_cpu_s for r in rs) for rs in groups.values()]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    x = range(len(names))
+    left.bar([i - 0.2 for i in x], rate, 0.4, label="measured trials/s")
+    left.bar([i + 0.2 for i in x], ceiling, 0.4, label="1 / driver CPU per trial")
+    left.set_xticks(list(x), names)
+    left.set_yscale("log")
+    left.set_ylabel("trials/s")
+    left.legend()
+    bottom = [0.0] * len(names)
+    for phase in (*PHASES, "other"):
+        share = [100 * med(r.phases.get(phase, 0.0) for r in rs) for rs in groups.values()]
+        right.bar(list(x), share, 0.6, bottom=bottom, label=phase)
+        bottom = [b + s for b, s in zip(bottom, share)]
+    right.set_xticks(list(x), names)
+    right.set_ylabel("% of the driver's wall time")
+    right.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Entry point: every sampler x history cell, ``--reps`` times; writes
     ``driver_capacity.md``."""
@@ -202,7 +237,8 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         with RedisServer() as server:
             sim = SimWorkers(server.url, args.procs)
-            try:
+            try:  # warm-up, untimed: every simulated worker connected, scripts loaded
+                run_once(server.url, None, sim, "rand", 0, 20 * args.procs, args)
                 for rep in range(args.reps):
                     for sampler in args.samplers:
                         n = args.trials or (100 if args.quick else DEFAULT_TRIALS[sampler])
@@ -228,6 +264,8 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     text = (report.header_markdown("driver capacity (simulated workers)",
                                    report.environment(argv), notes)
             + "\n" + body + "\nHow it is measured:\n\n" + method + "\n")
-    md = report.write_text(report.output_dir(args.quick, args.out) / "driver_capacity.md", text)
-    print(f"wrote {md}")
+    out = report.output_dir(args.quick, args.out)
+    md = report.write_text(out / "driver_capacity.md", text)
+    png = plot(runs, out / "driver_capacity.png")
+    print(f"wrote {md} and {png}")
     return 0

@@ -19,12 +19,14 @@ from typing import Any
 from benchmarks.dispatch import cpu_seconds
 
 
-def _sim_loop(url: str, tasks: Any, name: str) -> None:
-    """One simulated worker process: ``(exp_key, tid)`` messages until ``None``."""
+def _sim_loop(url: str, tasks: Any, ready: Any, name: str) -> None:
+    """One simulated worker process: ``(exp_key, tid)`` messages until ``None``; says
+    ``name`` on ``ready`` once its imports are done."""
     from hqueue.backends.redis.store import TrialStore
     from hqueue.states import JOB_STATE_DONE
 
     stores: dict[str, TrialStore] = {}
+    ready.put(name)
     while True:
         msg = tasks.get()
         if msg is None:
@@ -50,11 +52,13 @@ class SimWorkers:
 
     def __init__(self, url: str, procs: int) -> None:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process holding clients
-        self.tasks = ctx.SimpleQueue()
-        self.procs = [ctx.Process(target=_sim_loop, args=(url, self.tasks, f"sim{i}"),
+        self.tasks, ready = ctx.SimpleQueue(), ctx.SimpleQueue()
+        self.procs = [ctx.Process(target=_sim_loop, args=(url, self.tasks, ready, f"sim{i}"),
                                   daemon=True) for i in range(procs)]
         for p in self.procs:
             p.start()
+        for _ in self.procs:  # started and imported: the first timed run waits for none
+            ready.get()
 
     def send(self, exp_key: str, tid: int, queue_name: str) -> None:
         self.tasks.put((exp_key, int(tid)))
