@@ -6,8 +6,8 @@ sleeping ``--epoch-s`` per epoch as its training, reporting through ``ctrl.repor
 ``ctrl.should_prune()`` after each epoch. The pruner travels to the workers as a spec
 (``fmin(..., pruner=...)``). Measured per arm: epochs spent, trials pruned, the final regret of
 the best trial that ran all epochs, wall time, and on the workers the time of one
-``ctrl.report`` + ``ctrl.should_prune()`` (its Redis round trips: the checkpoint of the partial
-result and the rung script).
+``ctrl.report`` + ``ctrl.should_prune()`` (one Redis round trip: one script stores the partial
+result's checkpoint, the curve point and the rung records).
 
 Example:
     nice -n 10 python -m benchmarks pruning_real --quick
