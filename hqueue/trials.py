@@ -358,7 +358,7 @@ class Trials:
     # -- writing --------------------------------------------------------------------------
     def assert_valid_trial(self, trial: Any) -> Mapping:
         """Check a document against the schema; raises InvalidTrial naming the problem."""
-        if not isinstance(trial, Mapping):
+        if type(trial) is not dict and not isinstance(trial, Mapping):
             raise InvalidTrial("trial should be a dict", trial)
         if not trial.keys() >= _TRIAL_KEY_SET:  # one set test; the loop names the first miss
             for key in TRIAL_KEYS:
