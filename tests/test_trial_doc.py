@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hqueue.trial_doc import generate_trial, sonify
+from hqueue.trial_doc import generate_trial, sonify, utcnow
 
 
 def reference_sonify(obj: Any) -> Any:
@@ -84,3 +84,14 @@ def test_sonify_keeps_datetimes_and_bytes_as_they_are() -> None:
     now = datetime.datetime(2026, 1, 2, 3, 4, 5)
     assert sonify({"t": now, "b": b"\x00", "n": [None, True]}) == {
         "t": now, "b": b"\x00", "n": [None, True]}
+
+
+def test_utcnow_is_naive_utc_truncated_to_the_millisecond() -> None:
+    def clock() -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+    before = clock()
+    stamp = utcnow()
+    after = clock()
+    assert stamp.tzinfo is None and stamp.microsecond % 1000 == 0
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
