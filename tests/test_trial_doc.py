@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hqueue import Trials
+from hqueue.exceptions import InvalidTrial
 from hqueue.trial_doc import generate_trial, sonify, utcnow
 
 
@@ -95,3 +99,17 @@ def test_utcnow_is_naive_utc_truncated_to_the_millisecond() -> None:
     after = clock()
     assert stamp.tzinfo is None and stamp.microsecond % 1000 == 0
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m["vals"].pop("c"), "misc idxs and vals have different labels"),
+    (lambda m: m["vals"].update(c=[]), "misc idxs/vals of 'c' differ in length"),
+    (lambda m: m["idxs"].update(x=[7]), "misc idxs of 'x' should be [tid]"),
+])
+def test_an_inserted_document_with_inconsistent_idxs_and_vals_is_refused(change, message) -> None:
+    doc = generate_trial(3, {"x": 0.5, "c": 2})
+    change(doc["misc"])
+    trials = Trials()
+    with pytest.raises(InvalidTrial, match=re.escape(message)):
+        trials.insert_trial_docs([doc])
+    assert trials.insert_trial_docs([generate_trial(3, {"x": 0.5, "c": 2})]) == [3]
