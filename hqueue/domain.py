@@ -112,7 +112,7 @@ class Domain:
 
 def _tid(ctrl: Ctrl) -> int | str | None:
     trial = getattr(ctrl, "current_trial", None)
-    return trial.get("tid") if isinstance(trial, Mapping) else None
+    return trial.get("tid") if type(trial) is dict or isinstance(trial, Mapping) else None
 
 
 def validate_result(rval: Any, tid: int | str | None = None) -> dict:
@@ -123,7 +123,7 @@ def validate_result(rval: Any, tid: int | str | None = None) -> dict:
         {'loss': 0.5, 'status': 'ok'}
     """
     where = f" (trial {tid})" if tid is not None else ""
-    if isinstance(rval, numbers.Real) and not isinstance(rval, bool):
+    if type(rval) is float or (isinstance(rval, numbers.Real) and not isinstance(rval, bool)):
         result = {"loss": float(rval), "status": STATUS_OK}
     elif isinstance(rval, Mapping):
         result = dict(rval)

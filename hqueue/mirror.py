@@ -52,19 +52,23 @@ class TrialMirror:
         if not docs:
             self.changed = []
             return False
-        self.changed = [doc["tid"] for doc in docs]  # ints (hyperopt also allows str tids)
+        changed: list[int] = []  # ints (hyperopt also allows str tids)
+        self.changed = changed
+        known, states = self.docs, self._states
         view_changed = False
-        for tid, doc in zip(self.changed, docs):
-            local = self.docs.get(tid)
+        for doc in docs:
+            tid = doc["tid"]
+            changed.append(tid)
+            local = known.get(tid)
             if local is None:
-                self.docs[tid] = doc
+                known[tid] = doc
                 self.ordered.append(doc)
-                self._states[doc["state"]] += 1
+                states[doc["state"]] += 1
                 continue
             if local is doc:  # a shared document (in-memory): already up to date
                 continue
-            self._states[local["state"]] -= 1
-            self._states[doc["state"]] += 1
+            states[local["state"]] -= 1
+            states[doc["state"]] += 1
             # ERROR -> NEW (a requeue) re-enters the view; DONE -> ERROR etc. leaves it
             view_changed |= (local["state"] in JOB_VALID_STATES) != (
                 doc["state"] in JOB_VALID_STATES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,10 +25,22 @@ TRIAL_MISC_KEYS = ("tid", "cmd", "idxs", "vals")
 DOMAIN_CMD = ("domain_attachment", "FMinIter_Domain")
 
 
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
 def utcnow() -> datetime.datetime:
-    """Timestamps in trial documents: naive UTC with millisecond precision (as hyperopt)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.replace(tzinfo=None, microsecond=now.microsecond - now.microsecond % 1000)
+    """Timestamps in trial documents: naive UTC with millisecond precision (as hyperopt).
+
+    The clock read once and truncated to the millisecond (two per trial in the serial loop:
+    built from the epoch, about a third of ``now(timezone.utc).replace(...)``'s cost).
+
+    Example:
+        >>> t = utcnow()
+        >>> t.tzinfo is None and t.microsecond % 1000 == 0
+        True
+    """
+    ms = time.time_ns() // 1_000_000
+    return _EPOCH + datetime.timedelta(0, ms // 1000, ms % 1000 * 1000)
 
 
 def new_misc(tid: int, values: Mapping[str, Any], labels: Iterable[str],

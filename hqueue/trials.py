@@ -358,7 +358,7 @@ class Trials:
     # -- writing --------------------------------------------------------------------------
     def assert_valid_trial(self, trial: Any) -> Mapping:
         """Check a document against the schema; raises InvalidTrial naming the problem."""
-        if not isinstance(trial, Mapping):
+        if type(trial) is not dict and not isinstance(trial, Mapping):
             raise InvalidTrial("trial should be a dict", trial)
         if not trial.keys() >= _TRIAL_KEY_SET:  # one set test; the loop names the first miss
             for key in TRIAL_KEYS:
@@ -370,14 +370,15 @@ class Trials:
             for key in TRIAL_MISC_KEYS:
                 if key not in misc:
                     raise InvalidTrial(f"trial['misc'] missing key {key!r}", trial)
-        if trial["tid"] != misc["tid"]:
+        tid, idxs, vals = trial["tid"], misc["idxs"], misc["vals"]
+        if tid != misc["tid"]:
             raise InvalidTrial("tid mismatch between root and misc", trial)
-        if set(misc["idxs"]) != set(misc["vals"]):
+        if idxs.keys() != vals.keys():
             raise InvalidTrial("misc idxs and vals have different labels", trial)
-        for label, idx in misc["idxs"].items():
-            if len(idx) != len(misc["vals"][label]):
+        for label, idx in idxs.items():
+            if len(idx) != len(vals[label]):
                 raise InvalidTrial(f"misc idxs/vals of {label!r} differ in length", trial)
-            if idx and idx[0] != trial["tid"]:
+            if idx and idx[0] != tid:
                 raise InvalidTrial(f"misc idxs of {label!r} should be [tid]", trial)
         if self._exp_key is not None and trial["exp_key"] != self._exp_key:
             raise InvalidTrial(f"wrong exp_key {trial['exp_key']!r} (expected "

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hqueue.trial_doc import generate_trial, sonify
+from hqueue import Trials
+from hqueue.exceptions import InvalidTrial
+from hqueue.trial_doc import generate_trial, sonify, utcnow
 
 
 def reference_sonify(obj: Any) -> Any:
@@ -84,3 +88,28 @@ def test_sonify_keeps_datetimes_and_bytes_as_they_are() -> None:
     now = datetime.datetime(2026, 1, 2, 3, 4, 5)
     assert sonify({"t": now, "b": b"\x00", "n": [None, True]}) == {
         "t": now, "b": b"\x00", "n": [None, True]}
+
+
+def test_utcnow_is_naive_utc_truncated_to_the_millisecond() -> None:
+    def clock() -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+    before = clock()
+    stamp = utcnow()
+    after = clock()
+    assert stamp.tzinfo is None and stamp.microsecond % 1000 == 0
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m["vals"].pop("c"), "misc idxs and vals have different labels"),
+    (lambda m: m["vals"].update(c=[]), "misc idxs/vals of 'c' differ in length"),
+    (lambda m: m["idxs"].update(x=[7]), "misc idxs of 'x' should be [tid]"),
+])
+def test_an_inserted_document_with_inconsistent_idxs_and_vals_is_refused(change, message) -> None:
+    doc = generate_trial(3, {"x": 0.5, "c": 2})
+    change(doc["misc"])
+    trials = Trials()
+    with pytest.raises(InvalidTrial, match=re.escape(message)):
+        trials.insert_trial_docs([doc])
+    assert trials.insert_trial_docs([generate_trial(3, {"x": 0.5, "c": 2})]) == [3]

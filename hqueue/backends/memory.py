@@ -73,8 +73,10 @@ class MemoryBackend:
         allows, is kept as it is and does not move the counter)."""
         shared = self.shared
         shared.docs.extend(docs)
-        tids = [doc["tid"] for doc in docs]
-        for tid in tids:
+        tids = []
+        for doc in docs:
+            tid = doc["tid"]
+            tids.append(tid)
             if isinstance(tid, int) and tid >= shared.next_tid:
                 shared.next_tid = tid + 1
         return tids
