@@ -44,6 +44,22 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     yield redis_server.url
 
 
+@pytest.fixture(params=["fakeredis", "real"])
+def store_client(request):
+    """A Redis client on fakeredis, then on the session's real redis-server (after FLUSHALL):
+    for store tests whose Lua scripts must behave the same on both."""
+    if request.param == "fakeredis":
+        import fakeredis
+
+        client = fakeredis.FakeRedis()
+    else:
+        import redis
+
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    yield client
+    client.close()
+
+
 @pytest.fixture
 def e2e_secret(monkeypatch):
     """``HQUEUE_SECRET`` set to ``e2e_helpers.SECRET``, the secret of the workers that

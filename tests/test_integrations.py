@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ctrl_helpers import pruning_ctrl
 
-from hqueue import STATUS_OK, STATUS_PRUNED, Ctrl, TrialPruned, Trials, fmin, hp, rand
+from hqueue import STATUS_OK, STATUS_PRUNED, TrialPruned, Trials, fmin, hp, rand
 from hqueue.exceptions import BadArgument
 from hqueue.integrations import higher_is_better, pick
-from hqueue.pruners import MemoryRungs, NoPruner, PruningSession, Threshold
+from hqueue.pruners import NoPruner, Threshold
 
 ROUNDS = 12
 
@@ -18,16 +19,6 @@ def _data(seed=0):
     x = rng.normal(size=(300, 5))
     y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.5, 300) > 0).astype(int)
     return x[:200], y[:200], x[200:], y[200:]
-
-
-def _ctrl(pruner):
-    trials = Trials()
-    doc = trials.new_trial_docs([0], [None], [{"status": "new"}],
-                                [{"tid": 0, "cmd": None, "workdir": None, "idxs": {},
-                                  "vals": {}}])[0]
-    trials.insert_trial_docs([doc])
-    trials.refresh()
-    return Ctrl(trials, trials.trials[0], pruning=PruningSession(pruner, MemoryRungs(), 0))
 
 
 def test_higher_is_better_knows_ranking_metrics():
@@ -56,7 +47,7 @@ def _lgb_train(ctrl, metric="binary_logloss"):
 
 
 def test_lightgbm_callback_reports_every_round():
-    ctrl = _ctrl(NoPruner())
+    ctrl = pruning_ctrl(NoPruner())
     _lgb_train(ctrl)
     curve = ctrl.current_trial["result"]["intermediate"]
     assert [p["step"] for p in curve] == list(range(1, ROUNDS + 1))
@@ -64,7 +55,7 @@ def test_lightgbm_callback_reports_every_round():
 
 
 def test_lightgbm_callback_negates_auc_and_prunes():
-    ctrl = _ctrl(Threshold(upper=-0.99))  # -auc above -0.99: prune at once
+    ctrl = pruning_ctrl(Threshold(upper=-0.99))  # -auc above -0.99: prune at once
     with pytest.raises(TrialPruned):
         _lgb_train(ctrl, metric="auc")
     curve = ctrl.current_trial["result"]["intermediate"]
@@ -83,7 +74,7 @@ def _xgb_train(ctrl, metric=None, rounds=ROUNDS):
 
 
 def test_xgboost_callback_reports_every_round():
-    ctrl = _ctrl(NoPruner())
+    ctrl = pruning_ctrl(NoPruner())
     _xgb_train(ctrl, "logloss")
     curve = ctrl.current_trial["result"]["intermediate"]
     assert [p["step"] for p in curve] == list(range(1, ROUNDS + 1))

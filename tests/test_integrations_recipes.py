@@ -8,22 +8,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from ctrl_helpers import pruning_ctrl
 
-from hqueue import STATUS_OK, STATUS_PRUNED, Ctrl, TrialPruned, Trials, fmin, hp, rand
+from hqueue import STATUS_OK, STATUS_PRUNED, TrialPruned, Trials, fmin, hp, rand
 from hqueue.exceptions import BadArgument
 from hqueue.integrations.keras import KerasPruning
 from hqueue.integrations.lightning import LightningPruning
-from hqueue.pruners import MemoryRungs, NoPruner, PruningSession, SuccessiveHalving, Threshold
-
-
-def _ctrl(pruner):
-    trials = Trials()
-    doc = trials.new_trial_docs([0], [None], [{"status": "new"}],
-                                [{"tid": 0, "cmd": None, "workdir": None, "idxs": {},
-                                  "vals": {}}])[0]
-    trials.insert_trial_docs([doc])
-    trials.refresh()
-    return Ctrl(trials, trials.trials[0], pruning=PruningSession(pruner, MemoryRungs(), 0))
+from hqueue.pruners import NoPruner, SuccessiveHalving, Threshold
 
 
 def keras_fit(callback, val_losses):
@@ -49,28 +40,28 @@ def _curve(ctrl):
 
 
 def test_keras_callback_reports_each_epoch_from_step_1():
-    ctrl = _ctrl(NoPruner())
+    ctrl = pruning_ctrl(NoPruner())
     keras_fit(KerasPruning(ctrl), [0.9, 0.5, 0.4])
     assert _curve(ctrl) == [(1, 0.9), (2, 0.5), (3, 0.4)]
 
 
 def test_keras_callback_raises_trial_pruned_out_of_fit_when_told():
-    ctrl = _ctrl(Threshold(upper=0.6))
+    ctrl = pruning_ctrl(Threshold(upper=0.6))
     with pytest.raises(TrialPruned, match=r"pruned after step 2 \(Keras val_loss\)"):
         keras_fit(KerasPruning(ctrl), [0.5, 0.7, 0.3])
     assert _curve(ctrl) == [(1, 0.5), (2, 0.7)]
 
 
 def test_keras_callback_negates_a_maximized_metric_and_names_missing_ones():
-    ctrl = _ctrl(NoPruner())
+    ctrl = pruning_ctrl(NoPruner())
     keras_fit(KerasPruning(ctrl, monitor="val_accuracy", maximize=True), [0.25])
     assert _curve(ctrl) == [(1, -0.75)]
     with pytest.raises(BadArgument, match=r"Keras logged no metric 'val_auc'.*'val_loss'"):
-        keras_fit(KerasPruning(_ctrl(NoPruner()), monitor="val_auc"), [0.5])
+        keras_fit(KerasPruning(pruning_ctrl(NoPruner()), monitor="val_auc"), [0.5])
 
 
 def test_lightning_callback_skips_the_sanity_check_and_reports_each_epoch():
-    ctrl = _ctrl(NoPruner())
+    ctrl = pruning_ctrl(NoPruner())
     lightning_fit(LightningPruning(ctrl), [0.8, 0.6])
     assert _curve(ctrl) == [(1, 0.8), (2, 0.6)]  # 99.0 from the sanity check never reported
 

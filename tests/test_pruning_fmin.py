@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from ctrl_helpers import new_trials, pruning_ctrl
 
 import hqueue
 from hqueue import Ctrl, TrialPruned, Trials, fmin, fmin_pass_expr_memo_ctrl, hp, rand
@@ -125,16 +126,7 @@ def test_a_chosen_pruner_is_not_replaced_by_the_loop_length():
 
 
 def test_epochs_does_not_prune_after_the_last_epoch():
-    trials = Trials()
-    doc = trials.new_trial_docs([0], [None], [{"status": "new"}],
-                                [{"tid": 0, "cmd": None, "workdir": None, "idxs": {},
-                                  "vals": {}}])[0]
-    trials.insert_trial_docs([doc])
-    trials.refresh()
-    from hqueue.pruners import MemoryRungs, PruningSession
-
-    ctrl = Ctrl(trials, current_trial=trials.trials[0],
-                pruning=PruningSession(Threshold(upper=0.0), MemoryRungs(), 0))
+    ctrl = pruning_ctrl(Threshold(upper=0.0))
     seen = []
     for epoch in ctrl.epochs(3, start=2):
         ctrl.report(1.0, step=epoch)
@@ -146,12 +138,7 @@ def test_epochs_does_not_prune_after_the_last_epoch():
 
 
 def test_ctrl_made_by_hand_prunes_with_the_default_on_shared_rungs():
-    trials = Trials()
-    docs = trials.new_trial_docs([0, 1], [None, None], [{"status": "new"}] * 2,
-                                 [{"tid": t, "cmd": None, "workdir": None, "idxs": {},
-                                   "vals": {}} for t in (0, 1)])
-    trials.insert_trial_docs(docs)
-    trials.refresh()
+    trials = new_trials(2)
     first, second = (Ctrl(trials, current_trial=t) for t in trials.trials)
     first.report(0.1, step=1)
     second.report(0.5, step=1)

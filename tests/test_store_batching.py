@@ -3,9 +3,7 @@ next pull unless they changed since (fakeredis and a real Redis)."""
 
 from __future__ import annotations
 
-import fakeredis
 import pytest
-import redis
 
 from hqueue.backends.redis.backend import RedisBackend
 from hqueue.backends.redis.records import ExperimentOptions
@@ -15,16 +13,9 @@ from hqueue.states import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING
 from hqueue.trial_doc import generate_trial
 
 
-@pytest.fixture(params=["fakeredis", "real"])
-def client(request):
-    if request.param == "fakeredis":
-        return fakeredis.FakeRedis()
-    return redis.Redis.from_url(request.getfixturevalue("redis_url"))
-
-
 @pytest.fixture
-def backend(client):
-    return RedisBackend(client, "e1", ExperimentOptions(), sender=lambda: None)
+def backend(store_client):
+    return RedisBackend(store_client, "e1", ExperimentOptions(), sender=lambda: None)
 
 
 def docs_for(backend, n):
@@ -66,11 +57,11 @@ def test_create_batch_skips_existing_tids(backend):
     assert [c.tid for c in backend.store.create_batch(docs)] == [1]
 
 
-def test_trials_created_by_this_backend_are_not_read_back(backend, client, monkeypatch):
+def test_trials_created_by_this_backend_are_not_read_back(backend, store_client, monkeypatch):
     mirror = TrialMirror(backend)
     mirror.pull()
     backend.create(docs_for(backend, 4))
-    calls = CountingCalls(client, monkeypatch)
+    calls = CountingCalls(store_client, monkeypatch)
     mirror.pull()
     assert calls.hgetall == 0
     assert sorted(mirror.docs) == [0, 1, 2, 3]
@@ -78,14 +69,14 @@ def test_trials_created_by_this_backend_are_not_read_back(backend, client, monke
     assert mirror.docs[2]["misc"]["vals"] == {"x": [2.0]}
 
 
-def test_a_trial_changed_after_its_creation_is_read_again(backend, client, monkeypatch):
+def test_a_trial_changed_after_its_creation_is_read_again(backend, store_client, monkeypatch):
     mirror = TrialMirror(backend)
     backend.create(docs_for(backend, 3))
-    other = TrialStore(client, "e1")  # a worker
+    other = TrialStore(store_client, "e1")  # a worker
     other.claim(1, owner="w", lease_s=30)
     other.claim(2, owner="w", lease_s=30)
     other.finish(2, "w", JOB_STATE_DONE, {"status": "ok", "loss": 0.5})
-    calls = CountingCalls(client, monkeypatch)
+    calls = CountingCalls(store_client, monkeypatch)
     mirror.pull()
     assert calls.hgetall == 2
     assert [mirror.docs[t]["state"] for t in (0, 1, 2)] == [
@@ -93,19 +84,19 @@ def test_a_trial_changed_after_its_creation_is_read_again(backend, client, monke
     assert [d["tid"] for d in mirror.ordered] == [0, 1, 2]
 
 
-def test_a_reload_reads_every_trial_again(backend, client, monkeypatch):
+def test_a_reload_reads_every_trial_again(backend, store_client, monkeypatch):
     mirror = TrialMirror(backend)
     backend.create(docs_for(backend, 2))
     mirror.pull()
     backend.create(docs_for(backend, 1))
-    calls = CountingCalls(client, monkeypatch)
+    calls = CountingCalls(store_client, monkeypatch)
     mirror.reload()
     assert calls.hgetall == 3
 
 
-def test_create_batch_reloads_scripts_redis_forgot(backend, client):
+def test_create_batch_reloads_scripts_redis_forgot(backend, store_client):
     backend.create(docs_for(backend, 1))
-    client.script_flush()
+    store_client.script_flush()
     assert backend.create(docs_for(backend, 2)) == [1, 2]
     assert backend.store.get(2)["state"] == JOB_STATE_NEW
 

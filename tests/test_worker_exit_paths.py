@@ -11,8 +11,15 @@ import sys
 import time
 
 import pytest
-from runner_fixtures import fresh_runner_state, store_fixture
-from test_worker_runner import SECRET, SPACE, add_trial, publish_domain, with_ctrl
+from runner_fixtures import (
+    SECRET,
+    SPACE,
+    add_trial,
+    fresh_runner_state,
+    publish_domain,
+    store_fixture,
+    with_ctrl,
+)
 
 from hqueue import STATUS_OK, Domain
 from hqueue.backends.redis.store import TrialStore

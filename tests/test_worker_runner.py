@@ -11,16 +11,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import fakeredis
 import pytest
-import redis
+from runner_fixtures import SECRET, SPACE, add_trial, publish_domain, store_fixture, with_ctrl
 
-from hqueue import STATUS_OK, Domain, hp
+from hqueue import STATUS_OK, Domain
 from hqueue.backends.redis.store import TrialStore
 from hqueue.cache import clear_process_cache
-from hqueue.fmin import generate_trial
-from hqueue.pyll import rec_eval
-from hqueue.security import dumps_domain, sign
+from hqueue.security import sign
 from hqueue.states import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -33,8 +30,6 @@ from hqueue.worker import runner
 from hqueue.worker.experiment import parse_options
 from hqueue.worker.runner import accept_trials, release_running, run_trial
 
-SECRET = b"worker-test-secret-0123456789abcdef"
-SPACE = {"x": hp.uniform("x", -1, 1)}
 GATE = threading.Event()  # objectives that wait for the test block on it
 
 
@@ -49,44 +44,7 @@ def _fresh_process_state(monkeypatch):
     accept_trials()
 
 
-@pytest.fixture(params=["fakeredis", "real"])
-def client(request):
-    if request.param == "fakeredis":
-        return fakeredis.FakeRedis()
-    return redis.Redis.from_url(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(client):
-    return TrialStore(client, "wexp")
-
-
-def publish_domain(store, domain, secret=SECRET, **options):
-    """What the driver does: the signed domain under its digest, the options in meta."""
-    digest, blob = dumps_domain(domain, store.exp_key, secret)
-    store.client.set(store.keys.domain(digest), blob)
-    meta = {"domain": digest, "queue": "hqueue", "lease_s": 30, "max_retries": 3,
-            "trial_timeout": "", "max_attachment_bytes": 1024}
-    meta.update({k: "" if v is None else v for k, v in options.items()})
-    store.client.hset(store.keys.meta, mapping=meta)
-    return digest
-
-
-def add_trial(store, x=0.5):
-    [tid] = store.new_tids(1)
-    doc = generate_trial(tid, {"x": x})
-    doc["exp_key"] = store.exp_key
-    assert store.create([doc]) == [tid]
-    return tid
-
-
-def with_ctrl(fn):
-    """A Domain whose objective is ``fn(cfg, ctrl)``."""
-
-    def objective(expr, memo, ctrl):
-        return fn(rec_eval(expr, memo=memo), ctrl)
-
-    return Domain(objective, SPACE, pass_expr_memo_ctrl=True)
+store = store_fixture("wexp")
 
 
 def wait_until(predicate, timeout=10.0):
@@ -248,11 +206,11 @@ def _checkpoint_and_wait(cfg, ctrl):
     return {"loss": 0.5, "status": STATUS_OK}
 
 
-def test_checkpoints_are_visible_to_another_client_while_running(store, client):
+def test_checkpoints_are_visible_to_another_client_while_running(store):
     publish_domain(store, with_ctrl(_checkpoint_and_wait))
     tid = add_trial(store)
     future = in_background(run_trial, store, tid, owner="w1")
-    observer = TrialStore(client, store.exp_key)
+    observer = TrialStore(store.client, store.exp_key)
     wait_until(lambda: "intermediate" in observer.get(tid)["result"])
     doc = observer.get(tid)
     assert doc["state"] == JOB_STATE_RUNNING
@@ -270,16 +228,16 @@ def _attach(cfg, ctrl):
     return {"loss": 0.0, "status": STATUS_OK, "attachments": {"extra": b"x"}}
 
 
-def test_attachments_live_in_their_own_keys(store, client):
+def test_attachments_live_in_their_own_keys(store):
     publish_domain(store, with_ctrl(_attach))
     tid = add_trial(store)
     assert run_trial(store, tid, owner="w1") == "done"
     keys = store.keys
-    assert client.get(keys.trial_attachment(tid, "weights")) == b"\x00\x01" * 10
-    assert client.get(keys.trial_attachment(tid, "log")) == b"epoch 1 ok"
-    assert client.get(keys.trial_attachment(tid, "extra")) == b"x"
+    assert store.client.get(keys.trial_attachment(tid, "weights")) == b"\x00\x01" * 10
+    assert store.client.get(keys.trial_attachment(tid, "log")) == b"epoch 1 ok"
+    assert store.client.get(keys.trial_attachment(tid, "extra")) == b"x"
     doc = store.get(tid)
-    assert "attachments" not in doc["result"] and b"epoch 1" not in client.hget(
+    assert "attachments" not in doc["result"] and b"epoch 1" not in store.client.hget(
         keys.trial(tid), "doc")
 
 
@@ -287,7 +245,7 @@ def _attach_too_much(cfg, ctrl):
     ctrl.attachments["big"] = b"x" * 2000
 
 
-def test_an_attachment_over_the_cap_is_refused_clearly(store, client):
+def test_an_attachment_over_the_cap_is_refused_clearly(store):
     publish_domain(store, with_ctrl(_attach_too_much), max_attachment_bytes=1024)
     tid = add_trial(store)
     assert run_trial(store, tid, owner="w1") == "error"
@@ -295,7 +253,7 @@ def test_an_attachment_over_the_cap_is_refused_clearly(store, client):
     assert "AttachmentTooLarge" in kind
     assert "2000 bytes" in message and "1024-byte cap" in message
     assert "max_attachment_bytes" in message
-    assert client.get(store.keys.trial_attachment(tid, "big")) is None
+    assert store.client.get(store.keys.trial_attachment(tid, "big")) is None
 
 
 def _inject_and_enqueue(cfg, ctrl):
