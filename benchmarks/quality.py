@@ -176,9 +176,11 @@ def plan(
     notes: list[str],
     suite: str = "synthetic",
     seeds_of: dict[str, int] | None = None,
+    first_seed: int = 0,
 ) -> list[Cell]:
     """Every cell to consider; algorithms whose library does not import are dropped.
-    ``seeds_of`` gives some algorithms fewer seeds (slow peers)."""
+    ``seeds_of`` gives some algorithms fewer seeds (slow peers); seeds start at
+    ``first_seed`` (a later range holds out seeds an ablation was not chosen on)."""
     libs: dict[str, str] = {}
     cells = []
     for spec in specs:
@@ -191,7 +193,8 @@ def plan(
             continue
         fp = fingerprint(spec, libs, suite)
         for problem in problems:
-            for seed in range((seeds_of or {}).get(spec.name, seeds)):
+            n_seeds = (seeds_of or {}).get(spec.name, seeds)
+            for seed in range(first_seed, first_seed + n_seeds):
                 path = raw / cache_name(spec) / problem / f"seed{seed}.json"
                 cells.append(Cell(spec, problem, seed, budget, fp, str(path), suite))
     return cells

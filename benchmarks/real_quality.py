@@ -35,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     csv = lambda t: [x.strip() for x in t.split(",") if x.strip()]  # noqa: E731
     parser.add_argument("--algos", type=csv, default=list(DEFAULT_ALGOS))
     parser.add_argument("--problems", type=csv, default=None, help="default: every problem")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 20)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 20)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds FIRST..FIRST+N-1 (default 0; e.g. 20 to check an ablation "
+                             "on seeds it was not chosen on)")
     parser.add_argument("--gp-seeds", type=int, default=5,
                         help="seeds for optuna_gp (slow; default 5)")
     parser.add_argument("--gp-problems", type=csv, default=None,
@@ -61,7 +64,8 @@ def main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out = report.output_dir(args.quick, args.out)
     notes: list[str] = []
     cells = quality.plan(specs, problems, seeds, max(budgets), out / "raw" / "real", notes,
-                         suite="real", seeds_of={GP: min(args.gp_seeds, seeds)})
+                         suite="real", seeds_of={GP: min(args.gp_seeds, seeds)},
+                         first_seed=args.first_seed)
     cells = [c for c in cells if c.spec.name != GP or c.problem in gp_problems]
     cached = {} if args.rerun else {c: quality.load_cached(c) for c in cells}
     todo = [c for c in cells if cached.get(c) is None]
@@ -95,7 +99,8 @@ def _gp_section(records: list[dict], specs: Sequence[peers.AlgoSpec], problems: 
     """Optuna's GPSampler next to hqueue's TPE and Optuna's TPE, on GP's seeds and problems."""
     names = {"hqueue_tpe", REFERENCE, GP}
     subset = [p for p in problems if p in gp_problems]
-    kept = [r for r in records if r["algo"] in names and r["seed"] < gp_seeds
+    first = min((r["seed"] for r in records), default=0)
+    kept = [r for r in records if r["algo"] in names and r["seed"] < first + gp_seeds
             and r["problem"] in subset]
     gp_specs = [s for s in specs if s.name in names]
     analysis = quality_report.analyse(kept, gp_specs, subset, budgets,
