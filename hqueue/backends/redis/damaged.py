@@ -3,7 +3,8 @@
 No store script half-applies a change over a damaged key (``scripts/_prelude.lua``: the
 per-trial scripts find it by the write that fails and undo their earlier writes, the others
 check their keys' types first), so a damaged key fails the one call with an error naming the
-key, instead of a half-applied script or a bare ``WRONGTYPE`` that names none. :func:`guarded` turns those replies into :class:`DamagedKey`.
+key, instead of a half-applied script or a bare ``WRONGTYPE`` that names none.
+:func:`guarded` turns those replies into :class:`DamagedKey`.
 
 Example:
     >>> import redis
