@@ -1,9 +1,10 @@
 """Damaged Redis keys: a key of the wrong type, or a counter that holds no integer.
 
-Every store script checks the types of the keys it touches before it writes anything (the
-``hq_expect`` prelude in ``scripts/_prelude.lua``), so a damaged key fails the one call with
-an error naming the key, instead of a half-applied script or a bare ``WRONGTYPE`` that names
-none. :func:`guarded` turns those replies into :class:`DamagedKey`.
+No store script half-applies a change over a damaged key (``scripts/_prelude.lua``: the
+per-trial scripts find it by the write that fails and undo their earlier writes, the others
+check their keys' types first), so a damaged key fails the one call with an error naming the
+key, instead of a half-applied script or a bare ``WRONGTYPE`` that names none.
+:func:`guarded` turns those replies into :class:`DamagedKey`.
 
 Example:
     >>> import redis

@@ -68,8 +68,8 @@ DELETE_BATCH = 500  # keys per DEL when an experiment is deleted
 
 
 def load_script(name: str) -> str:
-    """The text of ``scripts/<name>.lua`` after the shared prelude (``hq_expect``, the key
-    type checks of :mod:`hqueue.backends.redis.damaged`).
+    """The text of ``scripts/<name>.lua`` after the shared prelude (``hq_do``/``hq_undo`` and
+    ``hq_expect``: damaged keys refused as :mod:`hqueue.backends.redis.damaged` reports them).
 
     Example:
         >>> load_script("driver_lock").startswith("--")

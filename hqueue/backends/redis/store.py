@@ -102,9 +102,8 @@ class TrialStore:
         self.keys = ExperimentKeys(exp_key)
         self.exp_key = self.keys.exp_key
         self.records = ExperimentRecords(client, exp_key)
-        self._raw_scripts = {name: client.register_script(load_script(name))
-                             for name in self.SCRIPTS}
-        self._scripts = {name: guarded(script) for name, script in self._raw_scripts.items()}
+        self._scripts = {name: guarded(client.register_script(load_script(name)))
+                         for name in self.SCRIPTS}
 
     @classmethod
     def from_url(cls, url: str, exp_key: str | None, **client_options: Any) -> TrialStore:
