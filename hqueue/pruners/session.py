@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,9 +78,18 @@ class PruningSession:
         self._values.append(value)
         return self.pruner.rungs(self.trial, np.asarray(self._steps))
 
-    def judge(self, snapshots: list[RungSnapshot]) -> None:
+    def judge(self, snapshots: Sequence[RungSnapshot]) -> None:
         """Second half of :meth:`report`: decide on the newest planned report from the
-        snapshots of the rungs :meth:`plan` named (in that order)."""
+        snapshots of the rungs :meth:`plan` named (in that order).
+
+        Example:
+            >>> from hqueue.pruners import MemoryRungs, RungSnapshot, SuccessiveHalving
+            >>> s = PruningSession(SuccessiveHalving(), MemoryRungs(), trial=0)
+            >>> s.plan(0.9, 1)
+            ['sh:1:3:0:1']
+            >>> s.judge([RungSnapshot(0.9, 2, 2, 0.1, 0.1)]); s.should_prune()  # 3rd of 3
+            True
+        """
         steps, values = np.asarray(self._steps), np.asarray(self._values, dtype=float)
         if self.pruner.decide(self.trial, steps, values, snapshots):
             self._pruned = True

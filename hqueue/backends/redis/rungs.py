@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,12 @@ from .records import load_script
 
 if TYPE_CHECKING:
     from redis import Redis
+
+
+@functools.cache
+def _script_text() -> str:
+    """``prune_report.lua`` read once per process (a worker makes a RedisRungs per trial)."""
+    return load_script("prune_report")
 
 
 def _text(value: Any) -> str:
@@ -60,7 +67,7 @@ class RedisRungs:
         self.client = client
         self.keys = ExperimentKeys(exp_key)
         self.max_curve_points = int(max_curve_points)
-        self._script = guarded(client.register_script(load_script("prune_report")))
+        self._script = guarded(client.register_script(_script_text()))
 
     def record(self, trial: int, step: int, value: float, rungs: Sequence[str],
                quantile: float = 50.0) -> list[RungSnapshot]:
