@@ -90,12 +90,10 @@ def test_one_experiments_damaged_key_is_shown_by_name_and_the_other_experiments_
         store.exp_key: [], "healthy": []}
 
 
-def test_the_dashboard_api_lists_the_damaged_key_of_one_experiment(redis_url):
+def test_the_dashboard_api_lists_the_damaged_key_of_one_experiment(redis_url, request):
     pytest.importorskip("flask")
     import redis
 
-    from hqueue.dashboard.app import create_app
-    from hqueue.dashboard.model import Dashboard
     from hqueue.fmin import generate_trial
 
     client = redis.Redis.from_url(redis_url)
@@ -103,7 +101,7 @@ def test_the_dashboard_api_lists_the_damaged_key_of_one_experiment(redis_url):
     for s in (broken, healthy):
         s.create([generate_trial(t, {"x": 0.5}) for t in s.new_tids(1)])
     damage(client, broken.keys.changes)
-    web = create_app(Dashboard(client), redis_label="redis://127.0.0.1/0").test_client()
+    web = request.getfixturevalue("web")  # after the skip: the fixture needs flask
     answer = web.get("/api/experiments")
     assert answer.status_code == 200
     shown = {e["exp_key"]: e for e in answer.get_json()["experiments"]}

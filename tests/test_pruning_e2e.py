@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import redis
-from e2e_helpers import SECRET, WorkerPool
 
 from hqueue import STATUS_OK, STATUS_PRUNED, fmin, fmin_pass_expr_memo_ctrl, hp, rand
 from hqueue.backends.redis.rungs import RedisRungs
@@ -13,33 +12,36 @@ from hqueue.backends.redis.trials import RedisTrials
 from hqueue.pyll import rec_eval
 from hqueue.states import JOB_STATE_DONE
 
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
+pytestmark = pytest.mark.usefixtures("e2e_secret")
 
 
-@pytest.fixture
-def workers(redis_url, tmp_path):
-    pool = WorkerPool(redis_url, tmp_path)
-    yield pool
-    pool.stop_all()
-
-
-def test_workers_prune_with_shared_rungs_and_keep_every_curve(redis_url, workers):
-    workers.start()
-    workers.start()
+def epochs_objective(curve):
+    """An objective running 9 epochs that reports ``curve(x, epoch)`` at steps 1..9 and
+    returns x."""
 
     @fmin_pass_expr_memo_ctrl
     def objective(expr, memo, ctrl):
         x = rec_eval(expr, memo=memo)
         for epoch in ctrl.epochs(9):
-            ctrl.report(x + 1.0 / (epoch + 1), step=epoch + 1)
+            ctrl.report(curve(x, epoch), step=epoch + 1)
         return x
 
-    trials = RedisTrials(redis_url, exp_key="prune-e2e", lease_s=10)
-    fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=24, trials=trials,
-         max_queue_len=4, rstate=np.random.default_rng(0), show_progressbar=False)
+    return objective
+
+
+def _search(url, exp_key, objective, n, seed, **kwargs):
+    """``n`` trials of ``objective`` over x ~ U(0, 1) on two worker processes."""
+    trials = RedisTrials(url, exp_key=exp_key, lease_s=10)
+    fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=n, trials=trials,
+         max_queue_len=4, rstate=np.random.default_rng(seed), show_progressbar=False, **kwargs)
+    return trials
+
+
+def test_workers_prune_with_shared_rungs_and_keep_every_curve(redis_url, pool):
+    pool.start()
+    pool.start()
+    objective = epochs_objective(lambda x, epoch: x + 1.0 / (epoch + 1))
+    trials = _search(redis_url, "prune-e2e", objective, 24, seed=0)
     assert len(trials) == 24 and all(t["state"] == JOB_STATE_DONE for t in trials.trials)
     statuses = trials.statuses()
     assert STATUS_PRUNED in statuses and STATUS_OK in statuses
@@ -58,25 +60,15 @@ def test_workers_prune_with_shared_rungs_and_keep_every_curve(redis_url, workers
             assert t["result"]["loss"] == pytest.approx(values[-1])
 
 
-def test_workers_prune_with_the_pruner_fmin_chose(redis_url, workers):
+def test_workers_prune_with_the_pruner_fmin_chose(redis_url, pool):
     from hqueue.pruners import Threshold
 
-    workers.start()
-    workers.start()
-
-    @fmin_pass_expr_memo_ctrl
-    def objective(expr, memo, ctrl):
-        x = rec_eval(expr, memo=memo)
-        for epoch in ctrl.epochs(9):
-            ctrl.report(x, step=epoch + 1)
-        return x
-
+    pool.start()
+    pool.start()
     # the threshold rule: a trial reporting above 0.5 stops after its first report, every
     # other trial runs to the end (the default ASHA would prune by rank instead)
-    trials = RedisTrials(redis_url, exp_key="prune-threshold", lease_s=10)
-    fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=16, trials=trials,
-         max_queue_len=4, rstate=np.random.default_rng(1), show_progressbar=False,
-         pruner=Threshold(upper=0.5))
+    trials = _search(redis_url, "prune-threshold", epochs_objective(lambda x, epoch: x), 16,
+                     seed=1, pruner=Threshold(upper=0.5))
     xs = [t["misc"]["vals"]["x"][0] for t in trials.trials]
     assert any(x > 0.5 for x in xs) and sum(x <= 0.5 for x in xs) >= 3
     rungs = RedisRungs(redis.Redis.from_url(redis_url), "prune-threshold")
