@@ -34,6 +34,7 @@ from ..docs import rows_to_docs
 from .groups import GroupPlan, group_data, group_plans
 from .joint import PRIOR_FIRST, distinct, joint_pair
 from .parzen import forgetting_weights
+from .repeats import Repeats
 from .stacked import CategoricalTables, NumericKernels
 from .startup import startup_rows
 
@@ -122,6 +123,7 @@ def suggest(
     ordinal: bool = True,
     ordinal_width: float = _default_ordinal_width,
     startup: str = "random",
+    avoid_repeats: bool = True,
 ) -> list[dict]:
     """Trial documents for ``new_ids`` chosen by TPE (random for the first
     ``n_startup_jobs`` finished trials).
@@ -153,10 +155,13 @@ def suggest(
       of the prior's width, an annealing schedule that sharpens the search as evidence
       accumulates (unbounded normal/lognormal priors are not capped: their ``sigma`` is a
       scale, not a range, and the optimum may lie several of them away).
+    - ``avoid_repeats=True``: on a flat grid (every parameter an unconditional choice) a
+      candidate that repeats an evaluated or pending configuration loses to any new one
+      (:mod:`.repeats`). Other spaces are unaffected.
 
     ``startup`` picks the startup draws (:mod:`.startup`): ``"random"`` (the default, prior
     draws) or ``"balanced"`` (each uniform unconditional choice drawn among its least-used
-    options; measured no better on the real problems, ``real_quality_ablation_s6.md``).
+    options; measured no better on the real problems).
 
     ``pending="liar"`` counts queued and running trials as bad observations (a constant
     liar) so parallel workers are pushed apart (hyperopt gives running trials an infinite loss,
@@ -215,6 +220,7 @@ def suggest(
     pending_rows = list(history.pending) if pending == "liar" else []
     prior = PriorPolicy(prior_weight, prior_share)
     base_cap = None if shrink is None else shrink / (1.0 + 0.1 * len(history))
+    seen = Repeats.build(space, history) if avoid_repeats and multivariate else None
     rows = []
     for _ in new_ids:
         cap = base_cap
@@ -223,7 +229,9 @@ def suggest(
         if multivariate:
             row = _suggest_row_joint(space, history, good, pending_rows, rng, prior,
                                      n_EI_candidates, linear_forgetting, bandwidth, cap,
-                                     liar_width, ordinal, ordinal_width)
+                                     liar_width, ordinal, ordinal_width, seen)
+            if seen is not None:
+                seen.add(row)
         else:
             row = _suggest_row(space, history, good, pending_rows, rng, prior,
                                n_EI_candidates, linear_forgetting, cap)
@@ -395,9 +403,10 @@ def _bad_orders(plan: GroupPlan, history: History,
 def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_rows: list,
                    rng: np.random.Generator, prior: PriorPolicy, n_candidates: int,
                    forgetting: int | None, bandwidth: str, cap: float | None,
-                   liar_width: float = 1.0) -> dict[str, Any]:
+                   liar_width: float = 1.0, seen: Repeats | None = None) -> dict[str, Any]:
     """Joint TPE for one group: the good and bad mixtures (one :class:`.joint.JointPair`),
-    candidates drawn from the good one, the best log density ratio wins."""
+    candidates drawn from the good one, the best log density ratio wins (with ``seen``, the
+    best among candidates not tried yet, when there is one)."""
     data = group_data(history, plan)
     is_good = good if data.n == len(good) else good[data.rows]
     good_pos = np.flatnonzero(is_good)
@@ -465,7 +474,12 @@ def _suggest_group(plan: GroupPlan, history: History, good: np.ndarray, pending_
         values[i] = idx + plan.cat_dists[c].offset
         term = cat.log_kernels(idx)
         total = term if total is None else _add(total, term)
-    best = int(np.argmax(pair.log_ratio(total)))
+    score = pair.log_ratio(total)
+    if seen is not None:  # a flat grid: this group holds every label
+        repeat = seen.is_repeat({label: np.rint(v) for label, v in zip(plan.labels, values)})
+        if not repeat.all():
+            score[repeat] = -np.inf
+    best = int(np.argmax(score))
     return {p.label: p.dist.python_value(v[best]) for p, v in zip(plan.params, values)}
 
 
@@ -478,9 +492,11 @@ def _suggest_row_joint(space: CompiledSpace, history: History, good: np.ndarray,
                        pending_rows: list, rng: np.random.Generator, prior: PriorPolicy,
                        n_candidates: int, forgetting: int | None, bandwidth: str,
                        cap: float | None, liar_width: float = 1.0, ordinal: bool = True,
-                       ordinal_width: float = 0.0) -> dict[str, Any]:
+                       ordinal_width: float = 0.0, seen: Repeats | None = None
+                       ) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
     for plan in group_plans(space, ordinal, ordinal_width):
         chosen.update(_suggest_group(plan, history, good, pending_rows, rng, prior,
-                                     n_candidates, forgetting, bandwidth, cap, liar_width))
+                                     n_candidates, forgetting, bandwidth, cap, liar_width,
+                                     seen))
     return {p.label: chosen[p.label] for p in space.params if space.is_active(p, chosen)}
