@@ -10,61 +10,18 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import all_docs, wait_until
+from e2e_helpers import SECRET, WorkerPool, all_docs, wait_until
 
 from hqueue import STATUS_OK, fmin, hp, tpe
 from hqueue.backends.redis.trials import RedisTrials
 from hqueue.states import JOB_STATE_DONE
 
-SECRET = "e2e-secret-0123456789abcdef"
+pytestmark = pytest.mark.usefixtures("e2e_secret")
 
 
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-
-
-class Workers:
-    """Celery worker processes started with ``celery -A hqueue.worker worker``."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, n: int = 1, queue: str = "hqueue") -> None:
-        env = dict(os.environ, HQUEUE_URL=self.url, HQUEUE_SECRET=SECRET)
-        for i in range(n):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "hqueue.worker", "worker",
-                 "--pool=solo", "-Q", queue, "--loglevel=WARNING", "-n", f"w{i}-{time.time()}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            ))
-
-    def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
-        self.procs[i].send_signal(sig)
-        self.procs[i].wait(timeout=30)
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-@pytest.fixture
-def workers(redis_url):
-    w = Workers(redis_url)
-    yield w
-    w.stop()
-
-
-def test_a_search_runs_on_worker_processes(redis_url, workers):
-    workers.start(2)
+def test_a_search_runs_on_worker_processes(redis_url, pool):
+    pool.start()
+    pool.start()
 
     def objective(cfg):
         return {"loss": (cfg["x"] - 1.0) ** 2 + cfg["k"], "status": STATUS_OK,
@@ -80,8 +37,9 @@ def test_a_search_runs_on_worker_processes(redis_url, workers):
     assert best["k"] == 0 and abs(best["x"] - 1.0) < 1.0
 
 
-def test_a_killed_worker_loses_no_trial_and_duplicates_none(redis_url, workers):
-    workers.start(2)
+def test_a_killed_worker_loses_no_trial_and_duplicates_none(redis_url, pool):
+    pool.start()
+    pool.start()
 
     def slow(cfg):
         time.sleep(0.3)
@@ -92,7 +50,8 @@ def test_a_killed_worker_loses_no_trial_and_duplicates_none(redis_url, workers):
 
     def early_stop(t, *state):
         if not killer_done and len(t.trials) >= 4:
-            workers.kill(0)  # SIGKILL mid-trial: its trial must be recovered through the lease
+            # SIGKILL mid-trial: its trial must be recovered through the lease
+            pool.kill(pool.procs[0])
             killer_done.append(True)
         return False, list(state)
 
@@ -106,22 +65,6 @@ def test_a_killed_worker_loses_no_trial_and_duplicates_none(redis_url, workers):
 
 
 # -- helpers for the tests below -------------------------------------------------------------
-def start_worker(workers: Workers, log_path, *, secret: str = SECRET,
-                 queue: str = "hqueue") -> subprocess.Popen:
-    """One more worker process in ``workers`` (stopped with them), with its own
-    ``HQUEUE_SECRET`` and its stderr in ``log_path`` (read it when a test fails)."""
-    env = dict(os.environ, HQUEUE_URL=workers.url, HQUEUE_SECRET=secret)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hqueue.worker", "worker", "--pool=solo",
-             "-Q", queue, "--loglevel=WARNING", "-n", f"w{len(workers.procs)}-{time.time()}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env=env, stdout=subprocess.DEVNULL, stderr=log,
-        )
-    workers.procs.append(proc)
-    return proc
-
-
 class OpenOnUnpickle:
     """Unpickling this calls ``open(path, "w")``: the file appearing proves that some process
     unpickled it. Needs nothing importable on the other side (the pickle names only open)."""
@@ -138,10 +81,11 @@ def _error_message(doc: dict) -> str:
 
 
 # -- two experiments, one worker pool ----------------------------------------------------------
-def test_two_experiments_share_one_worker_pool_without_cross_talk(redis_url, workers):
+def test_two_experiments_share_one_worker_pool_without_cross_talk(redis_url, pool):
     import threading
 
-    workers.start(2)
+    pool.start()
+    pool.start()
     n = 12
 
     def objective_a(x):
@@ -177,7 +121,7 @@ def test_two_experiments_share_one_worker_pool_without_cross_talk(redis_url, wor
     assert not errors, errors
 
     docs_a, docs_b = all_docs(redis_url, "share-a"), all_docs(redis_url, "share-b")
-    worker_pids = {p.pid for p in workers.procs}
+    worker_pids = {p.pid for p in pool.procs}
     for exp_key, docs, label in (("share-a", docs_a, "x"), ("share-b", docs_b, "y")):
         assert [d["tid"] for d in docs] == list(range(n))
         assert all(d["state"] == JOB_STATE_DONE for d in docs)
@@ -231,12 +175,13 @@ if __name__ == "__main__":
 '''
 
 
-def test_a_killed_driver_resumes_and_completes_the_experiment(redis_url, workers, tmp_path):
+def test_a_killed_driver_resumes_and_completes_the_experiment(redis_url, pool, tmp_path):
     import redis
 
     from hqueue.backends.redis.keys import ExperimentKeys
 
-    workers.start(2)
+    pool.start()
+    pool.start()
     script = tmp_path / "drive.py"
     script.write_text(RESUME_SCRIPT)
     client = redis.Redis.from_url(redis_url)
@@ -314,7 +259,7 @@ def _forge(kind: str, genuine: bytes, exp_key: str, forged: bytes) -> bytes:
     ("other-secret", "set the same HQUEUE_SECRET"),
     ("modified", "modified after it was signed"),
 ], ids=["raw-pickle", "envelope-other-secret", "envelope-modified"])
-def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, workers, tmp_path,
+def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, pool, tmp_path,
                                                            monkeypatch, kind, hint):
     import pickle
 
@@ -324,7 +269,7 @@ def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, workers, tm
     from hqueue.exceptions import AllTrialsFailed
     from hqueue.states import JOB_STATE_ERROR
 
-    start_worker(workers, tmp_path / "worker.log")  # running before and while the blob is swapped
+    pool.start()  # running before and while the blob is swapped
     marker = tmp_path / "pwned"
     forged = pickle.dumps(OpenOnUnpickle(marker))
     control = tmp_path / "control"
@@ -367,13 +312,13 @@ def test_a_tampered_domain_is_refused_and_never_unpickled(redis_url, workers, tm
     assert not marker.exists()
 
 
-def test_a_worker_with_another_secret_refuses_the_domain(redis_url, workers, tmp_path):
+def test_a_worker_with_another_secret_refuses_the_domain(redis_url, pool, tmp_path):
     from hqueue.exceptions import AllTrialsFailed
     from hqueue.security import key_fingerprint
     from hqueue.states import JOB_STATE_ERROR
 
     other = "not-the-driver-secret-0123456789"
-    wrong = start_worker(workers, tmp_path / "wrong.log", secret=other)
+    wrong = pool.start(env={"HQUEUE_SECRET": other})
     marker = tmp_path / "unpickled"
     tripwire = OpenOnUnpickle(marker)  # travels inside the objective's closure
 
@@ -400,7 +345,7 @@ def test_a_worker_with_another_secret_refuses_the_domain(redis_url, workers, tmp
     # control: the same search on a worker with the driver's secret does unpickle (and run) it
     wrong.send_signal(signal.SIGTERM)
     wrong.wait(timeout=20)
-    right = start_worker(workers, tmp_path / "right.log")
+    right = pool.start()
     fmin(objective, space, algo=tpe.suggest, max_evals=5, trials=trials, max_queue_len=1,
          rstate=np.random.default_rng(1), show_progressbar=False)
     docs = all_docs(redis_url, "keys")
@@ -418,10 +363,10 @@ def test_a_search_runs_over_a_unix_socket(tmp_path):
                                "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"unix://{sock}?db=0"
-    workers = Workers(url)
+    workers = WorkerPool(url, tmp_path)
     try:
         wait_until(sock.exists, 10, "redis-server's unix socket")
-        workers.start(1)
+        workers.start()
         trials = RedisTrials(url, exp_key="over-unix", lease_s=10)
         best = fmin(lambda x: {"loss": (x - 1.0) ** 2, "status": STATUS_OK, "pid": os.getpid()},
                     hp.uniform("x", -3, 3), algo=tpe.suggest, max_evals=6, trials=trials,
@@ -430,6 +375,6 @@ def test_a_search_runs_over_a_unix_socket(tmp_path):
         assert os.getpid() not in {t["result"]["pid"] for t in trials.trials}  # the worker's
         assert -3 <= best["x"] <= 3
     finally:
-        workers.stop()
+        workers.stop_all()
         server.terminate()
         server.wait(timeout=10)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_e2e_distributed import SECRET, Workers
+from e2e_helpers import SECRET
 
 from hqueue import STATUS_OK, Trials, fmin, hp, rand, tpe
 from hqueue.backends.memory import MemoryBackend
@@ -257,17 +257,13 @@ def test_a_backend_says_what_cancelling_did_as_a_cancel_outcome(backend):
 
 
 # -- end to end ------------------------------------------------------------------------------
-def test_points_to_evaluate_run_on_real_workers_with_the_default_experiment(redis_url):
+def test_points_to_evaluate_run_on_real_workers_with_the_default_experiment(redis_url, pool):
     def square(cfg):  # defined here: the worker gets it by value (cloudpickle)
         return {"loss": (cfg["x"] - 0.5) ** 2 + cfg["k"], "status": STATUS_OK}
 
-    workers = Workers(redis_url)
-    workers.start(1)
-    try:
-        trials = RedisTrials(redis_url, lease_s=10)
-        best = search(trials, 3, fn=square, points_to_evaluate=[{"x": 0.5, "k": 0}])
-    finally:
-        workers.stop()
+    pool.start()
+    trials = RedisTrials(redis_url, lease_s=10)
+    best = search(trials, 3, fn=square, points_to_evaluate=[{"x": 0.5, "k": 0}])
     docs = sorted(fresh(trials).trials, key=lambda t: t["tid"])
     assert len(docs) == 4 and all(t["state"] == JOB_STATE_DONE for t in docs)
     assert docs[0]["misc"]["vals"] == {"x": [0.5], "k": [0]} and docs[0]["result"]["loss"] == 0

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from e2e_helpers import LoggedObjective, WorkerPool, wait_until
+from e2e_helpers import LoggedObjective, wait_until
 
 from hqueue import Domain, hp
 from hqueue.backends.redis.trials import RedisTrials
@@ -20,6 +20,8 @@ from hqueue.trial_doc import generate_trial
 
 LEASE_S = 30.0  # heartbeats every 10 s: the old delivery path needs up to 10 s
 TRIAL_S = 4.0  # how long the stop-aware objective runs when nobody stops it
+
+pytestmark = pytest.mark.usefixtures("e2e_secret")
 
 
 class StopAware:
@@ -80,82 +82,51 @@ def _cli(url: str, *args: str) -> str:
     return result.output
 
 
-@pytest.mark.parametrize("pool", ["solo", "threads", "prefork"])
-def test_hqueue_cancel_tid_reaches_a_running_4_s_trial_within_a_second(redis_url, tmp_path,
-                                                                        monkeypatch, pool):
-    from e2e_helpers import SECRET
-
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    workers = WorkerPool(redis_url, tmp_path)
-    workers.start(pool=pool, concurrency=1)
-    try:
-        trials = _start_trials(redis_url, f"cancel-{pool}", StopAware(), 1)
-        _wait_running(trials, [0])
-        out = _cli(redis_url, "cancel", "--exp-key", f"cancel-{pool}", "--tid", "0")
-        assert "told to stop" in out
-        doc = _wait_final(trials, 0)
-    finally:
-        workers.stop_all()
+@pytest.mark.parametrize("kind", ["solo", "threads", "prefork"])
+def test_hqueue_cancel_tid_reaches_a_running_4_s_trial_within_a_second(redis_url, pool, kind):
+    pool.start(pool=kind, concurrency=1)
+    trials = _start_trials(redis_url, f"cancel-{kind}", StopAware(), 1)
+    _wait_running(trials, [0])
+    out = _cli(redis_url, "cancel", "--exp-key", f"cancel-{kind}", "--tid", "0")
+    assert "told to stop" in out
+    doc = _wait_final(trials, 0)
     assert doc["state"] == JOB_STATE_CANCEL and doc["result"]["saw_stop"] is True
     assert _ran_for(doc) < TRIAL_S - 1.0, doc  # stopped well before its natural end
-    print(f"\ncancel --tid, {pool} pool: the trial ran {_ran_for(doc):.2f} s of {TRIAL_S:g} s")
+    print(f"\ncancel --tid, {kind} pool: the trial ran {_ran_for(doc):.2f} s of {TRIAL_S:g} s")
 
 
-def test_cancelling_the_whole_experiment_stops_every_running_trial_at_once(redis_url, tmp_path,
-                                                                           monkeypatch):
-    from e2e_helpers import SECRET
-
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    workers = WorkerPool(redis_url, tmp_path)
-    workers.start(pool="threads", concurrency=2)
-    try:
-        trials = _start_trials(redis_url, "cancel-all", StopAware(), 3)
-        _wait_running(trials, [0, 1])
-        out = _cli(redis_url, "cancel", "--exp-key", "cancel-all", "--yes")
-        assert "1 queued trials cancelled, 2 running trials told to stop" in out
-        docs = [_wait_final(trials, t) for t in (0, 1, 2)]
-    finally:
-        workers.stop_all()
+def test_cancelling_the_whole_experiment_stops_every_running_trial_at_once(redis_url, pool):
+    pool.start(pool="threads", concurrency=2)
+    trials = _start_trials(redis_url, "cancel-all", StopAware(), 3)
+    _wait_running(trials, [0, 1])
+    out = _cli(redis_url, "cancel", "--exp-key", "cancel-all", "--yes")
+    assert "1 queued trials cancelled, 2 running trials told to stop" in out
+    docs = [_wait_final(trials, t) for t in (0, 1, 2)]
     assert [d["state"] for d in docs] == [JOB_STATE_CANCEL] * 3
     for doc in docs[:2]:
         assert doc["result"]["saw_stop"] is True and _ran_for(doc) < TRIAL_S - 1.0, doc
 
 
-def test_a_driver_stopping_early_reaches_its_running_trial_at_once(redis_url, tmp_path,
-                                                                   monkeypatch):
+def test_a_driver_stopping_early_reaches_its_running_trial_at_once(redis_url, pool):
     """The driver's stop (loss_threshold here; Ctrl-C, timeout and early_stop_fn take the same
     AsyncRunner.stop) cancels through the same script: the running trial hears it at once."""
-    from e2e_helpers import SECRET
-
     from hqueue import fmin, rand
 
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    workers = WorkerPool(redis_url, tmp_path)
-    workers.start(pool="threads", concurrency=2)
-    try:
-        trials = RedisTrials(redis_url, "early", lease_s=LEASE_S)
-        fmin(FirstWins(), hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=10,
-             max_queue_len=2, loss_threshold=0.5, trials=trials, show_progressbar=False)
-        doc = _wait_final(trials, 1)
-    finally:
-        workers.stop_all()
+    pool.start(pool="threads", concurrency=2)
+    trials = RedisTrials(redis_url, "early", lease_s=LEASE_S)
+    fmin(FirstWins(), hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=10,
+         max_queue_len=2, loss_threshold=0.5, trials=trials, show_progressbar=False)
+    doc = _wait_final(trials, 1)
     assert doc["state"] == JOB_STATE_CANCEL and doc["result"]["saw_stop"] is True
     assert _ran_for(doc) < TRIAL_S - 1.0, doc
 
 
 def test_trial_timeout_ends_a_hanging_objective_about_a_second_after_its_limit(
-        redis_url, tmp_path, monkeypatch):
-    from e2e_helpers import SECRET
-
-    monkeypatch.setenv("HQUEUE_SECRET", SECRET)
-    workers = WorkerPool(redis_url, tmp_path)
-    workers.start()
+        redis_url, pool, tmp_path):
+    pool.start()
     objective = LoggedObjective(tmp_path / "evals.jsonl", behaviours={0: "hang_py"})
-    try:
-        trials = _start_trials(redis_url, "timeout", objective, 1, trial_timeout=1.0)
-        doc = _wait_final(trials, 0)
-    finally:
-        workers.stop_all()
+    trials = _start_trials(redis_url, "timeout", objective, 1, trial_timeout=1.0)
+    doc = _wait_final(trials, 0)
     assert doc["state"] == JOB_STATE_ERROR and "TrialTimeout" in doc["misc"]["error"][0]
     assert doc["result"]["partial"] == "hang_py"  # its checkpoint is kept
     # the limit (1 s) plus the short grace after a timeout, not plus the 5 s cancel grace

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def pytest_runtest_logreport(report):
             outcome = "error"
         _write(report.nodeid, outcome, detail)
 '''
+
+
+# the run_pytest subprocesses running now (a background thread may hold one)
+_RUNNING: set[subprocess.Popen] = set()
 
 
 class RegistryUnreachable(RuntimeError):
@@ -160,9 +165,11 @@ def copy_rewritten(src: Path, dest: Path, renames: dict[str, str]) -> None:
 
 def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
                pythonpath: list[Path] = (), timeout: float = 600,
-               python: Path | str = sys.executable) -> SuiteResult:
+               python: Path | str = sys.executable,
+               env: Mapping[str, str] | None = None) -> SuiteResult:
     """Run pytest on ``targets`` (relative to ``root``) in a subprocess with hqueue importable
-    (with ``python``: this interpreter, or a library's own virtual environment).
+    (with ``python``: this interpreter, or a library's own virtual environment), in ``env``
+    (default: this process's environment). :func:`stop_running` ends it early.
 
     Example:
         >>> run_pytest(Path("/tmp/suite"), ["tests"]).by_outcome("failed")  # doctest: +SKIP
@@ -171,7 +178,7 @@ def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
     report = root / "_hq_report.jsonl"
     report.unlink(missing_ok=True)
     (root / "_hq_report_plugin.py").write_text(_REPORT_PLUGIN)
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     path = [str(root), *map(str, pythonpath), str(REPO), env.get("PYTHONPATH", "")]
     env.update(PYTHONPATH=os.pathsep.join(p for p in path if p), HQ_SUITE_REPORT=str(report),
                MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
@@ -180,9 +187,18 @@ def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
            "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(root),
            "-o", "addopts=", "-W", "ignore", "--continue-on-collection-errors", *extra_args,
            *targets]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    result = SuiteResult(returncode=proc.returncode, output_tail=proc.stdout[-4000:])
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _RUNNING.add(proc)
+    try:
+        stdout, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    finally:
+        _RUNNING.discard(proc)
+    result = SuiteResult(returncode=proc.returncode, output_tail=stdout[-4000:])
     if report.exists():
         for line in report.read_text().splitlines():
             rec = json.loads(line)
@@ -190,6 +206,12 @@ def run_pytest(root: Path, targets: list[str], *, extra_args: list[str] = (),
             if prior == "passed":  # a teardown error after a pass counts as the error
                 result.outcomes[rec["nodeid"]] = (rec["outcome"], rec["detail"])
     return result
+
+
+def stop_running() -> None:
+    """Kill every :func:`run_pytest` subprocess still running (in any thread)."""
+    for proc in list(_RUNNING):
+        proc.kill()
 
 
 def summarize(result: SuiteResult, expected: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -51,8 +52,10 @@ class Suite:
     # hqueue's run-time dependencies, not hyperopt), not in this interpreter
     install: tuple[str, ...] = ()
 
-    def run(self, workdir: Path | None = None, timeout: float = 600) -> SuiteResult:
-        """Fetch, copy, rewrite and run; returns the outcomes (see :func:`run_pytest`)."""
+    def run(self, workdir: Path | None = None, timeout: float = 600,
+            env: Mapping[str, str] | None = None) -> SuiteResult:
+        """Fetch, copy, rewrite and run (in ``env``, default this process's environment);
+        returns the outcomes (see :func:`run_pytest`)."""
         archive = fetch(self.requirement, sdist=self.sdist)
         python = make_venv(self.name, self.install) if self.install else sys.executable
         with tempfile.TemporaryDirectory(prefix=f"hq-{self.name}-") as tmp:
@@ -64,7 +67,7 @@ class Suite:
                 (root / pkg).mkdir(parents=True, exist_ok=True)
                 (root / pkg / "__init__.py").touch()
             return run_pytest(root, list(self.targets), extra_args=list(self.leave_out),
-                              timeout=timeout, python=python)
+                              timeout=timeout, python=python, env=env)
 
 
 HYPEROPT = Suite(

@@ -13,13 +13,15 @@ import os
 
 import pytest
 
+from . import early
 from .runner import RegistryUnreachable, SuiteResult, expected_exceptions, summarize
 from .suites import FUGUE_TUNE, HPSKLEARN_CI, HYPEROPT, RAY_TUNE, README
 
 
-def _run(suite, **kwargs) -> SuiteResult:
+def _run(suite, timeout: float = early.TIMEOUT_S) -> SuiteResult:
+    """The suite's run (started early when its tests were collected; see early.py)."""
     try:
-        return suite.run(**kwargs)
+        return early.result(suite, timeout)
     except RegistryUnreachable as e:
         pytest.skip(f"{suite.requirement} not available here: {e}")
 
@@ -35,19 +37,22 @@ def _assert_only_listed_fail(result: SuiteResult, section: str, targets=("",)) -
 
 @pytest.fixture(scope="module")
 def hyperopt_result() -> SuiteResult:
-    return _run(HYPEROPT, timeout=900)
+    return _run(HYPEROPT)
 
 
+@pytest.mark.upstream_suite(HYPEROPT)
 def test_hyperopt_suite_runs_most_tests(hyperopt_result: SuiteResult) -> None:
     assert len(hyperopt_result.by_outcome("passed")) >= 170, hyperopt_result.output_tail
 
 
+@pytest.mark.upstream_suite(HYPEROPT)
 def test_hyperopt_suite_fails_only_the_listed_tests(hyperopt_result: SuiteResult) -> None:
     _assert_only_listed_fail(hyperopt_result, HYPEROPT.section)
 
 
+@pytest.mark.upstream_suite(HPSKLEARN_CI)
 def test_hyperopt_sklearn_estimator_tests_pass_on_hqueue() -> None:
-    result = _run(HPSKLEARN_CI, timeout=900)
+    result = _run(HPSKLEARN_CI)
     assert len(result.by_outcome("passed")) >= 15, result.output_tail
     _assert_only_listed_fail(result, HPSKLEARN_CI.section, HPSKLEARN_CI.targets)
 
@@ -59,13 +64,13 @@ heavy = pytest.mark.skipif(os.environ.get("HQUEUE_COMPAT_HEAVY") != "1",
 
 @heavy
 def test_ray_tune_hyperoptsearch_examples_run_on_hqueue() -> None:
-    result = _run(RAY_TUNE, timeout=900)
+    result = _run(RAY_TUNE)
     assert len(result.by_outcome("passed")) == 2, result.output_tail
     _assert_only_listed_fail(result, RAY_TUNE.section)
 
 
 @heavy
 def test_fugue_tune_hyperopt_optimizer_tests_pass_on_hqueue() -> None:
-    result = _run(FUGUE_TUNE, timeout=900)
+    result = _run(FUGUE_TUNE)
     assert len(result.by_outcome("passed")) == 6, result.output_tail
     _assert_only_listed_fail(result, FUGUE_TUNE.section)
