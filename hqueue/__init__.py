@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from . import anneal, atpe, criteria, exceptions, hp, mix, pyll, pyll_utils, rand, tpe, utils
+from . import exceptions, hp, pyll, pyll_utils, rand, utils
 from .backends.redis.trials import RedisTrials  # imports no Redis client until used
 from .ctrl import Ctrl
 from .domain import Domain
@@ -25,6 +25,7 @@ from .fmin import (
     partial,
     space_eval,
 )
+from .lazy import lazy_submodules
 from .states import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -45,6 +46,10 @@ from .states import (
 from .trials import Trials, trials_from_docs
 
 __version__ = "0.1.0"
+
+# anneal, atpe, criteria, mix and tpe pull in SciPy: imported on first use (hqueue.lazy)
+__getattr__, __dir__ = lazy_submodules(__name__, {"anneal", "atpe", "criteria", "mix", "tpe"},
+                                       globals())
 
 __all__ = [
     "AllTrialsFailed", "Ctrl", "Domain", "HqueueError", "JOB_STATE_CANCEL", "JOB_STATE_DONE",

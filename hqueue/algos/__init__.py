@@ -8,6 +8,10 @@ Example:
 
 from __future__ import annotations
 
-from . import anneal, mix, rand, tpe
+from ..lazy import lazy_submodules
+from . import rand
+
+# anneal, mix and tpe pull in SciPy: imported on first use (hqueue.lazy)
+__getattr__, __dir__ = lazy_submodules(__name__, {"anneal", "mix", "tpe"}, globals())
 
 __all__ = ["anneal", "mix", "rand", "tpe"]
