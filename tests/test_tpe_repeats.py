@@ -67,3 +67,16 @@ def test_spaces_with_reals_or_conditions_are_not_tracked():
     assert Repeats.build(compile_space({**GRID, "x": hp.uniform("x", 0, 1)}), History()) is None
     branchy = {"m": hp.choice("m", [{"k": 1}, {"k": hp.choice("k", [2, 3])}])}
     assert Repeats.build(compile_space(branchy), History()) is None
+
+
+def test_on_a_space_with_a_real_parameter_suggestions_do_not_change():
+    space = {**GRID, "x": hp.uniform("x", 0, 1)}
+
+    def run(avoid: bool) -> list:
+        trials = Trials()
+        fmin(lambda c: _loss(c) + c["x"], space, trials=trials, max_evals=20,
+             algo=partial(tpe.suggest, n_startup_jobs=3, avoid_repeats=avoid),
+             rstate=np.random.default_rng(1), show_progressbar=False)
+        return [t["misc"]["vals"] for t in trials.trials]
+
+    assert run(True) == run(False)
