@@ -254,3 +254,27 @@ documents = st.dictionaries(st.text(), values, max_size=8)
 def test_generated_documents_round_trip(doc):
     assert same(round_trip_doc(doc), doc)
     assert same(decode_value(encode_value(doc)), doc)
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"loss": 0.5}
+    inner = value
+    for _ in range(levels):
+        inner["next"] = [{}]
+        inner = inner["next"][0]
+    return value
+
+
+def test_a_value_nested_past_the_limit_is_refused_naming_the_limit():
+    from hqueue.backends.redis.codec import MAX_NESTING, UnencodableValue, encode_value
+
+    encode_value(_nested(MAX_NESTING // 2 - 1))  # a dict and a list per level
+    with pytest.raises(UnencodableValue, match=f"more than {MAX_NESTING} levels deep"):
+        encode_value(_nested(MAX_NESTING // 2 + 1))
+    chain: dict = {"loss": 0.5}
+    inner = chain
+    for _ in range(600):  # the objective zoo's 'deep': within sonify's recursion, not a reader's
+        inner["next"] = {}
+        inner = inner["next"]
+    with pytest.raises(UnencodableValue, match="levels deep"):
+        encode_value(chain)

@@ -112,12 +112,31 @@ def encode_value(value: Any) -> bytes:
         >>> decode_value(encode_value({"loss": 0.5, "status": "ok"}))
         {'loss': 0.5, 'status': 'ok'}
     """
-    return _pack(sonify(value), "value")
+    value = sonify(value)
+    _check_nesting(value)
+    return _pack(value, "value")
 
 
 def decode_value(data: bytes, key: str | None = None, tid: Any = None) -> Any:
     """The value encoded by :func:`encode_value`; ``key``/``tid`` only label errors."""
     return _unpack(data, key, tid)
+
+
+#: Containers a stored value may nest (MongoDB's limit for hyperopt's documents): readers of a
+#: trial (the driver's deep copies, JSON export, the dashboard) recurse over it.
+MAX_NESTING = 100
+
+
+def _check_nesting(value: Any) -> None:
+    """Refuse a value whose dicts, lists and tuples nest deeper than :data:`MAX_NESTING`."""
+    level: list[Any] = [value]
+    for _ in range(MAX_NESTING + 1):
+        level = [child for obj in level if isinstance(obj, (dict, list, tuple))
+                 for child in (obj.values() if isinstance(obj, dict) else obj)]
+        if not level:
+            return
+    raise UnencodableValue(f"the value nests dicts/lists more than {MAX_NESTING} levels deep; "
+                           "store a flatter structure, or save it as an attachment")
 
 
 # -- packing --------------------------------------------------------------------------------
