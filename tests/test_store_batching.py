@@ -108,9 +108,10 @@ def test_a_tid_repeated_in_one_batch_is_created_once_from_its_first_document(bac
     assert backend.store.get(0)["misc"]["vals"] == {"x": [1.0]}
 
 
-def test_the_first_send_of_trials_just_created_records_no_send_time_again(client, monkeypatch):
+def test_the_first_send_of_trials_just_created_records_no_send_time_again(store_client,
+                                                                         monkeypatch):
     sent = []
-    backend = RedisBackend(client, "e1", ExperimentOptions(),
+    backend = RedisBackend(store_client, "e1", ExperimentOptions(),
                            sender=lambda: lambda exp, tid, queue: sent.append(tid))
     marks = []
     monkeypatch.setattr(backend.store, "mark_sent", lambda tids: marks.append(list(tids)))
